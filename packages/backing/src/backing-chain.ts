@@ -1,0 +1,62 @@
+import { DiskError, type BlockDevice } from '@q/raw';
+import { hasProtocol, resolveBackingPath } from './backing-path.js';
+
+/** Opens the backing file an image names; the image's engine calls it while it opens. */
+export type BackingOpener = (backingName: string, format: string | undefined) => Promise<BlockDevice>;
+
+export interface ChainOptions {
+  /**
+   * Opens one layer at `path`. `format` is what the overlay recorded (undefined: probe). The layer opens its own
+   * backing file, if it names one, through `openBacking`, which enforces the chain's rules.
+   */
+  openLayer(path: string, format: string | undefined, openBacking: BackingOpener): Promise<BlockDevice>;
+  /** A stable identity for a path (its real path) to detect loops through different names; default: the path. */
+  identify?(path: string): Promise<string>;
+  /** Most layers below the top image; default 64. */
+  maxDepth?: number;
+}
+
+export const DEFAULT_MAX_DEPTH = 64;
+
+/**
+ * Opens the image at `path` and its whole backing chain. Unlike QEMU, which hangs on a chain that loops back on
+ * itself, a loop or a chain deeper than `maxDepth` is a clear error naming the file that closes it.
+ */
+export async function openChain(path: string, format: string | undefined, options: ChainOptions): Promise<BlockDevice> {
+  const identify = options.identify ?? (async (p: string) => p);
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const seen: string[] = [];
+
+  const open = async (layerPath: string, layerFormat: string | undefined, depth: number): Promise<BlockDevice> => {
+    const identity = await identify(layerPath);
+    if (seen.includes(identity)) {
+      throw new DiskError('E_BACKING_CHAIN', `backing chain loops: '${layerPath}' is already in the chain above it`, { file: layerPath });
+    }
+    seen.push(identity);
+    const openBacking: BackingOpener = async (backingName, backingFormat) => {
+      if (depth + 1 > maxDepth) {
+        throw new DiskError('E_BACKING_CHAIN', `backing chain is deeper than ${maxDepth} layers`, { file: layerPath });
+      }
+      if (hasProtocol(backingName)) {
+        throw new DiskError('E_UNSUPPORTED', `backing file '${backingName}' uses a protocol; only local files are supported`, {
+          file: layerPath,
+        });
+      }
+      const backingPath = resolveBackingPath(layerPath, backingName);
+      try {
+        return await open(backingPath, backingFormat, depth + 1);
+      } catch (error) {
+        if (error instanceof DiskError && error.code === 'E_NOT_FOUND' && error.file === backingPath) {
+          throw new DiskError('E_NOT_FOUND', `Could not open backing file '${backingPath}': ${error.message}`, {
+            file: layerPath,
+            cause: error,
+          });
+        }
+        throw error;
+      }
+    };
+    return options.openLayer(layerPath, layerFormat, openBacking);
+  };
+
+  return open(path, format, 0);
+}

@@ -1,0 +1,1 @@
+export { TableCache, type TableCacheOptions } from './table-cache.js';

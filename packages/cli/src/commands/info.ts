@@ -1,0 +1,38 @@
+import type { BlockDevice } from '@q/raw';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
+import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
+import { formatInfoHuman } from '../image-info-human.js';
+import { openForReading } from '../open-source.js';
+import { UsageError } from '../usage-error.js';
+
+export const infoUsage = 'info [--output=human|json] [--backing-chain] [-f fmt] [-U] FILE';
+
+/** `qcow info`: qemu-img info, same keys, same human layout. Backing files are only opened for --backing-chain. */
+export async function infoCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, { short: 'f:hU', long: { output: true, 'backing-chain': false, 'force-share': false, 'image-opts': false } });
+  const output = lastValue(parsed, 'output') ?? 'human';
+  if (output !== 'human' && output !== 'json') throw new UsageError(`--output must be used with human or json as argument.`);
+  const [file, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
+  const chain = hasFlag(parsed, 'backing-chain');
+  const device = await openForReading(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain });
+  try {
+    const infos: ImageInfoJson[] = [];
+    let layer: BlockDevice | undefined = device;
+    let name = file;
+    while (layer !== undefined) {
+      infos.push(await imageInfo(layer, name));
+      if (!chain) break;
+      layer = layer.backing;
+      if (layer !== undefined) name = layerPath(layer);
+    }
+    if (output === 'json') {
+      process.stdout.write(JSON.stringify(chain ? infos : infos[0], null, 4) + '\n');
+    } else {
+      process.stdout.write(infos.map(formatInfoHuman).join('\n'));
+    }
+  } finally {
+    await device.close();
+  }
+  return 0;
+}

@@ -1,0 +1,90 @@
+import type { BlockDevice } from '@q/raw';
+import { getopt, hasFlag, lastValue, allValues } from '../getopt.js';
+import { hexDump, ioReport } from '../io-report.js';
+import { parseInteger, parseSize } from '../numbers.js';
+import { openForReading } from '../open-source.js';
+import { UsageError } from '../usage-error.js';
+import { describeError } from '../describe-error.js';
+
+export const ioUsage = 'io [-r] [-f fmt] [-U] -c COMMAND [-c COMMAND]... FILE';
+
+/**
+ * `qcow io`: a qemu-io subset driven by `-c` commands, printing qemu-io's lines. Every command runs even after one
+ * fails; the exit code is 1 when any failed (a pattern mismatch included).
+ */
+export async function ioCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, { short: 'rf:c:Uhnt:kd:i:', long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true } });
+  const [file, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const readOnly = hasFlag(parsed, 'r', 'read-only');
+  let device: BlockDevice;
+  try {
+    device = await openForReading(file, { format: lastValue(parsed, 'f') });
+  } catch (error) {
+    process.stderr.write(`qcow io: can't open device ${file}: ${describeError(error, file)}\n`);
+    return 1;
+  }
+  let failed = false;
+  try {
+    for (const command of allValues(parsed, 'c')) {
+      const ok = await runCommand(device, command, readOnly);
+      failed ||= !ok;
+    }
+  } finally {
+    await device.close();
+  }
+  return failed ? 1 : 0;
+}
+
+async function runCommand(device: BlockDevice, line: string, readOnly: boolean): Promise<boolean> {
+  const [name, ...words] = line.trim().split(/\s+/);
+  try {
+    switch (name) {
+      case 'read':
+        return await readCommand(device, words);
+      case 'write':
+      case 'discard':
+      case 'flush':
+      case 'aio_write':
+      case 'writev':
+        process.stderr.write(readOnly ? 'qcow io: Block node is read-only\n' : `qcow io: ${name}: writing images is not implemented yet\n`);
+        return false;
+      default:
+        process.stderr.write(`qcow io: command "${name ?? ''}" not found\n`);
+        return false;
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`qcow io: ${name}: ${error.message}\n`);
+      return false;
+    }
+    process.stdout.write(`${name} failed: ${describeError(error, device.name)}\n`);
+    return false;
+  }
+}
+
+async function readCommand(device: BlockDevice, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:vqCbl:s:p' });
+  const [offsetText, lengthText, ...extra] = parsed.operands;
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new UsageError('usage: read [-P pattern] [-v] [-q] off len');
+  const offset = parseSize(offsetText, 'offset');
+  const length = parseSize(lengthText, 'length');
+  const patternText = lastValue(parsed, 'P');
+  const pattern = patternText === undefined ? undefined : parseInteger(patternText, 'pattern') & 0xff;
+  const quiet = hasFlag(parsed, 'q');
+  const bytes = new Uint8Array(length);
+  const started = performance.now();
+  await device.read(bytes, offset);
+  const seconds = (performance.now() - started) / 1000;
+  let ok = true;
+  if (pattern !== undefined && bytes.some((byte) => byte !== pattern)) {
+    process.stdout.write(`Pattern verification failed at offset ${offset}, ${length} bytes\n`);
+    ok = false;
+  }
+  if (hasFlag(parsed, 'v')) process.stdout.write(hexDump(bytes, offset));
+  if (!quiet) {
+    process.stdout.write(`read ${length}/${length} bytes at offset ${offset}\n`);
+    process.stdout.write(ioReport(length, 1, seconds) + '\n');
+  }
+  return ok;
+}

@@ -1,0 +1,87 @@
+import { chainStatus, type ChainExtent } from '@q/backing';
+import { getopt, lastValue } from '../getopt.js';
+import { parseSize } from '../numbers.js';
+import { openForReading } from '../open-source.js';
+import { UsageError } from '../usage-error.js';
+
+export const mapUsage = 'map [--output=human|json] [-f fmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] FILE';
+
+/** Extents are gathered a window at a time so memory follows the number of extents, not the disk size. */
+const WINDOW = 2 ** 40;
+
+/** `qcow map`: qemu-img map, walking the backing chain the same way (depth, present, zero, data, offset). */
+export async function mapCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, {
+    short: 'f:hU',
+    long: { output: true, 'start-offset': true, 'max-length': true, 'force-share': false, 'image-opts': false },
+  });
+  const output = lastValue(parsed, 'output') ?? 'human';
+  if (output !== 'human' && output !== 'json') throw new UsageError('--output must be used with human or json as argument.');
+  const [file, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const startText = lastValue(parsed, 'start-offset');
+  const lengthText = lastValue(parsed, 'max-length');
+  const device = await openForReading(file, { format: lastValue(parsed, 'f') });
+  try {
+    const start = startText === undefined ? 0 : parseSize(startText, 'start offset');
+    const end = Math.min(device.size, lengthText === undefined ? device.size : start + parseSize(lengthText, 'length'));
+    const out = output === 'json' ? jsonPrinter() : humanPrinter();
+    let pending: ChainExtent | undefined;
+    for (let offset = start; offset < end; offset += WINDOW) {
+      for (const extent of await chainStatus(device, offset, Math.min(WINDOW, end - offset))) {
+        if (pending !== undefined && mergeable(pending, extent)) pending.length += extent.length;
+        else {
+          if (pending !== undefined) out.entry(pending);
+          pending = { ...extent };
+        }
+      }
+    }
+    if (pending !== undefined) out.entry(pending);
+    out.end();
+  } finally {
+    await device.close();
+  }
+  return 0;
+}
+
+function mergeable(a: ChainExtent, b: ChainExtent): boolean {
+  return (
+    a.offset + a.length === b.offset &&
+    a.depth === b.depth &&
+    a.present === b.present &&
+    a.zero === b.zero &&
+    a.data === b.data &&
+    a.hostFile === b.hostFile &&
+    (a.hostOffset === undefined ? b.hostOffset === undefined : a.hostOffset + a.length === b.hostOffset)
+  );
+}
+
+/** qemu-img's JSON layout: one entry per line, the array brackets on the first and last. */
+function jsonPrinter(): { entry(e: ChainExtent): void; end(): void } {
+  let first = true;
+  return {
+    entry(e) {
+      const offset = e.hostOffset === undefined ? '' : `, "offset": ${e.hostOffset}`;
+      process.stdout.write(
+        `${first ? '[' : ',\n'}{ "start": ${e.offset}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${offset}}`,
+      );
+      first = false;
+    },
+    end() {
+      process.stdout.write(first ? '[]\n' : ']\n');
+    },
+  };
+}
+
+/** qemu-img's human layout: only ranges with data at a known host offset, in columns of 16. */
+function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
+  const hex = (value: number): string => (value === 0 ? '0' : '0x' + value.toString(16));
+  process.stdout.write('Offset'.padEnd(16) + 'Length'.padEnd(16) + 'Mapped to'.padEnd(16) + 'File\n');
+  return {
+    entry(e) {
+      if (!e.data || e.hostOffset === undefined) return;
+      process.stdout.write(hex(e.offset).padEnd(16) + hex(e.length).padEnd(16) + hex(e.hostOffset).padEnd(16) + `${e.hostFile}\n`);
+    },
+    end() {},
+  };
+}

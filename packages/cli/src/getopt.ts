@@ -1,0 +1,83 @@
+import { UsageError } from './usage-error.js';
+
+export interface OptionSpec {
+  /** Short options, getopt style: a letter, followed by ':' when it takes a value ("f:O:cp"). */
+  short: string;
+  /** Long options: name -> whether it takes a value. */
+  long?: Record<string, boolean>;
+}
+
+export interface ParsedArgs {
+  /** Options in command-line order (a repeated option appears as often as given). */
+  options: Array<{ name: string; value: string | undefined }>;
+  operands: string[];
+}
+
+/**
+ * Parses arguments the way GNU getopt_long does for qemu-img: grouped short flags (`-pU`), attached or separate
+ * values (`-fraw`, `-f raw`), `--name=value` or `--name value`, options after operands, and `--` to stop.
+ */
+export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
+  const takesValue = new Map<string, boolean>();
+  for (let i = 0; i < spec.short.length; i++) {
+    const letter = spec.short[i]!;
+    if (letter === ':') continue;
+    takesValue.set(letter, spec.short[i + 1] === ':');
+  }
+  const result: ParsedArgs = { options: [], operands: [] };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      result.operands.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const needs = spec.long?.[name];
+      if (needs === undefined) throw new UsageError(`unrecognized option '${arg}'`);
+      let value: string | undefined;
+      if (needs) {
+        value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+        if (value === undefined) throw new UsageError(`option '--${name}' requires an argument`);
+      } else if (eq >= 0) {
+        throw new UsageError(`option '--${name}' doesn't allow an argument`);
+      }
+      result.options.push({ name, value });
+      continue;
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j++) {
+        const letter = arg[j]!;
+        const needs = takesValue.get(letter);
+        if (needs === undefined) throw new UsageError(`invalid option -- '${letter}'`);
+        if (!needs) {
+          result.options.push({ name: letter, value: undefined });
+          continue;
+        }
+        const value = j + 1 < arg.length ? arg.slice(j + 1) : args[++i];
+        if (value === undefined) throw new UsageError(`option requires an argument -- '${letter}'`);
+        result.options.push({ name: letter, value });
+        break;
+      }
+      continue;
+    }
+    result.operands.push(arg);
+  }
+  return result;
+}
+
+/** The last value given for an option, or undefined. */
+export function lastValue(parsed: ParsedArgs, ...names: string[]): string | undefined {
+  let value: string | undefined;
+  for (const option of parsed.options) if (names.includes(option.name)) value = option.value ?? '';
+  return value;
+}
+
+export function hasFlag(parsed: ParsedArgs, ...names: string[]): boolean {
+  return parsed.options.some((option) => names.includes(option.name));
+}
+
+export function allValues(parsed: ParsedArgs, name: string): string[] {
+  return parsed.options.filter((option) => option.name === name).map((option) => option.value ?? '');
+}

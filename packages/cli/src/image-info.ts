@@ -1,0 +1,97 @@
+import { stat } from 'node:fs/promises';
+import {
+  AUTOCLEAR_DATA_FILE_RAW,
+  BITMAP_FLAG_AUTO,
+  BITMAP_FLAG_IN_USE,
+  COMPAT_LAZY_REFCOUNTS,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_DIRTY,
+  INCOMPAT_EXTENDED_L2,
+} from '@q/format';
+import { Qcow2Image } from '@q/qcow2';
+import { resolveBackingPath } from '@q/backing';
+import { RawDisk, type BlockDevice } from '@q/raw';
+
+/** `qemu-img info --output=json`'s object, keys in the order qemu-img 7.2 prints them. */
+export type ImageInfoJson = Record<string, unknown>;
+
+/** Builds qemu-img's info object for one layer; `filename` is the name as the user (or the overlay) gave it. */
+export async function imageInfo(device: BlockDevice, filename: string): Promise<ImageInfoJson> {
+  const info: ImageInfoJson = {};
+  const image = device instanceof Qcow2Image ? device : undefined;
+  const metadata = image?.metadata;
+  if (metadata?.backingFileName !== undefined && metadata.extensions.backingFormat !== undefined) {
+    info['backing-filename-format'] = metadata.extensions.backingFormat;
+  }
+  if (metadata !== undefined && metadata.snapshots.length > 0) {
+    info['snapshots'] = metadata.snapshots.map((snapshot) => ({
+      ...(snapshot.icount === undefined ? {} : { icount: snapshot.icount }),
+      'vm-clock-nsec': snapshot.vmClockNanoseconds % 1e9,
+      name: snapshot.name,
+      'date-sec': snapshot.dateSeconds,
+      'date-nsec': snapshot.dateNanoseconds,
+      'vm-clock-sec': Math.floor(snapshot.vmClockNanoseconds / 1e9),
+      id: snapshot.id,
+      'vm-state-size': snapshot.vmStateSize,
+    }));
+  }
+  info['virtual-size'] = device.size;
+  info['filename'] = filename;
+  if (metadata !== undefined) info['cluster-size'] = metadata.geometry.clusterSize;
+  info['format'] = device.format;
+  const actual = await actualSize(layerPath(device));
+  if (actual !== undefined) info['actual-size'] = actual;
+  if (image !== undefined) info['format-specific'] = { type: 'qcow2', data: qcow2Specific(image) };
+  if (metadata?.backingFileName !== undefined) {
+    info['full-backing-filename'] = resolveBackingPath(layerPath(device), metadata.backingFileName);
+    info['backing-filename'] = metadata.backingFileName;
+  }
+  info['dirty-flag'] = metadata !== undefined && (metadata.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;
+  return info;
+}
+
+function qcow2Specific(image: Qcow2Image): Record<string, unknown> {
+  const { header, extensions, bitmaps } = image.metadata;
+  if (header.version === 2) {
+    return { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
+  }
+  const data: Record<string, unknown> = {
+    compat: '1.1',
+    'compression-type': image.compressionType,
+    'lazy-refcounts': (header.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
+  };
+  if (bitmaps !== undefined) {
+    data['bitmaps'] = bitmaps.map((bitmap) => ({
+      flags: [
+        ...((bitmap.flags & BITMAP_FLAG_AUTO) !== 0 ? ['auto'] : []),
+        ...((bitmap.flags & BITMAP_FLAG_IN_USE) !== 0 ? ['in-use'] : []),
+      ],
+      name: bitmap.name,
+      granularity: 2 ** bitmap.granularityBits,
+    }));
+  }
+  data['refcount-bits'] = 2 ** header.refcountOrder;
+  if ((header.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n) {
+    if (extensions.dataFile !== undefined) data['data-file'] = extensions.dataFile;
+    data['data-file-raw'] = (header.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n;
+  }
+  data['corrupt'] = (header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  data['extended-l2'] = (header.incompatibleFeatures & INCOMPAT_EXTENDED_L2) !== 0n;
+  return data;
+}
+
+/** The file a layer reads from (not `FILE@SNAP`). */
+export function layerPath(device: BlockDevice): string {
+  if (device instanceof Qcow2Image || device instanceof RawDisk) return device.file.name;
+  return device.name;
+}
+
+/** Bytes the file occupies on disk (allocated blocks), as qemu-img's actual-size. */
+async function actualSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).blocks * 512;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,43 @@
+/** qemu-io's cvtstr: a byte count with a binary unit, ".000" trimmed ("64 KiB", "1.500 KiB", "32 bytes"). */
+export function ioSize(value: number): string {
+  const units: Array<[number, string]> = [
+    [2 ** 60, 'EiB'],
+    [2 ** 50, 'PiB'],
+    [2 ** 40, 'TiB'],
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
+  for (const [scale, unit] of units) {
+    if (value >= scale) return `${trim((value / scale).toFixed(3))} ${unit}`;
+  }
+  return `${trim(value.toFixed(3))} bytes`;
+}
+
+function trim(text: string): string {
+  return text.endsWith('.000') ? text.slice(0, -4) : text;
+}
+
+/** qemu-io's summary line after a command: "64 KiB, 1 ops; 00.00 sec (523.113 MiB/sec and 8369.8118 ops/sec)". */
+export function ioReport(bytes: number, ops: number, seconds: number): string {
+  const safe = Math.max(seconds, 1e-9);
+  const whole = Math.floor(seconds);
+  const hundredths = Math.floor((seconds - whole) * 100);
+  const time =
+    whole >= 60
+      ? `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}.${String(hundredths).padStart(2, '0')}`
+      : `${String(whole).padStart(2, '0')}.${String(hundredths).padStart(2, '0')} sec`;
+  return `${ioSize(bytes)}, ${ops} ops; ${time} (${ioSize(bytes / safe)}/sec and ${(ops / safe).toFixed(4)} ops/sec)`;
+}
+
+/** qemu-io's `-v` hex dump: offset, 16 bytes in hex, their printable characters. */
+export function hexDump(bytes: Uint8Array, offset: number): string {
+  const lines: string[] = [];
+  for (let at = 0; at < bytes.length; at += 16) {
+    const row = bytes.subarray(at, at + 16);
+    const hex = Array.from(row, (b) => b.toString(16).padStart(2, '0')).join(' ');
+    const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${(offset + at).toString(16).padStart(8, '0')}:  ${hex.padEnd(47)}  ${text}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,46 @@
+import { UsageError } from './usage-error.js';
+
+const SUFFIXES: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
+
+/**
+ * Parses a size or offset as qemu-io and qemu-img do (cvtnum): decimal, `0x` hex, or a number with a binary suffix
+ * (k, M, G, T, P, E; case-insensitive), fractional numbers allowed with a suffix ("1.5G").
+ */
+export function parseSize(text: string, what = 'size'): number {
+  const match = /^\s*(0x[0-9a-f]+|\d+(?:\.\d+)?|\.\d+)\s*([bkmgtpe]?)\s*$/i.exec(text);
+  if (match === null) throw new UsageError(`invalid ${what} '${text}'`);
+  const [, digits, suffix] = match;
+  const base = digits!.toLowerCase().startsWith('0x') ? parseInt(digits!, 16) : Number(digits);
+  if (digits!.toLowerCase().startsWith('0x') && suffix !== '') throw new UsageError(`invalid ${what} '${text}'`);
+  const value = base * SUFFIXES[suffix!.toLowerCase()]!;
+  if (!Number.isFinite(value) || value > Number.MAX_SAFE_INTEGER) throw new UsageError(`${what} '${text}' is too large`);
+  if (!Number.isInteger(value)) throw new UsageError(`invalid ${what} '${text}': not a whole number of bytes`);
+  return value;
+}
+
+/** A plain integer in decimal or 0x hex (pattern bytes, counts). */
+export function parseInteger(text: string, what: string): number {
+  const value = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value)) throw new UsageError(`invalid ${what} '${text}'`);
+  return value;
+}
+
+/**
+ * Formats a byte count as QEMU's size_to_str does: the largest binary unit that keeps the number under 1000,
+ * printed with three significant digits ("64 KiB", "1 GiB", "0.977 MiB").
+ */
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let exponent = 0;
+  if (bytes > 0) exponent = Math.floor((Math.floor(Math.log2(bytes / (1000 / 1024))) + 1 - 1) / 10);
+  exponent = Math.min(Math.max(exponent, 0), units.length - 1);
+  return `${formatG3(bytes / 2 ** (exponent * 10))} ${units[exponent]}`;
+}
+
+/** C's "%0.3g": three significant digits, trailing zeros dropped. */
+export function formatG3(value: number): string {
+  if (value === 0) return '0';
+  const text = value.toPrecision(3);
+  if (text.includes('e')) return text;
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}

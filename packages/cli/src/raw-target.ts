@@ -1,0 +1,69 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { BlockFile } from '@q/raw';
+import { openNodeFile } from '@q/raw/node';
+import { dataRuns } from './zero-detect.js';
+
+/** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
+export interface RawTarget {
+  /** Writes guest bytes at `offset`; when it resolves, `bytes` may be reused. */
+  write(bytes: Uint8Array, offset: number): Promise<void>;
+  /** The range reads as zeros in the source. */
+  zero(offset: number, length: number): Promise<void>;
+  /** Whether writes may come in any order (files) or must come in order (streams). */
+  readonly ordered: boolean;
+  close(): Promise<void>;
+}
+
+export interface RawFileTargetOptions {
+  /** Write into the existing file (`-n`) instead of creating it: its old bytes must be overwritten, zeros too. */
+  existing: boolean;
+  /** Skip all-zero blocks of data (`-S 0` turns this off). */
+  sparse: boolean;
+}
+
+/**
+ * A raw file target. A fresh file starts as a hole of the right size, so zero ranges and all-zero blocks are simply
+ * not written (the sparse result qemu-img gives); an existing file (`-n`) gets its zeros written.
+ */
+export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
+  const { existing, sparse } = options;
+  const file: BlockFile = await openNodeFile(path, existing ? { writable: true } : { create: true, truncate: true });
+  if (!existing) await file.truncate(size);
+  const zeros = new Uint8Array(1 << 20);
+  return {
+    ordered: false,
+    async write(bytes, offset) {
+      if (existing || !sparse) return file.write(bytes, offset);
+      await Promise.all(dataRuns(bytes).map(([start, end]) => file.write(bytes.subarray(start, end), offset + start)));
+    },
+    async zero(offset, length) {
+      if (!existing) return;
+      for (let at = 0; at < length; at += zeros.length) {
+        await file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
+      }
+    },
+    async close() {
+      await file.flush();
+      await file.close();
+    },
+  };
+}
+
+/** A stream target (stdout): every byte in order, zeros included, respecting back-pressure. */
+export function streamTarget(stream: Writable): RawTarget {
+  const zeros = new Uint8Array(1 << 20);
+  // Resolving on the write callback (not on 'drain') is what lets the caller reuse the buffer.
+  const write = (bytes: Uint8Array): Promise<void> =>
+    new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
+  return {
+    ordered: true,
+    write: (bytes) => write(bytes),
+    async zero(_offset, length) {
+      for (let at = 0; at < length; at += zeros.length) await write(zeros.subarray(0, Math.min(zeros.length, length - at)));
+    },
+    async close() {
+      if (stream.writableNeedDrain) await once(stream, 'drain');
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { DiskError } from '@q/raw';
+import { alignUp, decodeString, readU64, view } from './bytes.js';
+import {
+  EXT_BACKING_FORMAT,
+  EXT_BITMAPS,
+  EXT_CRYPTO,
+  EXT_DATA_FILE,
+  EXT_END,
+  EXT_FEATURE_NAMES,
+  MAX_BITMAP_DIRECTORY_BYTES,
+  MAX_BITMAPS,
+} from './limits.js';
+import type { QcowHeader } from './header.js';
+
+/** One raw extension as stored: kept whole so unknown ones survive a header rewrite. */
+export interface HeaderExtension {
+  type: number;
+  data: Uint8Array;
+}
+
+export interface FeatureName {
+  kind: 'incompatible' | 'compatible' | 'autoclear';
+  bit: number;
+  name: string;
+}
+
+export interface BitmapsExtension {
+  nbBitmaps: number;
+  directorySize: number;
+  directoryOffset: number;
+}
+
+/** What the extensions say, decoded; `all` keeps every extension in file order, known or not. */
+export interface HeaderExtensions {
+  all: HeaderExtension[];
+  backingFormat?: string;
+  featureNames: FeatureName[];
+  bitmaps?: BitmapsExtension;
+  dataFile?: string;
+  /** End of the extension area (the end marker included): where the backing file name may start. */
+  end: number;
+}
+
+/**
+ * Walks the extensions that follow the header inside the first cluster (spec: "Header extensions"). The walk is
+ * bounded by the cluster, so a missing end marker or a lying length is an error, never a run past the buffer.
+ */
+export function decodeHeaderExtensions(cluster0: Uint8Array, header: QcowHeader): HeaderExtensions {
+  const result: HeaderExtensions = { all: [], featureNames: [], end: header.headerLength };
+  // The area ends at the backing file name when there is one, else at the end of the first cluster.
+  const limit = Math.min(cluster0.length, header.backingFileOffset !== 0 ? header.backingFileOffset : cluster0.length);
+  const v = view(cluster0);
+  let at = header.headerLength;
+  // Like QEMU, an area that reaches its limit without an end marker simply ends there.
+  while (at + 8 <= limit) {
+    const type = v.getUint32(at);
+    const length = v.getUint32(at + 4);
+    at += 8;
+    if (type === EXT_END) break;
+    if (length > limit - at) {
+      throw new DiskError('E_CORRUPT', `Invalid header extension 0x${type.toString(16)}: length ${length} runs past the first cluster`, {
+        offset: at - 8,
+      });
+    }
+    const data = cluster0.slice(at, at + length);
+    at += alignUp(length, 8);
+    result.all.push({ type, data });
+    decodeKnown(result, type, data);
+  }
+  result.end = Math.min(at, limit);
+  return result;
+}
+
+function decodeKnown(result: HeaderExtensions, type: number, data: Uint8Array): void {
+  switch (type) {
+    case EXT_BACKING_FORMAT:
+      result.backingFormat = decodeString(data);
+      break;
+    case EXT_DATA_FILE:
+      result.dataFile = decodeString(data);
+      break;
+    case EXT_FEATURE_NAMES:
+      result.featureNames = decodeFeatureNames(data);
+      break;
+    case EXT_BITMAPS:
+      result.bitmaps = decodeBitmapsExtension(data);
+      break;
+    case EXT_CRYPTO:
+      // Encrypted images are refused by the header check; nothing to decode here.
+      break;
+  }
+}
+
+function decodeFeatureNames(data: Uint8Array): FeatureName[] {
+  const names: FeatureName[] = [];
+  const kinds = ['incompatible', 'compatible', 'autoclear'] as const;
+  for (let at = 0; at + 48 <= data.length; at += 48) {
+    const kind = kinds[data[at] ?? 255];
+    if (kind === undefined) continue;
+    const raw = data.subarray(at + 2, at + 48);
+    const nul = raw.indexOf(0);
+    names.push({ kind, bit: data[at + 1] ?? 0, name: decodeString(nul < 0 ? raw : raw.subarray(0, nul)) });
+  }
+  return names;
+}
+
+function decodeBitmapsExtension(data: Uint8Array): BitmapsExtension {
+  if (data.length !== 24) throw new DiskError('E_CORRUPT', `Invalid bitmaps extension length ${data.length} (must be 24)`);
+  const v = view(data);
+  const ext: BitmapsExtension = {
+    nbBitmaps: v.getUint32(0),
+    directorySize: readU64(v, 8, 'bitmap directory size'),
+    directoryOffset: readU64(v, 16, 'bitmap directory offset'),
+  };
+  if (v.getUint32(4) !== 0) throw new DiskError('E_CORRUPT', 'Invalid bitmaps extension: reserved field is not zero');
+  if (ext.nbBitmaps === 0) throw new DiskError('E_CORRUPT', 'Invalid bitmaps extension: no bitmaps');
+  if (ext.nbBitmaps > MAX_BITMAPS) throw new DiskError('E_TOO_LARGE', `Too many persistent bitmaps (${ext.nbBitmaps})`);
+  if (ext.directorySize > MAX_BITMAP_DIRECTORY_BYTES) {
+    throw new DiskError('E_TOO_LARGE', `Bitmap directory too large (${ext.directorySize} bytes)`);
+  }
+  return ext;
+}
+
+/**
+ * Reads the backing file name stored in the first cluster (after the extensions, not NUL-terminated).
+ * Returns undefined when the image has none.
+ */
+export function decodeBackingFileName(cluster0: Uint8Array, header: QcowHeader): string | undefined {
+  if (header.backingFileOffset === 0) return undefined;
+  const end = header.backingFileOffset + header.backingFileSize;
+  if (end > cluster0.length) {
+    throw new DiskError('E_PAST_EOF', 'backing file name runs past the end of the file', { offset: header.backingFileOffset });
+  }
+  return decodeString(cluster0.subarray(header.backingFileOffset, end));
+}

@@ -1,0 +1,65 @@
+import { DiskError } from '@q/raw';
+import { joinU64 } from './bytes.js';
+
+/**
+ * Refcount block entries of 2^order bits (spec: "Host cluster management"). Widths of 8 bits and more are
+ * big-endian integers; narrower ones pack several per byte starting from the least significant bit, so with
+ * 1-bit refcounts four clusters at refcount 1 read as 0x0F.
+ */
+export function getRefcount(block: Uint8Array, index: number, refcountOrder: number): number {
+  const bits = 1 << refcountOrder;
+  if (bits < 8) {
+    const byte = block[(index * bits) >>> 3] ?? 0;
+    const shift = (index * bits) & 7;
+    return (byte >>> shift) & ((1 << bits) - 1);
+  }
+  const at = index * (bits >>> 3);
+  const v = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  switch (bits) {
+    case 8:
+      return v.getUint8(at);
+    case 16:
+      return v.getUint16(at);
+    case 32:
+      return v.getUint32(at);
+    default: {
+      const hi = v.getUint32(at);
+      if (hi >= 0x20_0000) throw new DiskError('E_TOO_LARGE', `refcount at index ${index} is beyond 2^53`);
+      return joinU64(hi, v.getUint32(at + 4));
+    }
+  }
+}
+
+/** Stores `value` (which must fit in the entry width) at `index`. */
+export function setRefcount(block: Uint8Array, index: number, refcountOrder: number, value: number): void {
+  const bits = 1 << refcountOrder;
+  if (value < 0 || !Number.isSafeInteger(value) || (bits < 53 && value >= 2 ** bits)) {
+    throw new DiskError('E_INVALID', `refcount ${value} does not fit in ${bits} bits`);
+  }
+  if (bits < 8) {
+    const at = (index * bits) >>> 3;
+    const shift = (index * bits) & 7;
+    const mask = ((1 << bits) - 1) << shift;
+    block[at] = ((block[at] ?? 0) & ~mask) | (value << shift);
+    return;
+  }
+  const at = index * (bits >>> 3);
+  const v = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  switch (bits) {
+    case 8:
+      return v.setUint8(at, value);
+    case 16:
+      return v.setUint16(at, value);
+    case 32:
+      return v.setUint32(at, value);
+    default:
+      v.setUint32(at, Math.floor(value / 0x1_0000_0000));
+      v.setUint32(at + 4, value >>> 0);
+  }
+}
+
+/** Largest refcount an entry of this width can hold. */
+export function maxRefcount(refcountOrder: number): number {
+  const bits = 1 << refcountOrder;
+  return bits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** bits - 1;
+}

@@ -1,0 +1,184 @@
+import type { TableCache } from '@q/cache';
+import { decodeL2Entry, l1EntryOffset, type Geometry, type L2Entry } from '@q/format';
+import { DiskError, hex } from '@q/raw';
+import { appendExtent, type MapExtent } from './map-extent.js';
+
+/** A byte range of the image file holding metadata that no L2 table or data cluster may point into. */
+export interface ReservedRange {
+  start: number;
+  end: number;
+  what: string;
+}
+
+export interface ClusterMapperOptions {
+  geometry: Geometry;
+  /** The active (or snapshot's) L1 table as stored: big-endian u64 entries. */
+  l1Table: Uint8Array;
+  /** Cache of L2 tables keyed by their offset in the image file. */
+  l2Cache: TableCache;
+  /** Length of the image file: pointers past it are errors, not zeros. */
+  imageFileSize: number;
+  /** Metadata ranges (header, L1, refcount table, snapshot table...) that pointers must not land in. */
+  reserved: ReservedRange[];
+  /** Name of the image file, for errors. */
+  name: string;
+}
+
+/**
+ * Translates guest ranges into host extents through the L1 and L2 tables (spec: "Cluster mapping"). It only reads
+ * metadata; the engine does the data I/O. Every pointer it follows is checked: aligned, inside the file, clear of
+ * the header and other metadata.
+ */
+export class ClusterMapper {
+  private readonly geometry: Geometry;
+  private readonly l1: DataView;
+  private readonly l1Entries: number;
+  private readonly l2Cache: TableCache;
+  private readonly imageFileSize: number;
+  private readonly reserved: ReservedRange[];
+  private readonly name: string;
+
+  constructor(options: ClusterMapperOptions) {
+    this.geometry = options.geometry;
+    this.l1 = new DataView(options.l1Table.buffer, options.l1Table.byteOffset, options.l1Table.byteLength);
+    this.l1Entries = options.l1Table.length / 8;
+    this.l2Cache = options.l2Cache;
+    this.imageFileSize = options.imageFileSize;
+    this.reserved = options.reserved;
+    this.name = options.name;
+  }
+
+  /** Describes `[offset, offset + length)` as consecutive extents covering all of it. */
+  async map(offset: number, length: number): Promise<MapExtent[]> {
+    const extents: MapExtent[] = [];
+    const { l2Coverage } = this.geometry;
+    let position = offset;
+    const end = offset + length;
+    while (position < end) {
+      const l1Index = Math.floor(position / l2Coverage);
+      const tableEnd = Math.min(end, (l1Index + 1) * l2Coverage);
+      const l2Offset = this.l2TableOffset(l1Index);
+      if (l2Offset === 0) {
+        appendExtent(extents, { kind: 'unallocated', guestOffset: position, length: tableEnd - position });
+      } else {
+        const table = this.l2Cache.peek(l2Offset) ?? (await this.loadL2(l2Offset, l1Index));
+        this.mapWithinTable(extents, table, position, tableEnd);
+      }
+      position = tableEnd;
+    }
+    return extents;
+  }
+
+  private l2TableOffset(l1Index: number): number {
+    if (l1Index >= this.l1Entries) return 0;
+    const at = l1Index * 8;
+    const l2Offset = l1EntryOffset(this.l1.getUint32(at), this.l1.getUint32(at + 4));
+    if (l2Offset !== 0 && l2Offset % this.geometry.clusterSize !== 0) {
+      throw this.corrupt(`L2 table offset ${hex(l2Offset)} (L1 entry ${l1Index}) is not cluster aligned`, l2Offset);
+    }
+    return l2Offset;
+  }
+
+  private async loadL2(l2Offset: number, l1Index: number): Promise<Uint8Array> {
+    this.checkPointer(l2Offset, this.geometry.clusterSize, `L2 table (L1 entry ${l1Index})`, true);
+    return this.l2Cache.get(l2Offset);
+  }
+
+  private mapWithinTable(extents: MapExtent[], table: Uint8Array, start: number, end: number): void {
+    const { clusterSize, l2Entries, subclusterSize } = this.geometry;
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    let position = start;
+    while (position < end) {
+      const cluster = Math.floor(position / clusterSize);
+      const clusterStart = cluster * clusterSize;
+      const clusterEnd = Math.min(end, clusterStart + clusterSize);
+      const entry = this.decodeEntry(view, cluster % l2Entries);
+      if (entry.compressed) {
+        appendExtent(extents, {
+          kind: 'compressed',
+          guestOffset: position,
+          length: clusterEnd - position,
+          clusterGuestOffset: clusterStart,
+          hostOffset: entry.hostOffset,
+          compressedBytes: entry.compressedBytes,
+        });
+        position = clusterEnd;
+        continue;
+      }
+      // Walk runs of subclusters with the same state; a standard entry is one run (all mask bits alike).
+      while (position < clusterEnd) {
+        const sub = Math.floor((position - clusterStart) / subclusterSize);
+        const state = subclusterState(entry, sub);
+        let runEnd = clusterStart + (sub + 1) * subclusterSize;
+        for (let next = sub + 1; runEnd < clusterEnd && subclusterState(entry, next) === state; next++) {
+          runEnd += subclusterSize;
+        }
+        runEnd = Math.min(runEnd, clusterEnd);
+        const length = runEnd - position;
+        const hostOffset = entry.hostOffset + (position - clusterStart);
+        if (state === ALLOCATED) {
+          appendExtent(extents, { kind: 'data', guestOffset: position, length, hostOffset });
+        } else if (state === ZERO) {
+          appendExtent(extents, { kind: 'zero', guestOffset: position, length, hostOffset: entry.hostOffset === 0 ? undefined : hostOffset });
+        } else {
+          const unallocated: MapExtent = { kind: 'unallocated', guestOffset: position, length };
+          if (entry.hostOffset !== 0) unallocated.hostOffset = hostOffset;
+          appendExtent(extents, unallocated);
+        }
+        position = runEnd;
+      }
+    }
+  }
+
+  private decodeEntry(view: DataView, index: number): L2Entry {
+    let entry: L2Entry;
+    try {
+      entry = decodeL2Entry(view, index, this.geometry);
+    } catch (error) {
+      throw error instanceof DiskError ? error.withFile(this.name) : error;
+    }
+    if (entry.compressed) {
+      if (this.geometry.externalDataFile) throw this.corrupt('compressed cluster in an image with an external data file', entry.hostOffset);
+      this.checkPointer(entry.hostOffset, 1, 'compressed cluster', false);
+    } else if (entry.allocMask !== 0 && !this.geometry.externalDataFile) {
+      this.checkPointer(entry.hostOffset, 1, 'data cluster', false);
+    }
+    return entry;
+  }
+
+  /**
+   * A pointer must start inside the file (QEMU would read zeros past the end; we refuse) and clear of the header
+   * and the other fixed metadata. With `whole`, all `length` bytes must lie inside the file (tables); data may
+   * end in a short last cluster.
+   */
+  private checkPointer(offset: number, length: number, what: string, whole: boolean): void {
+    if (offset < this.geometry.clusterSize) throw this.corrupt(`${what} at ${hex(offset)} points into the image header`, offset);
+    const end = whole ? offset + length : offset + 1;
+    if (end > this.imageFileSize) {
+      throw new DiskError('E_PAST_EOF', `${what} at ${hex(offset)} lies past the end of the file (${this.imageFileSize} bytes)`, {
+        file: this.name,
+        offset,
+      });
+    }
+    for (const range of this.reserved) {
+      if (offset < range.end && offset + length > range.start) {
+        throw this.corrupt(`${what} at ${hex(offset)} overlaps the ${range.what}`, offset);
+      }
+    }
+  }
+
+  private corrupt(message: string, offset: number): DiskError {
+    return new DiskError('E_CORRUPT', message, { file: this.name, offset });
+  }
+}
+
+const UNALLOCATED = 0;
+const ALLOCATED = 1;
+const ZERO = 2;
+
+function subclusterState(entry: L2Entry, sub: number): number {
+  const bit = 1 << sub;
+  if ((entry.allocMask & bit) !== 0) return ALLOCATED;
+  if ((entry.zeroMask & bit) !== 0) return ZERO;
+  return UNALLOCATED;
+}

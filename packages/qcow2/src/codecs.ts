@@ -1,0 +1,22 @@
+import type { CompressionType } from '@q/format';
+import { DiskError } from '@q/raw';
+
+/**
+ * A decompressor for one compression type, injected so the engine never imports Node's zlib or a native module
+ * and runs unchanged in a browser. `decompress` must fill all of `dst` (one cluster) from the start of `src` and
+ * ignore what follows the compressed stream in `src`: the descriptor rounds the data up to whole sectors, so the
+ * tail holds padding or the next cluster's bytes. It throws when `src` yields fewer than `dst.length` bytes.
+ */
+export interface Codec {
+  decompress(src: Uint8Array, dst: Uint8Array): void | Promise<void>;
+}
+
+export type Codecs = Partial<Record<CompressionType, Codec>>;
+
+export function codecFor(codecs: Codecs, type: CompressionType, file: string): Codec {
+  const codec = codecs[type];
+  if (codec === undefined) {
+    throw new DiskError('E_UNSUPPORTED', `no ${type} decompressor was provided for compressed clusters`, { file });
+  }
+  return codec;
+}

@@ -1,0 +1,110 @@
+import {
+  AUTOCLEAR_BITMAPS,
+  alignUp,
+  checkIncompatibleFeatures,
+  decodeBackingFileName,
+  decodeBitmapDirectory,
+  decodeHeader,
+  decodeHeaderExtensions,
+  geometryOf,
+  l1EntriesFor,
+  QCOW_MAGIC,
+  snapshotEntrySize,
+  view,
+  type BitmapEntry,
+  type Geometry,
+  type HeaderExtensions,
+  type QcowHeader,
+  type SnapshotEntry,
+} from '@q/format';
+import type { ReservedRange } from '@q/mapper';
+import { readSnapshotTable } from '@q/snapshots';
+import { DiskError, readExact, type BlockFile } from '@q/raw';
+
+/** Everything read from an image's fixed metadata at open time; tables reached through L1/L2 come later. */
+export interface ImageMetadata {
+  fileSize: number;
+  header: QcowHeader;
+  extensions: HeaderExtensions;
+  geometry: Geometry;
+  backingFileName: string | undefined;
+  activeL1: Uint8Array;
+  snapshots: SnapshotEntry[];
+  /** Persistent bitmaps, when the bitmaps extension is present and consistent (autoclear bit set). */
+  bitmaps: BitmapEntry[] | undefined;
+  reserved: ReservedRange[];
+}
+
+/**
+ * Reads and checks the header, extensions, active L1 table, snapshot table and bitmap directory. Every table is
+ * checked against QEMU's limits before it is allocated and against the file size before it is read: a table
+ * past the end of the file is an error here, where QEMU would read zeros.
+ */
+export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata> {
+  const fileSize = await file.size();
+  const probe = new Uint8Array(Math.min(fileSize, 512));
+  await readExact(file, probe, 0, 'header');
+  if (probe.length < 4 || view(probe).getUint32(0) !== QCOW_MAGIC) {
+    throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
+  }
+  // The header, its extensions and the backing file name all live in cluster 0; read it whole once.
+  const clusterBits = probe.length >= 24 ? view(probe).getUint32(20) : 0;
+  const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));
+  await readExact(file, cluster0, 0, 'header');
+  const header = decodeHeader(cluster0);
+  const extensions = decodeHeaderExtensions(cluster0, header);
+  checkIncompatibleFeatures(header, extensions.featureNames);
+  const backingFileName = decodeBackingFileName(cluster0, header);
+  const geometry = geometryOf(header);
+
+  const neededL1 = l1EntriesFor(header.size, geometry);
+  if (header.l1Size < neededL1) {
+    throw new DiskError('E_CORRUPT', `L1 table is too small (${header.l1Size} entries for a disk that needs ${neededL1})`);
+  }
+  const l1Bytes = header.l1Size * 8;
+  checkInsideFile(header.l1TableOffset, l1Bytes, fileSize, 'L1 table');
+  const refcountTableBytes = header.refcountTableClusters * geometry.clusterSize;
+  checkInsideFile(header.refcountTableOffset, refcountTableBytes, fileSize, 'refcount table');
+  const activeL1 = new Uint8Array(l1Bytes);
+  if (l1Bytes > 0) await readExact(file, activeL1, header.l1TableOffset, 'L1 table');
+
+  const snapshots = await readSnapshotTable(file, header.snapshotsOffset, header.nbSnapshots, fileSize);
+  const bitmaps = await readBitmaps(file, header, extensions, geometry, fileSize);
+
+  const reserved: ReservedRange[] = [
+    { start: header.l1TableOffset, end: header.l1TableOffset + alignUp(l1Bytes, geometry.clusterSize), what: 'active L1 table' },
+    { start: header.refcountTableOffset, end: header.refcountTableOffset + refcountTableBytes, what: 'refcount table' },
+  ];
+  if (header.nbSnapshots > 0) {
+    const tableBytes = snapshots.reduce((sum, entry) => sum + snapshotEntrySize(entry), 0);
+    reserved.push({ start: header.snapshotsOffset, end: header.snapshotsOffset + alignUp(tableBytes, geometry.clusterSize), what: 'snapshot table' });
+  }
+  return { fileSize, header, extensions, geometry, backingFileName, activeL1, snapshots, bitmaps, reserved };
+}
+
+function checkInsideFile(offset: number, length: number, fileSize: number, what: string): void {
+  if (length > 0 && offset + length > fileSize) {
+    throw new DiskError('E_PAST_EOF', `${what} at offset ${offset} (${length} bytes) runs past the end of the file (${fileSize} bytes)`, {
+      offset,
+    });
+  }
+}
+
+async function readBitmaps(
+  file: BlockFile,
+  header: QcowHeader,
+  extensions: HeaderExtensions,
+  geometry: Geometry,
+  fileSize: number,
+): Promise<BitmapEntry[] | undefined> {
+  const ext = extensions.bitmaps;
+  // Without the autoclear bit, a program that does not know bitmaps wrote the image: they are stale; ignore them.
+  if (ext === undefined || (header.autoclearFeatures & AUTOCLEAR_BITMAPS) === 0n) return undefined;
+  if (ext.directoryOffset % geometry.clusterSize !== 0 || ext.directoryOffset === 0) {
+    throw new DiskError('E_CORRUPT', `bitmap directory offset ${ext.directoryOffset} is invalid`);
+  }
+  checkInsideFile(ext.directoryOffset, ext.directorySize, fileSize, 'bitmap directory');
+  const directory = new Uint8Array(ext.directorySize);
+  await readExact(file, directory, ext.directoryOffset, 'bitmap directory');
+  return decodeBitmapDirectory(directory, ext.nbBitmaps);
+}

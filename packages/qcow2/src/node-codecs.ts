@@ -1,0 +1,76 @@
+import { createRequire } from 'node:module';
+import * as zlib from 'node:zlib';
+import { DiskError } from '@q/raw';
+import type { Codec, Codecs } from './codecs.js';
+import { portableZstdCodec } from './portable-codecs.js';
+
+/**
+ * zlib through Node's own zlib. QEMU writes raw deflate (no zlib header) with a 4 KiB window; inflating with the
+ * default window reads those streams, and inflate stops at the end of the stream, ignoring the sector padding.
+ */
+export const nodeZlibCodec: Codec = {
+  decompress(src, dst) {
+    let out: Uint8Array;
+    try {
+      // A cluster never inflates to more than itself; the bound keeps a hostile stream from ballooning.
+      out = zlib.inflateRawSync(src, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: dst.length * 2 });
+    } catch (error) {
+      throw new DiskError('E_CORRUPT', `compressed cluster does not inflate: ${(error as Error).message}`, { cause: error });
+    }
+    if (out.length < dst.length) {
+      throw new DiskError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not ${dst.length}`);
+    }
+    dst.set(out.subarray(0, dst.length));
+  },
+};
+
+interface NativeDecompressContext {
+  decompressStream(dst: Uint8Array, src: Uint8Array): [returnValue: number, produced: number, consumed: number];
+  reset(directive: number): void;
+}
+
+/**
+ * zstd through the native `zstd-napi` binding when it built, else the pure-JS `fzstd`. Both decode frame after
+ * frame until one cluster has come out, as QEMU does.
+ */
+export function nodeZstdCodec(): Codec {
+  const native = loadNativeZstd();
+  return native ?? portableZstdCodec;
+}
+
+function loadNativeZstd(): Codec | undefined {
+  let context: NativeDecompressContext;
+  try {
+    const require = createRequire(import.meta.url);
+    const binding = require('zstd-napi/binding') as { DCtx: new () => NativeDecompressContext };
+    context = new binding.DCtx();
+  } catch {
+    return undefined;
+  }
+  return {
+    decompress(src, dst) {
+      context.reset(1); // ZSTD_reset_session_only: a fresh frame, same context
+      let produced = 0;
+      let consumed = 0;
+      while (produced < dst.length) {
+        let result: [number, number, number];
+        try {
+          result = context.decompressStream(dst.subarray(produced), src.subarray(consumed));
+        } catch (error) {
+          throw new DiskError('E_CORRUPT', `compressed cluster does not decompress: ${(error as Error).message}`, { cause: error });
+        }
+        const [, madeNow, readNow] = result;
+        produced += madeNow;
+        consumed += readNow;
+        if (madeNow === 0 && readNow === 0) {
+          throw new DiskError('E_CORRUPT', `compressed cluster decompresses to ${produced} bytes, not ${dst.length}`);
+        }
+      }
+    },
+  };
+}
+
+/** Decompressors for every compression type qcow2 knows, backed by Node. */
+export function nodeCodecs(): Codecs {
+  return { zlib: nodeZlibCodec, zstd: nodeZstdCodec() };
+}

@@ -1,0 +1,52 @@
+import { DiskError } from './errors.js';
+
+/**
+ * A virtual disk as its users see it: a fixed number of bytes that can be read, and a map saying where those bytes
+ * come from. Raw files and qcow2 images both implement it; a backing chain is a device whose `backing` is another.
+ */
+export interface BlockDevice {
+  /** The name the user gave (a path, `path@snapshot`). */
+  readonly name: string;
+  /** `raw` or `qcow2`, as qemu-img names formats. */
+  readonly format: string;
+  /** Virtual size in bytes. */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** The device whose bytes show through ranges this one leaves unallocated. */
+  readonly backing: BlockDevice | undefined;
+  /** Fills `dst` with the guest bytes at `offset`; the range must lie inside the device. */
+  read(dst: Uint8Array, offset: number): Promise<void>;
+  /**
+   * Describes `[offset, offset + length)` in this layer only, as consecutive extents covering the whole range
+   * (clipped to the device size). Unallocated extents fall through to `backing`.
+   */
+  blockStatus(offset: number, length: number): Promise<BlockStatus[]>;
+  close(): Promise<void>;
+}
+
+/** One run of guest bytes with the same allocation state in one layer. */
+export interface BlockStatus {
+  offset: number;
+  length: number;
+  /**
+   * `data`: bytes stored in this layer; `zero`: this layer says they read as zeros; `unallocated`: this layer has
+   * nothing, so they come from the backing device (or are zeros when there is none).
+   */
+  kind: 'data' | 'zero' | 'unallocated';
+  /** Where the bytes lie in `hostFile` when they are stored plainly (not compressed). */
+  hostOffset?: number;
+  /** The file holding the bytes at `hostOffset` (the image, or its external data file). */
+  hostFile?: string;
+  /** The bytes are stored compressed (no host offset to give). */
+  compressed?: boolean;
+}
+
+/** Throws unless `[offset, offset + length)` lies inside a device of `size` bytes. */
+export function checkRange(device: { name: string; size: number }, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > device.size) {
+    throw new DiskError('E_INVALID', `request at offset ${offset} length ${length} is outside the device (${device.size} bytes)`, {
+      file: device.name,
+      offset,
+    });
+  }
+}

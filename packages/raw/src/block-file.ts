@@ -1,0 +1,49 @@
+import { DiskError } from './errors.js';
+
+/**
+ * The I/O port every layer reads and writes through: a random-access byte store. Adapters exist for Node files
+ * and memory; anything with positional reads can be one (a browser File, HTTP range requests).
+ */
+export interface BlockFile {
+  /** How the user named the store, for error messages. */
+  readonly name: string;
+  readonly capabilities: BlockFileCapabilities;
+  /** Reads up to `dst.length` bytes at `offset` into `dst`; returns how many were read (fewer only at EOF). */
+  read(dst: Uint8Array, offset: number): Promise<number>;
+  /** Writes all of `src` at `offset`, extending the store when needed. */
+  write(src: Uint8Array, offset: number): Promise<void>;
+  /** Makes every completed write durable (fdatasync for files). */
+  flush(): Promise<void>;
+  /** Current length in bytes. */
+  size(): Promise<number>;
+  /** Sets the length; growing reads back as zeros. */
+  truncate(size: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BlockFileCapabilities {
+  readonly writable: boolean;
+  /** Unwritten ranges cost no space and read as zeros (so skipping zero writes is safe and cheap). */
+  readonly sparse: boolean;
+}
+
+/**
+ * Reads exactly `dst.length` bytes; a short read is an E_PAST_EOF error naming the file. Use this for metadata,
+ * where the mission is to refuse what QEMU would silently read as zeros.
+ */
+export async function readExact(file: BlockFile, dst: Uint8Array, offset: number, what = 'data'): Promise<void> {
+  const got = await file.read(dst, offset);
+  if (got !== dst.length) {
+    throw new DiskError(
+      'E_PAST_EOF',
+      `${what} at offset ${offset} (${dst.length} bytes) runs past the end of the file (only ${got} bytes there)`,
+      { file: file.name, offset },
+    );
+  }
+}
+
+/** Reads what exists and fills the rest with zeros: for the last, partial cluster of a file. */
+export async function readPadded(file: BlockFile, dst: Uint8Array, offset: number): Promise<void> {
+  const got = await file.read(dst, offset);
+  if (got < dst.length) dst.fill(0, got);
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import type { BlockFile } from './block-file.js';
+import { isDiskError } from './errors.js';
+
+/** Makes a fresh, empty store for one test; `readOnly` reopens the same bytes without write access. */
+export interface BlockFileFactory {
+  create(): Promise<BlockFile>;
+  /** A read-only store holding `bytes`. */
+  readOnly(bytes: Uint8Array): Promise<BlockFile>;
+}
+
+/**
+ * The contract every BlockFile adapter must keep, as a vitest suite. An adapter's own test file calls this with
+ * a factory; a new adapter is done when the suite passes.
+ */
+export function describeBlockFileConformance(adapter: string, factory: BlockFileFactory): void {
+  describe(`BlockFile conformance: ${adapter}`, () => {
+    it('starts empty and reads nothing', async () => {
+      const file = await factory.create();
+      expect(await file.size()).toBe(0);
+      expect(await file.read(new Uint8Array(16), 0)).toBe(0);
+      await file.close();
+    });
+
+    it('reads back what was written, at any offset', async () => {
+      const file = await factory.create();
+      await file.write(pattern(1000, 7), 0);
+      await file.write(pattern(300, 9), 5000);
+      expect(await file.size()).toBe(5300);
+      const head = new Uint8Array(1000);
+      expect(await file.read(head, 0)).toBe(1000);
+      expect(head).toEqual(pattern(1000, 7));
+      const gap = new Uint8Array(4000);
+      expect(await file.read(gap, 1000)).toBe(4000);
+      expect(gap.every((b) => b === 0)).toBe(true);
+      await file.close();
+    });
+
+    it('returns a short count at the end of the file', async () => {
+      const file = await factory.create();
+      await file.write(pattern(100, 1), 0);
+      const dst = new Uint8Array(64).fill(0xee);
+      expect(await file.read(dst, 80)).toBe(20);
+      expect(dst.subarray(0, 20)).toEqual(pattern(100, 1).subarray(80));
+      expect(await file.read(dst, 100)).toBe(0);
+      expect(await file.read(dst, 1 << 30)).toBe(0);
+      await file.close();
+    });
+
+    it('truncates down and grows with zeros', async () => {
+      const file = await factory.create();
+      await file.write(pattern(4096, 3), 0);
+      await file.truncate(1000);
+      expect(await file.size()).toBe(1000);
+      await file.truncate(8192);
+      expect(await file.size()).toBe(8192);
+      const tail = new Uint8Array(7192);
+      expect(await file.read(tail, 1000)).toBe(7192);
+      expect(tail.every((b) => b === 0)).toBe(true);
+      await file.close();
+    });
+
+    it('flushes without losing data', async () => {
+      const file = await factory.create();
+      await file.write(pattern(512, 5), 512);
+      await file.flush();
+      const dst = new Uint8Array(512);
+      await file.read(dst, 512);
+      expect(dst).toEqual(pattern(512, 5));
+      await file.close();
+    });
+
+    it('allows many reads at once', async () => {
+      const file = await factory.create();
+      const data = pattern(64 * 1024, 11);
+      await file.write(data, 0);
+      const parts = await Promise.all(
+        Array.from({ length: 16 }, async (_, i) => {
+          const dst = new Uint8Array(4096);
+          await file.read(dst, i * 4096);
+          return dst;
+        }),
+      );
+      parts.forEach((part, i) => expect(part).toEqual(data.subarray(i * 4096, (i + 1) * 4096)));
+      await file.close();
+    });
+
+    it('handles offsets beyond 4 GiB without truncating them', async () => {
+      const file = await factory.create();
+      if (!file.capabilities.sparse) return void (await file.close());
+      const offset = 5 * 2 ** 30 + 512;
+      await file.write(pattern(512, 2), offset);
+      expect(await file.size()).toBe(offset + 512);
+      const dst = new Uint8Array(512);
+      expect(await file.read(dst, offset)).toBe(512);
+      expect(dst).toEqual(pattern(512, 2));
+      await file.close();
+    });
+
+    it('refuses writes when read-only, with E_READ_ONLY', async () => {
+      const file = await factory.readOnly(pattern(100, 4));
+      expect(file.capabilities.writable).toBe(false);
+      const dst = new Uint8Array(100);
+      expect(await file.read(dst, 0)).toBe(100);
+      expect(dst).toEqual(pattern(100, 4));
+      await expectCode(file.write(new Uint8Array(1), 0), 'E_READ_ONLY');
+      await expectCode(file.truncate(0), 'E_READ_ONLY');
+      expect(await file.size()).toBe(100);
+      await file.close();
+    });
+
+    it('fails cleanly after close', async () => {
+      const file = await factory.create();
+      await file.close();
+      await expectCode(
+        (async () => file.read(new Uint8Array(1), 0))(),
+        'E_IO',
+      );
+    });
+  });
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(isDiskError(error) ? error.code : error).toBe(code);
+    return;
+  }
+  throw new Error(`expected an error with code ${code}`);
+}
+
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 17 + (i >> 8)) & 0xff;
+  return bytes;
+}

@@ -1,0 +1,66 @@
+/**
+ * One error class for every layer, so a caller (the CLI, the NBD server) can turn any failure into one line
+ * without knowing which package raised it. `code` is stable; `message` is for people.
+ */
+export type DiskErrorCode =
+  /** The underlying store failed (EIO, a short write, a closed handle). */
+  | 'E_IO'
+  /** A file (image, backing file, data file) does not exist or cannot be opened. */
+  | 'E_NOT_FOUND'
+  /** The bytes are not an image of the expected format (bad magic, bad version). */
+  | 'E_BAD_FORMAT'
+  /** A valid image that uses something this implementation does not do (encryption, unknown features). */
+  | 'E_UNSUPPORTED'
+  /** Metadata that contradicts itself or the format's rules. */
+  | 'E_CORRUPT'
+  /** Metadata that points past the end of the file. QEMU reads such data as zeros; we refuse. */
+  | 'E_PAST_EOF'
+  /** A table or count larger than QEMU's own limits (a lying header must not make us allocate). */
+  | 'E_TOO_LARGE'
+  /** Backing chain loops back on itself or is deeper than the limit. */
+  | 'E_BACKING_CHAIN'
+  /** A write or other change to something opened read-only. */
+  | 'E_READ_ONLY'
+  /** A request outside the device, or an argument that makes no sense. */
+  | 'E_INVALID'
+  /** A named snapshot, bitmap or other object that does not exist. */
+  | 'E_NO_SUCH';
+
+export interface DiskErrorOptions {
+  /** The file the problem is in, as the user named it. */
+  file?: string;
+  /** The byte offset (in the file, or in the guest for request errors) the problem concerns. */
+  offset?: number;
+  cause?: unknown;
+}
+
+export class DiskError extends Error {
+  override readonly name = 'DiskError';
+  readonly code: DiskErrorCode;
+  readonly file: string | undefined;
+  readonly offset: number | undefined;
+
+  constructor(code: DiskErrorCode, message: string, options: DiskErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.file = options.file;
+    this.offset = options.offset;
+  }
+
+  /** The same error attributed to a file, for errors raised below the layer that knows the name. */
+  withFile(file: string): DiskError {
+    if (this.file !== undefined) return this;
+    const copy = new DiskError(this.code, this.message, { file, offset: this.offset, cause: this.cause });
+    copy.stack = this.stack;
+    return copy;
+  }
+}
+
+export function isDiskError(error: unknown): error is DiskError {
+  return error instanceof DiskError;
+}
+
+/** Formats a hex offset the way qemu-img prints them, for messages. */
+export function hex(value: number): string {
+  return '0x' + value.toString(16);
+}

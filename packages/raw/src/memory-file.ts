@@ -1,0 +1,91 @@
+import type { BlockFile, BlockFileCapabilities } from './block-file.js';
+import { DiskError } from './errors.js';
+
+/**
+ * A BlockFile held in memory: for tests, for browsers, and as the private overlay of copy-on-write devices.
+ * Storage grows in place (doubling) so appending writes stay cheap.
+ */
+export class MemoryBlockFile implements BlockFile {
+  readonly name: string;
+  readonly capabilities: BlockFileCapabilities;
+  private bytes: Uint8Array;
+  private length: number;
+  private closed = false;
+
+  constructor(initial: Uint8Array = new Uint8Array(0), options: { name?: string; writable?: boolean } = {}) {
+    this.name = options.name ?? 'memory';
+    this.capabilities = { writable: options.writable ?? true, sparse: false };
+    this.bytes = initial;
+    this.length = initial.length;
+  }
+
+  /** The current contents (a view, not a copy). */
+  contents(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  async read(dst: Uint8Array, offset: number): Promise<number> {
+    this.checkOpen();
+    checkOffset(offset, this.name);
+    if (offset >= this.length) return 0;
+    const count = Math.min(dst.length, this.length - offset);
+    dst.set(this.bytes.subarray(offset, offset + count));
+    return count;
+  }
+
+  async write(src: Uint8Array, offset: number): Promise<void> {
+    this.checkOpen();
+    this.checkWritable();
+    checkOffset(offset, this.name);
+    const end = offset + src.length;
+    this.reserve(end);
+    this.bytes.set(src, offset);
+    if (end > this.length) this.length = end;
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+  }
+
+  async size(): Promise<number> {
+    this.checkOpen();
+    return this.length;
+  }
+
+  async truncate(size: number): Promise<void> {
+    this.checkOpen();
+    this.checkWritable();
+    checkOffset(size, this.name);
+    if (size < this.length) {
+      this.bytes.fill(0, size, this.length);
+    } else {
+      this.reserve(size);
+    }
+    this.length = size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private reserve(end: number): void {
+    if (end <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(end, this.bytes.length * 2, 4096));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new DiskError('E_IO', 'file is closed', { file: this.name });
+  }
+
+  private checkWritable(): void {
+    if (!this.capabilities.writable) throw new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name });
+  }
+}
+
+function checkOffset(offset: number, name: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new DiskError('E_INVALID', `invalid offset ${offset}`, { file: name });
+  }
+}

@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeBlockFileConformance } from './conformance.js';
+import { openNodeFile } from './node-file.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'q-raw-'));
+let counter = 0;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describeBlockFileConformance('NodeBlockFile', {
+  create: () => openNodeFile(join(dir, `f${counter++}`), { create: true, truncate: true }),
+  readOnly: async (bytes) => {
+    const path = join(dir, `ro${counter++}`);
+    writeFileSync(path, bytes);
+    return openNodeFile(path);
+  },
+});
+
+describe('openNodeFile', () => {
+  it('names a missing file with E_NOT_FOUND', async () => {
+    await expect(openNodeFile(join(dir, 'missing'))).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: 'open failed: No such file or directory',
+    });
+  });
+
+  it('refuses a directory', async () => {
+    await expect(openNodeFile(dir)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});

@@ -1,0 +1,142 @@
+import * as fs from 'node:fs';
+import type { BlockFile, BlockFileCapabilities } from './block-file.js';
+import { DiskError } from './errors.js';
+
+export interface NodeFileOptions {
+  /** Open for writing (O_RDWR); default read-only. */
+  writable?: boolean;
+  /** Create the file when missing (implies writable). */
+  create?: boolean;
+  /** Truncate an existing file to zero length (with create: a fresh file). */
+  truncate?: boolean;
+}
+
+/**
+ * A BlockFile over a Node file descriptor. Uses the callback fs API (pread/pwrite on libuv's pool), which costs
+ * less per call than FileHandle and lets several reads run at once.
+ */
+export class NodeBlockFile implements BlockFile {
+  readonly name: string;
+  readonly capabilities: BlockFileCapabilities;
+  private fd: number | undefined;
+
+  private constructor(name: string, fd: number, writable: boolean) {
+    this.name = name;
+    this.fd = fd;
+    this.capabilities = { writable, sparse: true };
+  }
+
+  static async open(path: string, options: NodeFileOptions = {}): Promise<NodeBlockFile> {
+    const writable = options.writable === true || options.create === true;
+    let flags = writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
+    if (options.create) flags |= fs.constants.O_CREAT;
+    if (options.truncate) flags |= fs.constants.O_TRUNC;
+    const fd = await new Promise<number>((resolve, reject) => {
+      fs.open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
+    });
+    try {
+      const stat = await new Promise<fs.Stats>((resolve, reject) =>
+        fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
+      );
+      if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+    return new NodeBlockFile(path, fd, writable);
+  }
+
+  read(dst: Uint8Array, offset: number): Promise<number> {
+    const fd = this.descriptor();
+    return new Promise((resolve, reject) => {
+      let done = 0;
+      const step = (): void => {
+        fs.read(fd, dst, done, dst.length - done, offset + done, (error, count) => {
+          if (error) return reject(fsError(error, this.name, 'read', offset + done));
+          done += count;
+          if (count === 0 || done === dst.length) resolve(done);
+          else step();
+        });
+      };
+      if (dst.length === 0) resolve(0);
+      else step();
+    });
+  }
+
+  write(src: Uint8Array, offset: number): Promise<void> {
+    const fd = this.descriptor();
+    if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
+    return new Promise((resolve, reject) => {
+      let done = 0;
+      const step = (): void => {
+        fs.write(fd, src, done, src.length - done, offset + done, (error, count) => {
+          if (error) return reject(fsError(error, this.name, 'write', offset + done));
+          done += count;
+          if (done === src.length) resolve();
+          else step();
+        });
+      };
+      if (src.length === 0) resolve();
+      else step();
+    });
+  }
+
+  flush(): Promise<void> {
+    const fd = this.descriptor();
+    return new Promise((resolve, reject) =>
+      fs.fdatasync(fd, (error) => (error ? reject(fsError(error, this.name, 'flush')) : resolve())),
+    );
+  }
+
+  size(): Promise<number> {
+    const fd = this.descriptor();
+    return new Promise((resolve, reject) =>
+      fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.size))),
+    );
+  }
+
+  truncate(size: number): Promise<void> {
+    const fd = this.descriptor();
+    if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
+    return new Promise((resolve, reject) =>
+      fs.ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
+    );
+  }
+
+  close(): Promise<void> {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      fs.close(fd, (error) => (error ? reject(fsError(error, this.name, 'close')) : resolve())),
+    );
+  }
+
+  private descriptor(): number {
+    if (this.fd === undefined) throw new DiskError('E_IO', 'file is closed', { file: this.name });
+    return this.fd;
+  }
+}
+
+/** Opens a Node file as a BlockFile (see NodeFileOptions). */
+export function openNodeFile(path: string, options?: NodeFileOptions): Promise<NodeBlockFile> {
+  return NodeBlockFile.open(path, options);
+}
+
+function fsError(error: NodeJS.ErrnoException, file: string, operation: string, offset?: number): DiskError {
+  const reason = describeErrno(error);
+  const code = error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'EISDIR' || error.code === 'ENOTDIR' ? 'E_NOT_FOUND' : 'E_IO';
+  const at = offset === undefined ? '' : ` at offset ${offset}`;
+  return new DiskError(code, `${operation} failed${at}: ${reason}`, { file, offset, cause: error });
+}
+
+function describeErrno(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOENT': return 'No such file or directory';
+    case 'EACCES': return 'Permission denied';
+    case 'EISDIR': return 'Is a directory';
+    case 'ENOSPC': return 'No space left on device';
+    case 'EROFS': return 'Read-only file system';
+    default: return error.code ?? error.message;
+  }
+}

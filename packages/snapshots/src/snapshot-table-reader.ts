@@ -1,0 +1,39 @@
+import { decodeSnapshotTable, measureSnapshotTable, MAX_SNAPSHOT_TABLE_BYTES, type SnapshotEntry } from '@q/format';
+import { DiskError, readExact, type BlockFile } from '@q/raw';
+
+const FIRST_CHUNK = 64 * 1024;
+
+/**
+ * Reads the snapshot table at `offset` holding `count` entries. The table has no stored length, so it is read in
+ * growing chunks until the entries fit: a lying count or entry length costs at most QEMU's 64 MiB table limit,
+ * and a table running past the end of the file is an error.
+ */
+export async function readSnapshotTable(file: BlockFile, offset: number, count: number, fileSize: number): Promise<SnapshotEntry[]> {
+  if (count === 0) return [];
+  if (offset >= fileSize) {
+    throw new DiskError('E_PAST_EOF', `snapshot table at offset ${offset} lies past the end of the file`, { file: file.name, offset });
+  }
+  const available = Math.min(fileSize - offset, MAX_SNAPSHOT_TABLE_BYTES);
+  let chunk = Math.min(FIRST_CHUNK, available);
+  for (;;) {
+    const bytes = new Uint8Array(chunk);
+    await readExact(file, bytes, offset, 'snapshot table');
+    const length = measureSnapshotTable(bytes, count);
+    if (length !== undefined) return wrap(() => decodeSnapshotTable(bytes, count), file.name);
+    if (chunk === available) {
+      if (available === MAX_SNAPSHOT_TABLE_BYTES) {
+        throw new DiskError('E_TOO_LARGE', `snapshot table is larger than ${MAX_SNAPSHOT_TABLE_BYTES} bytes`, { file: file.name, offset });
+      }
+      throw new DiskError('E_PAST_EOF', `snapshot table (${count} entries) runs past the end of the file`, { file: file.name, offset });
+    }
+    chunk = Math.min(chunk * 4, available);
+  }
+}
+
+function wrap<T>(decode: () => T, name: string): T {
+  try {
+    return decode();
+  } catch (error) {
+    throw error instanceof DiskError ? error.withFile(name) : error;
+  }
+}

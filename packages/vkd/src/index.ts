@@ -1,0 +1,2 @@
+export { parseDiskSpec, type DiskSpec } from './disk-spec.js';
+export { openDisk, type OpenDiskOptions, type DiskFormat } from './open-disk.js';

@@ -1,0 +1,99 @@
+import { realpath } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { openChain, probeFormat, resolveBackingPath, type BackingOpener } from '@q/backing';
+import { Qcow2Image, type Codecs } from '@q/qcow2';
+import { nodeCodecs } from '@q/qcow2/node';
+import { DiskError, RawDisk, type BlockDevice } from '@q/raw';
+import { openNodeFile } from '@q/raw/node';
+import { parseDiskSpec } from './disk-spec.js';
+
+export type DiskFormat = 'qcow2' | 'raw';
+
+export interface OpenDiskOptions {
+  /** Force the format of the top image (`-f`); default: probe by magic (qcow2, else raw). */
+  format?: string;
+  /** A snapshot of the top image, in addition to or instead of `FILE@SNAP` in the spec. */
+  snapshot?: string | { id?: string; name?: string };
+  /** Do not open backing files (unallocated ranges read as zeros): `qemu-img info`, `-u`. */
+  ignoreBacking?: boolean;
+  /** Most backing layers below the top image. */
+  maxBackingDepth?: number;
+  l2CacheBytes?: number;
+  codecs?: Codecs;
+}
+
+/**
+ * Opens a disk spec (`FILE` or `FILE@SNAP`) read-only with its whole backing chain, from the local file system.
+ * Raw files open as RawDisk (no layers in between); qcow2 images through the engine.
+ */
+export async function openDisk(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
+  const parsed = parseDiskSpec(spec, exists);
+  const snapshot = options.snapshot ?? parsed.snapshot;
+  const codecs = options.codecs ?? nodeCodecs();
+  let top = true;
+  return openChain(parsed.path, options.format, {
+    maxDepth: options.maxBackingDepth,
+    identify: async (path) => realpath(path).catch(() => path),
+    openLayer: async (path, format, openBacking) => {
+      const isTop = top;
+      top = false;
+      return openLayer(path, format, openBacking, {
+        codecs,
+        snapshot: isTop ? snapshot : undefined,
+        name: isTop && parsed.snapshot !== undefined ? spec : path,
+        ignoreBacking: options.ignoreBacking === true,
+        l2CacheBytes: options.l2CacheBytes,
+      });
+    },
+  });
+}
+
+interface LayerOptions {
+  codecs: Codecs;
+  snapshot: string | { id?: string; name?: string } | undefined;
+  name: string;
+  ignoreBacking: boolean;
+  l2CacheBytes: number | undefined;
+}
+
+async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
+  const file = await openNodeFile(path);
+  try {
+    const chosen = format ?? (await probeFormat(file));
+    if (chosen === 'raw') {
+      if (options.snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'raw images have no snapshots', { file: path });
+      return await RawDisk.open(file, { name: path });
+    }
+    if (chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: path });
+    return await Qcow2Image.open(file, {
+      name: options.name,
+      codecs: options.codecs,
+      openBacking,
+      ignoreBacking: options.ignoreBacking,
+      snapshot: options.snapshot,
+      l2CacheBytes: options.l2CacheBytes,
+      openDataFile: (name) => openNodeFile(dataFilePath(path, name)),
+    });
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * QEMU opens a relative data file name relative to the current directory, which breaks as soon as one runs it
+ * from elsewhere. We look next to the image first (as for backing files) and fall back to QEMU's reading.
+ */
+function dataFilePath(imagePath: string, name: string): string {
+  const besideImage = resolveBackingPath(imagePath, name);
+  return exists(besideImage) || !exists(name) ? besideImage : name;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
