@@ -96,6 +96,9 @@ export function decodeCompressedDescriptor(hi: number, lo: number, clusterBits: 
 export function encodeCompressedDescriptor(hostOffset: number, compressedBytes: number, clusterBits: number): [hi: number, lo: number] {
   const offsetBitsHigh = 62 - (clusterBits - 8) - 32;
   const sectors = Math.ceil(((hostOffset % 512) + compressedBytes) / 512) - 1;
+  if (sectors >= 2 ** (clusterBits - 8)) {
+    throw new DiskError('E_INVALID', `${compressedBytes} compressed bytes do not fit in a descriptor for ${2 ** clusterBits}-byte clusters`);
+  }
   const hi = Math.floor(hostOffset / 0x1_0000_0000) | (sectors << offsetBitsHigh) | L2_COMPRESSED_HI;
   return [hi >>> 0, hostOffset >>> 0];
 }

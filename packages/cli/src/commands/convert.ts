@@ -55,7 +55,7 @@ export async function convertCommand(args: string[]): Promise<number> {
           }
         : undefined,
     });
-    if (progress) progressStream.write(`    (100.00/100%)\n`);
+    if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
     await finished.close();

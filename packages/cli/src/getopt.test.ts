@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { getopt } from './getopt.js';
+
+describe('getopt', () => {
+  const spec = { short: 'f:O:cp', long: { output: true, 'backing-chain': false } };
+
+  it('parses grouped flags, attached and separate values, options after operands', () => {
+    const parsed = getopt(['-pc', '-fqcow2', 'a', '-O', 'raw', 'b', '--output=json', '--backing-chain'], spec);
+    expect(parsed.operands).toEqual(['a', 'b']);
+    expect(parsed.options).toEqual([
+      { name: 'p', value: undefined },
+      { name: 'c', value: undefined },
+      { name: 'f', value: 'qcow2' },
+      { name: 'O', value: 'raw' },
+      { name: 'output', value: 'json' },
+      { name: 'backing-chain', value: undefined },
+    ]);
+  });
+
+  it('stops at --', () => {
+    expect(getopt(['--', '-p'], spec).operands).toEqual(['-p']);
+  });
+
+  it('refuses unknown options and missing values', () => {
+    expect(() => getopt(['-x'], spec)).toThrow("invalid option -- 'x'");
+    expect(() => getopt(['-f'], spec)).toThrow('requires an argument');
+    expect(() => getopt(['--nope'], spec)).toThrow("unrecognized option '--nope'");
+  });
+});

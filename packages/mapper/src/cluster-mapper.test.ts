@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { TableCache } from '@q/cache';
+import type { Geometry } from '@q/format';
+import { ClusterMapper, type ClusterMapperOptions } from './cluster-mapper.js';
+
+const CLUSTER = 4096;
+const geometry: Geometry = {
+  clusterBits: 12,
+  clusterSize: CLUSTER,
+  extendedL2: false,
+  l2EntryBytes: 8,
+  l2Entries: 512,
+  l2Coverage: 512 * CLUSTER,
+  subclusterSize: CLUSTER,
+  refcountBits: 16,
+  refcountBlockEntries: 2048,
+  externalDataFile: false,
+};
+
+/** A mapper over hand-built tables: L1 entry 0 -> an L2 table at `l2At`, entries as given (hi, lo). */
+function mapperWith(entries: Array<[number, number]>, overrides: Partial<ClusterMapperOptions> = {}, l2At = 0x4000) {
+  const l1 = new Uint8Array(16);
+  new DataView(l1.buffer).setUint32(4, l2At);
+  const table = new Uint8Array(CLUSTER);
+  const view = new DataView(table.buffer);
+  entries.forEach(([hi, lo], i) => {
+    view.setUint32(i * 8, hi);
+    view.setUint32(i * 8 + 4, lo);
+  });
+  const l2Cache = new TableCache({ budgetBytes: 1 << 20, tableBytes: CLUSTER, load: async () => table.slice() });
+  return new ClusterMapper({ geometry, l1Table: l1, l2Cache, imageFileSize: 0x100000, reserved: [], name: 'test.qcow2', ...overrides });
+}
+
+const COPIED = 0x8000_0000;
+
+describe('ClusterMapper', () => {
+  it('merges clusters that are contiguous on the host into one data extent', async () => {
+    const mapper = mapperWith([[COPIED, 0x10000], [COPIED, 0x11000], [COPIED, 0x20000], [0, 0], [0, 1]]);
+    expect(await mapper.map(100, 5 * CLUSTER - 100)).toEqual([
+      { kind: 'data', guestOffset: 100, length: 2 * CLUSTER - 100, hostOffset: 0x10000 + 100 },
+      { kind: 'data', guestOffset: 2 * CLUSTER, length: CLUSTER, hostOffset: 0x20000 },
+      { kind: 'unallocated', guestOffset: 3 * CLUSTER, length: CLUSTER },
+      { kind: 'zero', guestOffset: 4 * CLUSTER, length: CLUSTER, hostOffset: undefined },
+    ]);
+  });
+
+  it('reports a whole unallocated L1 range as one extent', async () => {
+    const mapper = mapperWith([]);
+    const far = geometry.l2Coverage;
+    expect(await mapper.map(far + 5, 3 * far)).toEqual([{ kind: 'unallocated', guestOffset: far + 5, length: 3 * far }]);
+  });
+
+  it('refuses data past the end of the file', async () => {
+    const mapper = mapperWith([[COPIED, 0x200000]]);
+    await expect(mapper.map(0, CLUSTER)).rejects.toMatchObject({ code: 'E_PAST_EOF', file: 'test.qcow2' });
+  });
+
+  it('treats offset 0 as unallocated and refuses compressed data inside the header cluster', async () => {
+    expect(await mapperWith([[COPIED, 0]]).map(0, 1)).toEqual([{ kind: 'unallocated', guestOffset: 0, length: 1 }]);
+    await expect(mapperWith([[0x4000_0000, 0x100]]).map(0, 1)).rejects.toThrow(/points into the image header/);
+  });
+
+  it('refuses an L2 table offset that is not cluster aligned', async () => {
+    await expect(mapperWith([], {}, 0x4200).map(0, 1)).rejects.toThrow(/not cluster aligned/);
+  });
+
+  it('refuses data overlapping another metadata table', async () => {
+    const mapper = mapperWith([[COPIED, 0x8000]], { reserved: [{ start: 0x8000, end: 0x9000, what: 'refcount table' }] });
+    await expect(mapper.map(0, 1)).rejects.toThrow(/overlaps the refcount table/);
+  });
+
+  it('refuses an L2 table past the end of the file', async () => {
+    const mapper = mapperWith([], { imageFileSize: 0x4800 });
+    await expect(mapper.map(0, 1)).rejects.toMatchObject({ code: 'E_PAST_EOF' });
+  });
+
+  it('maps compressed clusters one cluster at a time', async () => {
+    // Compressed, 12-bit clusters: x = 62 - 4 = 58, so the offset takes bits 0-57 and sectors bits 58-61.
+    const mapper = mapperWith([[0x4000_0000 | (1 << 26), 0x10100], [0x4000_0000, 0x10500]]);
+    const extents = await mapper.map(0, 2 * CLUSTER);
+    expect(extents).toEqual([
+      { kind: 'compressed', guestOffset: 0, length: CLUSTER, clusterGuestOffset: 0, hostOffset: 0x10100, compressedBytes: 1024 - 256 },
+      { kind: 'compressed', guestOffset: CLUSTER, length: CLUSTER, clusterGuestOffset: CLUSTER, hostOffset: 0x10500, compressedBytes: 256 },
+    ]);
+  });
+});

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chainStatus } from '@q/backing';
+import type { BlockDevice } from '@q/raw';
+import { openDisk } from './open-disk.js';
+
+/** The committed fixtures, opened from disk with their backing chains and data files (no QEMU needed). */
+const dir = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'images');
+
+interface Answer {
+  image: string;
+  guestSha256: string;
+  snapshotSha256: Record<string, string>;
+  map: Array<Record<string, unknown>>;
+}
+
+const answers = readdirSync(dir)
+  .filter((name) => name.endsWith('.json'))
+  .map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Answer);
+
+async function guestSha256(device: BlockDevice): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(1 << 20);
+  for (let offset = 0; offset < device.size; offset += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, device.size - offset));
+    await device.read(part, offset);
+    hash.update(part);
+  }
+  return hash.digest('hex');
+}
+
+/** qemu-img map's entries for a device, from the chain walk; `offset` is only given with a known host offset. */
+async function qemuMap(device: BlockDevice): Promise<Array<Record<string, unknown>>> {
+  return (await chainStatus(device, 0, device.size)).map((e) => ({
+    start: e.offset,
+    length: e.length,
+    depth: e.depth,
+    present: e.present,
+    zero: e.zero,
+    data: e.data,
+    ...(e.hostOffset === undefined ? {} : { offset: e.hostOffset }),
+  }));
+}
+
+describe('openDisk on the committed fixtures', () => {
+  for (const answer of answers) {
+    it(`${answer.image}: bytes and map match qemu-img`, async () => {
+      const device = await openDisk(join(dir, answer.image));
+      try {
+        expect(await guestSha256(device)).toBe(answer.guestSha256);
+        expect(await qemuMap(device)).toEqual(answer.map);
+      } finally {
+        await device.close();
+      }
+    });
+
+    for (const [snapshot, sha] of Object.entries(answer.snapshotSha256)) {
+      it(`${answer.image}@${snapshot}: FILE@SNAP reads the snapshot`, async () => {
+        const device = await openDisk(`${join(dir, answer.image)}@${snapshot}`);
+        try {
+          expect(device.readOnly).toBe(true);
+          expect(await guestSha256(device)).toBe(sha);
+        } finally {
+          await device.close();
+        }
+      });
+    }
+  }
+});
+
+describe('openDisk errors', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'q-vkd-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('names a missing snapshot', async () => {
+    await expect(openDisk(`${join(dir, 'snapshots.qcow2')}@nope`)).rejects.toMatchObject({ code: 'E_NO_SUCH' });
+  });
+
+  it('treats a file whose name contains @ as a file', async () => {
+    const path = join(scratch, 'disk@home.raw');
+    writeFileSync(path, new Uint8Array(4096).fill(7));
+    const device = await openDisk(path);
+    expect(device.format).toBe('raw');
+    expect(device.size).toBe(4096);
+    await device.close();
+  });
+
+  it('opens anything without the qcow2 magic as raw', async () => {
+    const path = join(scratch, 'plain.img');
+    writeFileSync(path, new Uint8Array(1024).fill(1));
+    const device = await openDisk(path);
+    expect(device.format).toBe('raw');
+    await device.close();
+  });
+
+  it('reports a missing backing file by name', async () => {
+    const top = readFileSync(join(dir, 'chain-top.qcow2'));
+    const path = join(scratch, 'orphan.qcow2');
+    writeFileSync(path, top);
+    await expect(openDisk(path)).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringContaining(`Could not open backing file '${join(scratch, 'chain-mid.qcow2')}'`),
+    });
+  });
+});
