@@ -4,11 +4,21 @@ import type { Codec } from './codecs.js';
 
 /** Decompressed clusters kept for reads that cover one compressed cluster in several pieces. */
 const KEPT_CLUSTERS = 4;
+/** Compressed clusters whose data lie this close together on the host are fetched with one read. */
+const MAX_GAP = 4096;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** One compressed extent to fill, as part of a larger read. */
+export interface CompressedPart {
+  dst: Uint8Array;
+  extent: CompressedExtent;
+}
 
 /**
- * Reads compressed clusters: fetch the descriptor's bytes, decompress one whole cluster, copy out the part asked
- * for. The last few clusters stay decompressed (and a cluster being decompressed is shared by concurrent reads),
- * so sequential sub-cluster reads decompress each cluster once.
+ * Reads compressed clusters: fetch the descriptors' bytes, decompress whole clusters, copy out the parts asked
+ * for. QEMU writes compressed clusters one after another, so the data of neighbouring clusters is fetched in one
+ * read instead of one per cluster. The last few clusters stay decompressed (shared by concurrent reads), so
+ * sequential sub-cluster reads decompress each cluster once.
  */
 export class CompressedReader {
   private readonly file: BlockFile;
@@ -22,25 +32,42 @@ export class CompressedReader {
     this.clusterSize = clusterSize;
   }
 
-  /** Fills `dst` with the bytes of `extent` (part of one compressed cluster). */
-  async read(dst: Uint8Array, extent: CompressedExtent): Promise<void> {
-    const start = extent.guestOffset - extent.clusterGuestOffset;
-    if (start === 0 && dst.length === this.clusterSize) {
-      // A whole cluster needs no intermediate buffer and is not worth keeping.
-      const kept = this.kept.get(extent.hostOffset);
-      if (kept !== undefined) dst.set(await kept);
-      else await this.decompressInto(dst, extent);
-      return;
+  /** Fills every part; parts are in guest order, as the mapper returns them. */
+  async read(parts: CompressedPart[]): Promise<void> {
+    const whole: CompressedPart[] = [];
+    const pending: Promise<void>[] = [];
+    for (const part of parts) {
+      const start = part.extent.guestOffset - part.extent.clusterGuestOffset;
+      const kept = this.kept.get(part.extent.hostOffset);
+      if (start === 0 && part.dst.length === this.clusterSize && kept === undefined) {
+        whole.push(part);
+      } else {
+        pending.push(this.cluster(part.extent).then((cluster) => part.dst.set(cluster.subarray(start, start + part.dst.length))));
+      }
     }
-    const cluster = await this.cluster(extent);
-    dst.set(cluster.subarray(start, start + dst.length));
+    for (const batch of batches(whole)) pending.push(this.readBatch(batch));
+    await Promise.all(pending);
+  }
+
+  /** Reads the compressed bytes of a run of neighbouring clusters at once and decompresses each in place. */
+  private async readBatch(batch: CompressedPart[]): Promise<void> {
+    const first = batch[0]!.extent;
+    const last = batch[batch.length - 1]!.extent;
+    const start = first.hostOffset;
+    const bytes = new Uint8Array(last.hostOffset + last.compressedBytes - start);
+    // The last sector of the last compressed cluster may end past the end of the file; its tail is padding.
+    await readPadded(this.file, bytes, start);
+    for (const { dst, extent } of batch) {
+      const at = extent.hostOffset - start;
+      await this.codec.decompress(bytes.subarray(at, at + extent.compressedBytes), dst);
+    }
   }
 
   private cluster(extent: CompressedExtent): Promise<Uint8Array> {
     let pending = this.kept.get(extent.hostOffset);
     if (pending === undefined) {
       const cluster = new Uint8Array(this.clusterSize);
-      pending = this.decompressInto(cluster, extent).then(() => cluster);
+      pending = this.readBatch([{ dst: cluster, extent }]).then(() => cluster);
       pending.catch(() => this.kept.delete(extent.hostOffset));
       this.kept.set(extent.hostOffset, pending);
       if (this.kept.size > KEPT_CLUSTERS) {
@@ -51,15 +78,31 @@ export class CompressedReader {
     return pending;
   }
 
-  private async decompressInto(dst: Uint8Array, extent: CompressedExtent): Promise<void> {
-    const compressed = new Uint8Array(extent.compressedBytes);
-    // The last sector of the last compressed cluster may end past the end of the file; its tail is padding.
-    await readPadded(this.file, compressed, extent.hostOffset);
-    await this.codec.decompress(compressed, dst);
-  }
-
   /** Forgets decompressed clusters (after the clusters they came from may have changed). */
   clear(): void {
     this.kept.clear();
   }
+}
+
+/** Groups parts whose compressed data follow each other on the host (small gaps allowed) into bounded runs. */
+function batches(parts: CompressedPart[]): CompressedPart[][] {
+  const result: CompressedPart[][] = [];
+  let current: CompressedPart[] = [];
+  let currentStart = 0;
+  let currentEnd = 0;
+  for (const part of parts) {
+    const { hostOffset, compressedBytes } = part.extent;
+    const end = hostOffset + compressedBytes;
+    const joins = current.length > 0 && hostOffset >= currentStart && hostOffset - currentEnd <= MAX_GAP && end - currentStart <= MAX_BATCH_BYTES;
+    if (!joins) {
+      if (current.length > 0) result.push(current);
+      current = [];
+      currentStart = hostOffset;
+      currentEnd = end;
+    }
+    current.push(part);
+    currentEnd = Math.max(currentEnd, end);
+  }
+  if (current.length > 0) result.push(current);
+  return result;
 }

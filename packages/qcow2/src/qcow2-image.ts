@@ -1,11 +1,11 @@
 import type { BackingOpener } from '@q/backing';
 import { TableCache } from '@q/cache';
 import { INCOMPAT_DATA_FILE, type CompressionType, type SnapshotEntry } from '@q/format';
-import { ClusterMapper, type MapExtent } from '@q/mapper';
+import { ClusterMapper, type CompressedExtent, type MapExtent } from '@q/mapper';
 import { DiskError, checkRange, readExact, readPadded, type BlockDevice, type BlockFile, type BlockStatus } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import type { Codecs } from './codecs.js';
-import { CompressedReader } from './compressed-reader.js';
+import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 
 /** Default L2 cache budget: 4 MiB of tables maps 32 GiB of a 64 KiB-cluster image (QEMU's default maps 8 GiB). */
@@ -142,10 +142,13 @@ export class Qcow2Image implements BlockDevice {
     try {
       const extents = await this.mapper.map(offset, dst.length);
       const pending: Promise<void>[] = [];
+      const compressed: CompressedPart[] = [];
       for (const extent of extents) {
         const part = dst.subarray(extent.guestOffset - offset, extent.guestOffset - offset + extent.length);
-        this.readExtent(part, extent, pending);
+        if (extent.kind === 'compressed') compressed.push({ dst: part, extent });
+        else this.readExtent(part, extent, pending);
       }
+      if (compressed.length > 0) pending.push(this.compressedReader().read(compressed));
       await Promise.all(pending);
     } catch (error) {
       throw attribute(error, this.name);
@@ -191,7 +194,7 @@ export class Qcow2Image implements BlockDevice {
     if (failed !== undefined) throw failed.reason;
   }
 
-  private readExtent(part: Uint8Array, extent: MapExtent, pending: Promise<void>[]): void {
+  private readExtent(part: Uint8Array, extent: Exclude<MapExtent, CompressedExtent>, pending: Promise<void>[]): void {
     switch (extent.kind) {
       case 'data':
         // A data cluster may be the file's last, short cluster: what is missing reads as zeros.
@@ -203,13 +206,15 @@ export class Qcow2Image implements BlockDevice {
       case 'unallocated':
         pending.push(this.readBelow(part, extent.guestOffset));
         return;
-      case 'compressed':
-        if (this.compressed === undefined) {
-          throw new DiskError('E_UNSUPPORTED', `the image has ${this.compressionType} compressed clusters but no ${this.compressionType} decompressor was provided`);
-        }
-        pending.push(this.compressed.read(part, extent));
-        return;
     }
+  }
+
+  private compressedReader(): CompressedReader {
+    if (this.compressed === undefined) {
+      const type = this.compressionType;
+      throw new DiskError('E_UNSUPPORTED', `the image has ${type} compressed clusters but no ${type} decompressor was provided`);
+    }
+    return this.compressed;
   }
 
   /** Bytes this layer leaves unallocated: from the backing device, zeros past its end or when there is none. */
