@@ -1,17 +1,7 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared.js';
 
 export default defineConfig([
-  {
-    entry: ['src/cli.ts'],
-    format: ['esm'],
-    clean: true,
-    target: 'node20',
-    banner: { js: '#!/usr/bin/env node' },
-  },
-  {
-    entry: ['src/index.ts'],
-    format: ['esm'],
-    dts: true,
-    target: 'node20',
-  },
+  packageBuild(['src/cli.ts'], { dts: false, target: 'node20', banner: { js: '#!/usr/bin/env node' } }),
+  packageBuild(['src/index.ts'], { clean: false, target: 'node20' }),
 ]);

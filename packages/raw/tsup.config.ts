@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/node.ts', 'src/conformance.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-  external: ['vitest'],
-});
+export default defineConfig(packageBuild(['src/index.ts', 'src/node.ts', 'src/conformance.ts'], { external: ['vitest'] }));

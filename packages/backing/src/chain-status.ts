@@ -67,22 +67,26 @@ async function walk(device: BlockDevice, start: number, end: number, depth: numb
   }
 }
 
-/** Appends, merging with the previous extent when every property matches and host offsets continue. */
+/** Appends, merging with the previous extent when the two form one run. */
 function push(out: ChainExtent[], next: ChainExtent): void {
   const last = out[out.length - 1];
-  if (
-    last !== undefined &&
-    last.offset + last.length === next.offset &&
-    last.depth === next.depth &&
-    last.present === next.present &&
-    last.zero === next.zero &&
-    last.data === next.data &&
-    last.compressed === next.compressed &&
-    last.hostFile === next.hostFile &&
-    (last.hostOffset === undefined ? next.hostOffset === undefined : last.hostOffset + last.length === next.hostOffset)
-  ) {
-    last.length += next.length;
-    return;
-  }
-  out.push(next);
+  if (last !== undefined && continuesRun(last, next)) last.length += next.length;
+  else out.push(next);
+}
+
+/**
+ * Whether `next` continues `previous` as one run: adjacent, every property equal, host offsets (if any)
+ * contiguous. This is qemu-img map's merge rule.
+ */
+export function continuesRun(previous: ChainExtent, next: ChainExtent): boolean {
+  return (
+    previous.offset + previous.length === next.offset &&
+    previous.depth === next.depth &&
+    previous.present === next.present &&
+    previous.zero === next.zero &&
+    previous.data === next.data &&
+    previous.compressed === next.compressed &&
+    previous.hostFile === next.hostFile &&
+    (previous.hostOffset === undefined ? next.hostOffset === undefined : previous.hostOffset + previous.length === next.hostOffset)
+  );
 }

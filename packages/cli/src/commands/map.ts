@@ -1,4 +1,4 @@
-import { chainStatus, type ChainExtent } from '@q/backing';
+import { chainStatus, continuesRun, type ChainExtent } from '@q/backing';
 import { getopt, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openForReading } from '../open-source.js';
@@ -29,7 +29,7 @@ export async function mapCommand(args: string[]): Promise<number> {
     let pending: ChainExtent | undefined;
     for (let offset = start; offset < end; offset += WINDOW) {
       for (const extent of await chainStatus(device, offset, Math.min(WINDOW, end - offset))) {
-        if (pending !== undefined && mergeable(pending, extent)) pending.length += extent.length;
+        if (pending !== undefined && continuesRun(pending, extent)) pending.length += extent.length;
         else {
           if (pending !== undefined) out.entry(pending);
           pending = { ...extent };
@@ -42,18 +42,6 @@ export async function mapCommand(args: string[]): Promise<number> {
     await device.close();
   }
   return 0;
-}
-
-function mergeable(a: ChainExtent, b: ChainExtent): boolean {
-  return (
-    a.offset + a.length === b.offset &&
-    a.depth === b.depth &&
-    a.present === b.present &&
-    a.zero === b.zero &&
-    a.data === b.data &&
-    a.hostFile === b.hostFile &&
-    (a.hostOffset === undefined ? b.hostOffset === undefined : a.hostOffset + a.length === b.hostOffset)
-  );
 }
 
 /** qemu-img's JSON layout: one entry per line, the array brackets on the first and last. */
