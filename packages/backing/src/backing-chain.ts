@@ -30,7 +30,8 @@ export async function openChain(path: string, format: string | undefined, option
   const open = async (layerPath: string, layerFormat: string | undefined, depth: number): Promise<BlockDevice> => {
     const identity = await identify(layerPath);
     if (seen.includes(identity)) {
-      throw new DiskError('E_BACKING_CHAIN', `backing chain loops: '${layerPath}' is already in the chain above it`, { file: layerPath });
+      const same = identity === layerPath ? '' : ` (which is '${identity}')`;
+      throw new DiskError('E_BACKING_CHAIN', `backing chain loops: '${layerPath}'${same} is already in the chain above it`, { file: layerPath });
     }
     seen.push(identity);
     const openBacking: BackingOpener = async (backingName, backingFormat) => {

@@ -13,24 +13,41 @@ export interface CopyOptions {
 /** Allocation is looked up a window at a time: memory follows the extents in a window, not the disk size. */
 const STATUS_WINDOW = 2 ** 30;
 
+/** A place in the line of writers: wait for `ready`, write, then `release` (always, even after a failure). */
+interface Turn {
+  ready: Promise<void>;
+  release(): void;
+}
+
+/** Hands out turns in the order they are asked for; each becomes ready when the one before is released. */
+function turnQueue(): () => Turn {
+  let tail: Promise<void> = Promise.resolve();
+  return () => {
+    const ready = tail;
+    let release!: () => void;
+    tail = new Promise<void>((resolve) => (release = resolve));
+    return { ready, release };
+  };
+}
+
 /**
  * Copies every guest byte of `source` to `target`. Ranges the chain says read as zeros are never read (a 16 TiB
- * sparse image costs only its metadata walk); data is read in chunks, several in flight, and written in order
- * when the target needs it.
+ * sparse image costs only its metadata walk). Data is read in chunks, several at once, but written one chunk at a
+ * time: concurrent writes into one file contend in the kernel and cost more than they overlap. A stream target
+ * takes its turns in launch order (so bytes come out in order); a file takes them as reads finish.
  */
 export async function copyDevice(source: BlockDevice, target: RawTarget, options: CopyOptions): Promise<void> {
   // Chunk buffers are reused: allocating megabytes per chunk costs page faults and zero-filling on every read.
   const buffers = Array.from({ length: options.parallel }, () => new Uint8Array(options.chunkBytes));
+  const nextTurn = turnQueue();
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
-  let previousWrite: Promise<void> = Promise.resolve();
   let done = 0;
 
-  const launch = async (task: (previous: Promise<void>) => Promise<void>, length: number): Promise<void> => {
+  const launch = async (length: number, task: () => Promise<void>): Promise<void> => {
     while (inflight.size >= options.parallel) await Promise.race(inflight);
     if (failure !== undefined) throw failure.error;
-    const previous = previousWrite;
-    const running = task(target.ordered ? previous : Promise.resolve()).then(
+    const running = task().then(
       () => {
         done += length;
         options.onProgress?.(done, source.size);
@@ -39,9 +56,19 @@ export async function copyDevice(source: BlockDevice, target: RawTarget, options
         failure ??= { error };
       },
     );
-    previousWrite = running;
     inflight.add(running);
     void running.finally(() => inflight.delete(running));
+  };
+
+  /** Writes in turn; an ordered target reserved its turn before reading. */
+  const inTurn = async (reserved: Turn | undefined, write: () => Promise<void>): Promise<void> => {
+    const turn = reserved ?? nextTurn();
+    try {
+      await turn.ready;
+      await write();
+    } finally {
+      turn.release();
+    }
   };
 
   for (let window = 0; window < source.size; window += STATUS_WINDOW) {
@@ -49,27 +76,29 @@ export async function copyDevice(source: BlockDevice, target: RawTarget, options
     for (const extent of extents) {
       const end = extent.offset + extent.length;
       if (extent.zero) {
-        await launch(async (previous) => {
-          await previous;
-          await target.zero(extent.offset, extent.length);
-        }, extent.length);
+        await launch(extent.length, () => inTurn(target.ordered ? nextTurn() : undefined, () => target.zero(extent.offset, extent.length)));
         continue;
       }
       for (let offset = extent.offset; offset < end; ) {
         // Chunk boundaries fall on multiples of the chunk size, so reads line up with clusters.
         const chunkEnd = Math.min(end, (Math.floor(offset / options.chunkBytes) + 1) * options.chunkBytes);
         const at = offset;
-        await launch(async (previous) => {
+        await launch(chunkEnd - at, async () => {
+          const reserved = target.ordered ? nextTurn() : undefined;
           const buffer = buffers.pop()!;
           try {
             const bytes = buffer.subarray(0, chunkEnd - at);
-            await source.read(bytes, at);
-            await previous;
-            await target.write(bytes, at);
+            try {
+              await source.read(bytes, at);
+            } catch (error) {
+              reserved?.release();
+              throw error;
+            }
+            await inTurn(reserved, () => target.write(bytes, at));
           } finally {
             buffers.push(buffer);
           }
-        }, chunkEnd - at);
+        });
         offset = chunkEnd;
       }
     }

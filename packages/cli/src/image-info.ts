@@ -64,8 +64,8 @@ function qcow2Specific(image: Qcow2Image): Record<string, unknown> {
   if (bitmaps !== undefined) {
     data['bitmaps'] = bitmaps.map((bitmap) => ({
       flags: [
-        ...((bitmap.flags & BITMAP_FLAG_AUTO) !== 0 ? ['auto'] : []),
         ...((bitmap.flags & BITMAP_FLAG_IN_USE) !== 0 ? ['in-use'] : []),
+        ...((bitmap.flags & BITMAP_FLAG_AUTO) !== 0 ? ['auto'] : []),
       ],
       name: bitmap.name,
       granularity: 2 ** bitmap.granularityBits,

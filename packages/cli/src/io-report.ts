@@ -30,14 +30,21 @@ export function ioReport(bytes: number, ops: number, seconds: number): string {
   return `${ioSize(bytes)}, ${ops} ops; ${time} (${ioSize(bytes / safe)}/sec and ${(ops / safe).toFixed(4)} ops/sec)`;
 }
 
-/** qemu-io's `-v` hex dump: offset, 16 bytes in hex, their printable characters. */
+/**
+ * qemu-io's `-v` hex dump: the offset, each byte as two hex digits and a space, a space, then the bytes again with
+ * only letters and digits shown (everything else is '.'). A short last line is not padded.
+ */
 export function hexDump(bytes: Uint8Array, offset: number): string {
   const lines: string[] = [];
   for (let at = 0; at < bytes.length; at += 16) {
     const row = bytes.subarray(at, at + 16);
-    const hex = Array.from(row, (b) => b.toString(16).padStart(2, '0')).join(' ');
-    const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(offset + at).toString(16).padStart(8, '0')}:  ${hex.padEnd(47)}  ${text}`);
+    const hex = Array.from(row, (b) => b.toString(16).padStart(2, '0') + ' ').join('');
+    const text = Array.from(row, (b) => (isAlphanumeric(b) ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${(offset + at).toString(16).padStart(8, '0')}:  ${hex} ${text}`);
   }
   return lines.join('\n') + '\n';
+}
+
+function isAlphanumeric(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a);
 }

@@ -14,10 +14,10 @@ export async function openForReading(spec: string, options: OpenDiskOptions = {}
 
 /**
  * Parses qemu-img's `-l` value: `snapshot.name=S`, `snapshot.id=I` (comma separated, both allowed), or a bare
- * name.
+ * id or name (matched as `-s` matches: id first).
  */
-export function parseSnapshotParam(text: string): { id?: string; name?: string } {
-  if (!text.includes('=')) return { name: text };
+export function parseSnapshotParam(text: string): string | { id?: string; name?: string } {
+  if (!text.includes('=')) return text;
   const key: { id?: string; name?: string } = {};
   for (const part of text.split(',')) {
     const eq = part.indexOf('=');

@@ -38,7 +38,8 @@ export async function openRawFileTarget(path: string, size: number, options: Raw
       await Promise.all(dataRuns(bytes).map(([start, end]) => file.write(bytes.subarray(start, end), offset + start)));
     },
     async zero(offset, length) {
-      if (!existing) return;
+      // A fresh sparse file already reads zeros there; an old file or a fully allocated one (-S 0) gets them written.
+      if (!existing && sparse) return;
       for (let at = 0; at < length; at += zeros.length) {
         await file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
       }

@@ -189,8 +189,10 @@ export function encodeHeader(h: QcowHeader): Uint8Array {
     v.setBigUint64(88, h.autoclearFeatures);
     v.setUint32(96, h.refcountOrder);
     v.setUint32(100, h.headerLength);
-    if (h.headerLength > 104) v.setUint8(104, h.compressionType);
-    bytes.set(h.trailing.subarray(0, Math.max(0, h.headerLength - 105)), 105);
+    if (h.headerLength > 104) {
+      v.setUint8(104, h.compressionType);
+      bytes.set(h.trailing.subarray(0, h.headerLength - 105), 105);
+    }
   }
   return bytes;
 }

@@ -19,6 +19,9 @@ export interface SnapshotEntry {
   icount: number | undefined;
   /** The whole extra data area, so unknown fields survive a table rewrite. */
   extraData: Uint8Array;
+  /** The id and name exactly as stored, so names that are not valid UTF-8 survive a table rewrite. */
+  idBytes?: Uint8Array;
+  nameBytes?: Uint8Array;
 }
 
 /**
@@ -57,6 +60,8 @@ export function decodeSnapshotTable(bytes: Uint8Array, count: number): SnapshotE
       diskSize: extraSize >= 16 ? readU64(extra, 8, 'snapshot disk size') : undefined,
       icount: extraSize >= 24 && icountHi >= 0 ? readU64(extra, 16, 'snapshot icount') : undefined,
       extraData: bytes.slice(extraAt, idAt),
+      idBytes: bytes.slice(idAt, nameAt),
+      nameBytes: bytes.slice(nameAt, end),
     });
     at = alignUp(end, 8);
   }
@@ -83,9 +88,14 @@ function overrun(index: number): DiskError {
   return new DiskError('E_CORRUPT', `snapshot table entry ${index} runs past the end of the snapshot table`);
 }
 
+/** The stored bytes of an id or name: as read when the text is unchanged, else the text's UTF-8. */
+function storedBytes(text: string, stored: Uint8Array | undefined): Uint8Array {
+  return stored !== undefined && decodeString(stored) === text ? stored : encodeString(text);
+}
+
 /** Bytes one entry takes in the table (padded to 8). */
 export function snapshotEntrySize(entry: SnapshotEntry): number {
-  return alignUp(40 + entry.extraData.length + encodeString(entry.id).length + encodeString(entry.name).length, 8);
+  return alignUp(40 + entry.extraData.length + storedBytes(entry.id, entry.idBytes).length + storedBytes(entry.name, entry.nameBytes).length, 8);
 }
 
 /** Serialises a snapshot table; v3 images need at least 16 bytes of extra data per entry (QEMU writes 24). */
@@ -95,8 +105,8 @@ export function encodeSnapshotTable(entries: SnapshotEntry[]): Uint8Array {
   const v = view(bytes);
   let at = 0;
   for (const entry of entries) {
-    const id = encodeString(entry.id);
-    const name = encodeString(entry.name);
+    const id = storedBytes(entry.id, entry.idBytes);
+    const name = storedBytes(entry.name, entry.nameBytes);
     const extra = entry.extraData.slice();
     const ev = view(extra);
     if (extra.length >= 8) writeU64(ev, 0, entry.vmStateSize);

@@ -117,6 +117,13 @@ export class ClusterMapper {
         const length = runEnd - position;
         const hostOffset = entry.hostOffset + (position - clusterStart);
         if (state === ALLOCATED) {
+          // QEMU writes whole (sub)clusters, so the bytes a guest range needs must all be in the file.
+          if (!this.geometry.externalDataFile && hostOffset + length > this.imageFileSize) {
+            throw new DiskError('E_PAST_EOF', `data cluster at ${hex(entry.hostOffset)} runs past the end of the file (${this.imageFileSize} bytes)`, {
+              file: this.name,
+              offset: entry.hostOffset,
+            });
+          }
           appendExtent(extents, { kind: 'data', guestOffset: position, length, hostOffset });
         } else if (state === ZERO) {
           appendExtent(extents, { kind: 'zero', guestOffset: position, length, hostOffset: entry.hostOffset === 0 ? undefined : hostOffset });

@@ -1,5 +1,4 @@
 import type { CompressionType } from '@q/format';
-import { DiskError } from '@q/raw';
 
 /**
  * A decompressor for one compression type, injected so the engine never imports Node's zlib or a native module
@@ -12,11 +11,3 @@ export interface Codec {
 }
 
 export type Codecs = Partial<Record<CompressionType, Codec>>;
-
-export function codecFor(codecs: Codecs, type: CompressionType, file: string): Codec {
-  const codec = codecs[type];
-  if (codec === undefined) {
-    throw new DiskError('E_UNSUPPORTED', `no ${type} decompressor was provided for compressed clusters`, { file });
-  }
-  return codec;
-}

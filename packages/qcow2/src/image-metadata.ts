@@ -52,6 +52,10 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
   const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));
   await readExact(file, cluster0, 0, 'header');
   const header = decodeHeader(cluster0);
+  // Every image has its header cluster and at least a refcount table after it: a shorter file was cut.
+  if (fileSize < 2 ** header.clusterBits) {
+    throw new DiskError('E_PAST_EOF', `file is truncated: ${fileSize} bytes, less than one ${2 ** header.clusterBits}-byte cluster`);
+  }
   const extensions = decodeHeaderExtensions(cluster0, header);
   checkIncompatibleFeatures(header, extensions.featureNames);
   const backingFileName = decodeBackingFileName(cluster0, header);
@@ -59,7 +63,7 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
 
   const neededL1 = l1EntriesFor(header.size, geometry);
   if (header.l1Size < neededL1) {
-    throw new DiskError('E_CORRUPT', `L1 table is too small (${header.l1Size} entries for a disk that needs ${neededL1})`);
+    throw new DiskError('E_CORRUPT', `L1 table is too small (${header.l1Size} of the ${neededL1} entries the disk size needs)`);
   }
   const l1Bytes = header.l1Size * 8;
   checkInsideFile(header.l1TableOffset, l1Bytes, fileSize, 'L1 table');

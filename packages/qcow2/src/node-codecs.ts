@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { DiskError } from '@q/raw';
 import type { Codec, Codecs } from './codecs.js';
-import { portableZstdCodec } from './portable-codecs.js';
+import { frameByFrameZstdCodec, fzstdFrameDecoder, type FzstdModule } from './zstd-frame.js';
 
 /**
  * zlib through Node's own zlib. QEMU writes raw deflate (no zlib header) with a 4 KiB window; inflating with the
@@ -30,12 +30,13 @@ interface NativeDecompressContext {
 }
 
 /**
- * zstd through the native `zstd-napi` binding when it built, else the pure-JS `fzstd`. Both decode frame after
- * frame until one cluster has come out, as QEMU does.
+ * zstd through the native `zstd-napi` binding when it built, else the pure-JS `fzstd` (loaded only then). Both
+ * decode frame after frame until one cluster has come out, as QEMU does.
  */
 export function nodeZstdCodec(): Codec {
   const native = loadNativeZstd();
-  return native ?? portableZstdCodec;
+  if (native !== undefined) return native;
+  return frameByFrameZstdCodec(fzstdFrameDecoder(createRequire(import.meta.url)('fzstd') as FzstdModule));
 }
 
 function loadNativeZstd(): Codec | undefined {

@@ -1,2 +1,11 @@
-export { QCOW_CLI, repoPath, requireTool, run, runOk, runBinary, qemuImg, qemuIo, qcow, type RunResult } from './tools.js';
+export { QCOW_CLI, repoPath, requireTool, run, runOk, runBinary, runBytes, qemuImg, qemuIo, qcow, type RunResult } from './tools.js';
 export { scratch, sha256File, qemuRaw, type Scratch } from './scratch.js';
+export {
+  HeaderExtensionType,
+  readHeaderArea,
+  rewriteHeaderExtensions,
+  addUnknownHeaderExtension,
+  dropHeaderExtension,
+  type HeaderArea,
+  type HeaderExtension,
+} from './qcow2-header.js';

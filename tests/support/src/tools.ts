@@ -52,7 +52,9 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
 export function runOk(command: string, args: readonly string[], options: { cwd?: string; input?: string | Uint8Array } = {}): string {
   const result = run(command, args, options);
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr.trim()}`);
+    // qemu-io reports failed commands on stdout, so show its tail when stderr is empty.
+    const said = result.stderr.trim() || result.stdout.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${said}`);
   }
   return result.stdout;
 }
@@ -71,6 +73,22 @@ export function qemuIo(image: string, commands: readonly string[], options: { fo
 export function qcow(args: readonly string[], options: { cwd?: string; input?: string | Uint8Array; timeoutMs?: number } = {}): RunResult {
   if (!existsSync(QCOW_CLI)) throw new Error(`${QCOW_CLI} is missing: build the workspace first (pnpm build)`);
   return run(process.execPath, [QCOW_CLI, ...args], options);
+}
+
+/** Runs a command whatever its status, keeping stdout as bytes (for binary output such as `convert ... -`). */
+export function runBytes(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): { status: number; stdout: Buffer; stderr: string } {
+  requireTool(command);
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    timeout: options.timeoutMs ?? 120_000,
+    maxBuffer: 1024 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
 }
 
 /** Reads a file's bytes through a command's stdout (binary-safe). */

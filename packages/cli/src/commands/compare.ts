@@ -67,7 +67,7 @@ async function compareCommon(
     const statusA = await chainStatus(a, window, windowEnd - window);
     const statusB = await chainStatus(b, window, windowEnd - window);
     for (const [start, stop, ea, eb] of overlay(statusA, statusB)) {
-      if (strict && ea.present !== eb.present) return { offset: start, strict: true };
+      if (strict && strictStatus(ea, a.size) !== strictStatus(eb, b.size)) return { offset: start, strict: true };
       if (ea.zero && eb.zero) continue;
       for (let at = start; at < stop; at += CHUNK) {
         const length = Math.min(CHUNK, stop - at);
@@ -78,6 +78,15 @@ async function compareCommon(
     }
   }
   return undefined;
+}
+
+/**
+ * The block status qemu-img compares in strict mode: allocation, zero, data, whether a host offset is known, and
+ * whether the extent runs to the end of the image (so equal contents laid out differently can mismatch).
+ */
+function strictStatus(extent: ChainExtent, size: number): string {
+  const eof = extent.offset + extent.length === size;
+  return [extent.present, extent.zero, extent.data, extent.hostOffset !== undefined, eof].join();
 }
 
 async function firstNonZero(device: BlockDevice, start: number, end: number): Promise<number | undefined> {

@@ -58,7 +58,8 @@ async function runCommand(device: BlockDevice, line: string, readOnly: boolean):
       process.stderr.write(`qcow io: ${name}: ${error.message}\n`);
       return false;
     }
-    process.stdout.write(`${name} failed: ${describeError(error, device.name)}\n`);
+    // qemu-io prints this on stdout; here failures go to stderr, one line, like every other error.
+    process.stderr.write(`${name} failed: ${describeError(error, device.name)}\n`);
     return false;
   }
 }
@@ -66,19 +67,30 @@ async function runCommand(device: BlockDevice, line: string, readOnly: boolean):
 async function readCommand(device: BlockDevice, words: string[]): Promise<boolean> {
   const parsed = getopt(words, { short: 'P:vqCbl:s:p' });
   const [offsetText, lengthText, ...extra] = parsed.operands;
-  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new UsageError('usage: read [-P pattern] [-v] [-q] off len');
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) {
+    throw new UsageError('usage: read [-P pattern [-s off] [-l len]] [-v] [-q] off len');
+  }
   const offset = parseSize(offsetText, 'offset');
   const length = parseSize(lengthText, 'length');
   const patternText = lastValue(parsed, 'P');
   const pattern = patternText === undefined ? undefined : parseInteger(patternText, 'pattern') & 0xff;
+  // -s and -l narrow the pattern check to part of what is read (qemu-io checks the range before reading).
+  const checkStartText = lastValue(parsed, 's');
+  const checkLengthText = lastValue(parsed, 'l');
+  const checkStart = checkStartText === undefined ? 0 : parseSize(checkStartText, 'pattern offset');
+  const checkLength = checkLengthText === undefined ? length - checkStart : parseSize(checkLengthText, 'pattern length');
+  if (checkStart + checkLength > length) {
+    process.stdout.write('pattern verification range exceeds end of read data\n');
+    return false;
+  }
   const quiet = hasFlag(parsed, 'q');
   const bytes = new Uint8Array(length);
   const started = performance.now();
   await device.read(bytes, offset);
   const seconds = (performance.now() - started) / 1000;
   let ok = true;
-  if (pattern !== undefined && bytes.some((byte) => byte !== pattern)) {
-    process.stdout.write(`Pattern verification failed at offset ${offset}, ${length} bytes\n`);
+  if (pattern !== undefined && bytes.subarray(checkStart, checkStart + checkLength).some((byte) => byte !== pattern)) {
+    process.stdout.write(`Pattern verification failed at offset ${offset + checkStart}, ${checkLength} bytes\n`);
     ok = false;
   }
   if (hasFlag(parsed, 'v')) process.stdout.write(hexDump(bytes, offset));

@@ -2,7 +2,7 @@ import { chainStatus, continuesRun, type ChainExtent } from '@q/backing';
 import { getopt, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openForReading } from '../open-source.js';
-import { UsageError } from '../usage-error.js';
+import { ExitError, UsageError } from '../usage-error.js';
 
 export const mapUsage = 'map [--output=human|json] [-f fmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] FILE';
 
@@ -67,6 +67,10 @@ function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
   process.stdout.write('Offset'.padEnd(16) + 'Length'.padEnd(16) + 'Mapped to'.padEnd(16) + 'File\n');
   return {
     entry(e) {
+      if (e.data && e.hostOffset === undefined) {
+        // As qemu-img: the human form has no way to show data that has no plain host offset.
+        throw new ExitError('File contains external, encrypted or compressed clusters.', 1);
+      }
       if (!e.data || e.hostOffset === undefined) return;
       process.stdout.write(hex(e.offset).padEnd(16) + hex(e.length).padEnd(16) + hex(e.hostOffset).padEnd(16) + `${e.hostFile}\n`);
     },
