@@ -16,6 +16,7 @@ import {
   QCOW_MAGIC,
   V2_HEADER_LENGTH,
   V3_MIN_HEADER_LENGTH,
+  type CompressionType,
 } from './limits.js';
 
 /** The fixed header at offset 0 (spec: "Header"). Offsets are byte offsets in the image file. */
@@ -41,6 +42,11 @@ export interface QcowHeader {
   compressionType: number;
   /** Bytes past the fields we know, up to header_length: kept as they are when the header is rewritten. */
   trailing: Uint8Array;
+}
+
+/** The compression type's name (the header stores 0 for zlib, 1 for zstd; others are refused on decode). */
+export function compressionTypeOf(header: QcowHeader): CompressionType {
+  return header.compressionType === COMPRESSION_ZSTD ? 'zstd' : 'zlib';
 }
 
 /** Bytes needed to read the fixed fields of any header. */

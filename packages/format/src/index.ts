@@ -1,6 +1,6 @@
 export * from './limits.js';
 export { readU64, writeU64, joinU64, view, alignUp, isAligned, decodeString, encodeString } from './bytes.js';
-export { decodeHeader, encodeHeader, hasQcowMagic, HEADER_PROBE_BYTES, type QcowHeader } from './header.js';
+export { decodeHeader, encodeHeader, hasQcowMagic, compressionTypeOf, HEADER_PROBE_BYTES, type QcowHeader } from './header.js';
 export {
   decodeHeaderExtensions,
   decodeBackingFileName,

@@ -8,7 +8,8 @@ import {
   decodeHeaderExtensions,
   geometryOf,
   l1EntriesFor,
-  QCOW_MAGIC,
+  HEADER_PROBE_BYTES,
+  hasQcowMagic,
   snapshotEntrySize,
   view,
   type BitmapEntry,
@@ -42,11 +43,9 @@ export interface ImageMetadata {
  */
 export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata> {
   const fileSize = await file.size();
-  const probe = new Uint8Array(Math.min(fileSize, 512));
+  const probe = new Uint8Array(Math.min(fileSize, HEADER_PROBE_BYTES));
   await readExact(file, probe, 0, 'header');
-  if (probe.length < 4 || view(probe).getUint32(0) !== QCOW_MAGIC) {
-    throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
-  }
+  if (!hasQcowMagic(probe)) throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
   // The header, its extensions and the backing file name all live in cluster 0; read it whole once.
   const clusterBits = probe.length >= 24 ? view(probe).getUint32(20) : 0;
   const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));

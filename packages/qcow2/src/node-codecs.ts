@@ -1,8 +1,12 @@
 import { createRequire } from 'node:module';
-import * as zlib from 'node:zlib';
+import type * as NodeZlib from 'node:zlib';
 import { DiskError } from '@q/raw';
 import type { Codec, Codecs } from './codecs.js';
 import { frameByFrameZstdCodec, fzstdFrameDecoder, type FzstdModule } from './zstd-frame.js';
+
+const require = createRequire(import.meta.url);
+/** node:zlib, loaded on the first compressed cluster (most images have none; startup time counts for a CLI). */
+let zlib: typeof NodeZlib | undefined;
 
 /**
  * zlib through Node's own zlib. QEMU writes raw deflate (no zlib header) with a 4 KiB window; inflating with the
@@ -10,6 +14,7 @@ import { frameByFrameZstdCodec, fzstdFrameDecoder, type FzstdModule } from './zs
  */
 export const nodeZlibCodec: Codec = {
   decompress(src, dst) {
+    zlib ??= require('node:zlib') as typeof NodeZlib;
     let out: Uint8Array;
     try {
       // A cluster never inflates to more than itself; the bound keeps a hostile stream from ballooning.
@@ -36,13 +41,12 @@ interface NativeDecompressContext {
 export function nodeZstdCodec(): Codec {
   const native = loadNativeZstd();
   if (native !== undefined) return native;
-  return frameByFrameZstdCodec(fzstdFrameDecoder(createRequire(import.meta.url)('fzstd') as FzstdModule));
+  return frameByFrameZstdCodec(fzstdFrameDecoder(require('fzstd') as FzstdModule));
 }
 
 function loadNativeZstd(): Codec | undefined {
   let context: NativeDecompressContext;
   try {
-    const require = createRequire(import.meta.url);
     const binding = require('zstd-napi/binding') as { DCtx: new () => NativeDecompressContext };
     context = new binding.DCtx();
   } catch {
@@ -71,7 +75,19 @@ function loadNativeZstd(): Codec | undefined {
   };
 }
 
-/** Decompressors for every compression type qcow2 knows, backed by Node. */
+/**
+ * Decompressors for every compression type qcow2 knows, backed by Node. The zstd decoder (a native module) loads
+ * on the first compressed cluster, so opening images that have none costs nothing.
+ */
 export function nodeCodecs(): Codecs {
-  return { zlib: nodeZlibCodec, zstd: nodeZstdCodec() };
+  let zstd: Codec | undefined;
+  return {
+    zlib: nodeZlibCodec,
+    zstd: {
+      decompress(src, dst) {
+        zstd ??= nodeZstdCodec();
+        return zstd.decompress(src, dst);
+      },
+    },
+  };
 }

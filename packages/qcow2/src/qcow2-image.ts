@@ -1,6 +1,6 @@
 import type { BackingOpener } from '@q/backing';
 import { TableCache } from '@q/cache';
-import { INCOMPAT_DATA_FILE, type CompressionType, type SnapshotEntry } from '@q/format';
+import { compressionTypeOf, INCOMPAT_DATA_FILE, type CompressionType, type SnapshotEntry } from '@q/format';
 import { ClusterMapper, type CompressedExtent, type MapExtent } from '@q/mapper';
 import { DiskError, checkRange, readExact, readPadded, type BlockDevice, type BlockFile, type BlockStatus } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
@@ -50,7 +50,7 @@ export class Qcow2Image implements BlockDevice {
   private readonly compressed: CompressedReader | undefined;
 
   get compressionType(): CompressionType {
-    return this.metadata.header.compressionType === 1 ? 'zstd' : 'zlib';
+    return compressionTypeOf(this.metadata.header);
   }
 
   private constructor(parts: {
@@ -126,8 +126,7 @@ export class Qcow2Image implements BlockDevice {
         reserved: metadata.reserved,
         name,
       });
-      const compressionType: CompressionType = header.compressionType === 1 ? 'zstd' : 'zlib';
-      const codec = options.codecs?.[compressionType];
+      const codec = options.codecs?.[compressionTypeOf(header)];
       const compressed = codec === undefined ? undefined : new CompressedReader(file, codec, geometry.clusterSize);
       return new Qcow2Image({ name, size, file, metadata, backing, dataFile, snapshot, mapper, compressed });
     } catch (error) {
