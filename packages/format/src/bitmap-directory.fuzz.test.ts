@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DiskError } from '@q/raw';
+import { valueOrDiskError } from './fuzz-support.js';
 import { decodeBitmapDirectory } from './bitmap-directory.js';
 import { decodeHeader } from './header.js';
 import { decodeHeaderExtensions } from './header-extensions.js';
@@ -10,25 +10,6 @@ import { fixtureBytes } from './test-fixtures.js';
 // Property/fuzz tests over bitmap directory bytes: random bytes, random counts, entries with lying name and
 // extra-data lengths, mutations of a real directory. Decoding ends in entries or a DiskError. Fixed seeds.
 
-const SLOW_MS = 250;
-
-function valueOrDiskError<T>(what: string, run: () => T): T | undefined {
-  const started = performance.now();
-  let value: T | undefined;
-  try {
-    value = run();
-  } catch (error) {
-    if (!(error instanceof DiskError)) {
-      throw new Error(`${what} threw ${(error as Error)?.name ?? typeof error} (not a DiskError): ${(error as Error)?.message ?? String(error)}`, {
-        cause: error,
-      });
-    }
-    value = undefined;
-  }
-  const elapsed = performance.now() - started;
-  if (elapsed > SLOW_MS) throw new Error(`${what} took ${elapsed.toFixed(0)} ms`);
-  return value;
-}
 
 function decode(bytes: Uint8Array, count: number): void {
   const entries = valueOrDiskError('decodeBitmapDirectory', () => decodeBitmapDirectory(bytes, count));

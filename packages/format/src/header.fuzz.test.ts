@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DiskError } from '@q/raw';
+import { valueOrDiskError } from './fuzz-support.js';
 import { checkIncompatibleFeatures } from './features.js';
 import { geometryOf, l1EntriesFor } from './geometry.js';
 import { decodeHeader, encodeHeader, type QcowHeader } from './header.js';
@@ -24,26 +24,6 @@ import { fixtureBytes } from './test-fixtures.js';
 // DiskError (never a TypeError/RangeError: those mean a missing bound check), quickly, and what it accepts
 // respects the limits it claims to enforce. Fixed seeds: every run is reproducible.
 
-const SLOW_MS = 250;
-
-/** Runs one decoder: returns its value, or undefined when it threw a DiskError; anything else fails. */
-function valueOrDiskError<T>(what: string, run: () => T): T | undefined {
-  const started = performance.now();
-  let value: T | undefined;
-  try {
-    value = run();
-  } catch (error) {
-    if (!(error instanceof DiskError)) {
-      throw new Error(`${what} threw ${(error as Error)?.name ?? typeof error} (not a DiskError): ${(error as Error)?.message ?? String(error)}`, {
-        cause: error,
-      });
-    }
-    value = undefined;
-  }
-  const elapsed = performance.now() - started;
-  if (elapsed > SLOW_MS) throw new Error(`${what} took ${elapsed.toFixed(0)} ms`);
-  return value;
-}
 
 /** Everything the engine does with cluster 0 at open time, in order. */
 function decodeCluster0(bytes: Uint8Array): QcowHeader | undefined {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DiskError } from '@q/raw';
+import { valueOrDiskError } from './fuzz-support.js';
 import { decodeL1Entry, l1EntryOffset } from './l1-entry.js';
 import { decodeCompressedDescriptor, decodeL2Entry, encodeCompressedDescriptor, type L2EntryContext } from './l2-entry.js';
 import { getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
@@ -9,25 +9,6 @@ import { getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
 // compressed descriptors, L1 entries and refcount blocks. Whatever the bytes, decoding ends in a value or a
 // DiskError, and what it returns is something the mapper can use without further checks. Fixed seeds.
 
-const SLOW_MS = 250;
-
-function valueOrDiskError<T>(what: string, run: () => T): T | undefined {
-  const started = performance.now();
-  let value: T | undefined;
-  try {
-    value = run();
-  } catch (error) {
-    if (!(error instanceof DiskError)) {
-      throw new Error(`${what} threw ${(error as Error)?.name ?? typeof error} (not a DiskError): ${(error as Error)?.message ?? String(error)}`, {
-        cause: error,
-      });
-    }
-    value = undefined;
-  }
-  const elapsed = performance.now() - started;
-  if (elapsed > SLOW_MS) throw new Error(`${what} took ${elapsed.toFixed(0)} ms`);
-  return value;
-}
 
 const context: fc.Arbitrary<L2EntryContext> = fc
   .record({ clusterBits: fc.integer({ min: 9, max: 21 }), extended: fc.boolean(), externalDataFile: fc.boolean() })

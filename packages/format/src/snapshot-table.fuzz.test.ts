@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DiskError } from '@q/raw';
+import { valueOrDiskError } from './fuzz-support.js';
 import { MAX_SNAPSHOT_EXTRA_DATA } from './limits.js';
 import { decodeSnapshotTable, encodeSnapshotTable, measureSnapshotTable, snapshotEntrySize, type SnapshotEntry } from './snapshot-table.js';
 import { fixtureBytes } from './test-fixtures.js';
@@ -9,25 +9,6 @@ import { fixtureBytes } from './test-fixtures.js';
 // entries with plausible and lying lengths, mutations of a real table. Decoding ends in entries or a DiskError,
 // measureSnapshotTable agrees with decodeSnapshotTable, and tables that decode re-encode to themselves. Fixed seeds.
 
-const SLOW_MS = 250;
-
-function valueOrDiskError<T>(what: string, run: () => T): T | undefined {
-  const started = performance.now();
-  let value: T | undefined;
-  try {
-    value = run();
-  } catch (error) {
-    if (!(error instanceof DiskError)) {
-      throw new Error(`${what} threw ${(error as Error)?.name ?? typeof error} (not a DiskError): ${(error as Error)?.message ?? String(error)}`, {
-        cause: error,
-      });
-    }
-    value = undefined;
-  }
-  const elapsed = performance.now() - started;
-  if (elapsed > SLOW_MS) throw new Error(`${what} took ${elapsed.toFixed(0)} ms`);
-  return value;
-}
 
 /** Decodes, and checks decode/measure agreement and the limits. */
 function decode(bytes: Uint8Array, count: number): SnapshotEntry[] | undefined {
