@@ -60,11 +60,18 @@ export class TableCache {
     }
   }
 
-  /** Puts a table the caller built (a fresh L2 table) into the cache, dirty. */
+  /** Puts a table the caller built (a fresh L2 table) into the cache, dirty: it is written back later. */
   async insert(offset: number, table: Uint8Array): Promise<void> {
     await this.makeRoom();
     this.tables.set(offset, table);
     this.dirty.add(offset);
+  }
+
+  /** Puts a table the caller already wrote to the file into the cache, clean. */
+  async insertClean(offset: number, table: Uint8Array): Promise<void> {
+    await this.makeRoom();
+    this.tables.set(offset, table);
+    this.dirty.delete(offset);
   }
 
   /** Records that the caller changed the cached table at `offset`; it is written back on flush or eviction. */
@@ -74,17 +81,27 @@ export class TableCache {
     this.dirty.add(offset);
   }
 
-  /** Writes back every dirty table (in offset order, for sequential I/O). */
+  /**
+   * Writes back every dirty table (in offset order, for sequential I/O). Each table is copied and marked clean
+   * before its write starts: a change made while the write is in flight marks it dirty again instead of being
+   * lost, and the write never sees a half-changed table.
+   */
   async flush(): Promise<void> {
     if (this.dirty.size === 0) return;
     await this.options.beforeWriteBack?.();
     const offsets = [...this.dirty].sort((a, b) => a - b);
     for (const offset of offsets) {
       const table = this.tables.get(offset);
-      if (table !== undefined && this.dirty.has(offset)) {
-        await this.options.writeBack?.(offset, table);
-        this.dirty.delete(offset);
-      }
+      if (table !== undefined && this.dirty.delete(offset)) await this.writeBackCopy(offset, table);
+    }
+  }
+
+  private async writeBackCopy(offset: number, table: Uint8Array): Promise<void> {
+    try {
+      await this.options.writeBack?.(offset, table.slice());
+    } catch (error) {
+      if (this.tables.has(offset)) this.dirty.add(offset);
+      throw error;
     }
   }
 
@@ -129,13 +146,13 @@ export class TableCache {
     while (this.tables.size >= this.capacity) {
       const victim = this.pickVictim();
       if (victim === undefined) return;
-      if (this.dirty.has(victim)) {
+      const table = this.tables.get(victim);
+      if (table !== undefined && this.dirty.has(victim)) {
         await this.options.beforeWriteBack?.();
-        const table = this.tables.get(victim);
-        if (table !== undefined) await this.options.writeBack?.(victim, table);
-        this.dirty.delete(victim);
+        // Still dirty and still cached after the hook? Write it out before letting it go.
+        if (this.dirty.delete(victim)) await this.writeBackCopy(victim, table);
       }
-      this.tables.delete(victim);
+      if (!this.dirty.has(victim)) this.tables.delete(victim);
     }
   }
 

@@ -4,8 +4,8 @@ import { UsageError } from './usage-error.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
 
-/** Opens a file named on the command line for reading, checking a `-f` value first. */
-export async function openForReading(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
+/** Opens a file named on the command line (read-only unless asked), checking a `-f` value first. */
+export async function openImage(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
   if (options.format !== undefined && !FORMATS.has(options.format)) {
     throw new UsageError(`Unknown file format '${options.format}'`);
   }

@@ -24,6 +24,7 @@ export {
   type L2EntryContext,
 } from './l2-entry.js';
 export { getRefcount, setRefcount, maxRefcount } from './refcount-block.js';
+export { decodeRefcountTable, encodeRefcountTable } from './refcount-table.js';
 export { decodeSnapshotTable, encodeSnapshotTable, measureSnapshotTable, snapshotEntrySize, type SnapshotEntry } from './snapshot-table.js';
 export {
   decodeBitmapDirectory,

@@ -1,25 +1,20 @@
 import type { TableCache } from '@q/cache';
-import { decodeL2Entry, l1EntryOffset, type Geometry, type L2Entry } from '@q/format';
+import { decodeL2Entry, type Geometry, type L2Entry } from '@q/format';
 import { DiskError, hex } from '@q/raw';
+import type { L1Table } from './l1-table.js';
+import type { MetadataRegions } from './metadata-regions.js';
 import { appendExtent, type MapExtent } from './map-extent.js';
-
-/** A byte range of the image file holding metadata that no L2 table or data cluster may point into. */
-export interface ReservedRange {
-  start: number;
-  end: number;
-  what: string;
-}
 
 export interface ClusterMapperOptions {
   geometry: Geometry;
-  /** The active (or snapshot's) L1 table as stored: big-endian u64 entries. */
-  l1Table: Uint8Array;
+  /** The active (or a snapshot's) L1 table. */
+  l1: L1Table;
   /** Cache of L2 tables keyed by their offset in the image file. */
   l2Cache: TableCache;
   /** Length of the image file: pointers past it are errors, not zeros. */
   imageFileSize: number;
-  /** Metadata ranges (header, L1, refcount table, snapshot table...) that pointers must not land in. */
-  reserved: ReservedRange[];
+  /** Metadata clusters (header, L1, refcount table, snapshot table...) that pointers must not land in. */
+  metadata: MetadataRegions;
   /** Name of the image file, for errors. */
   name: string;
 }
@@ -30,21 +25,20 @@ export interface ClusterMapperOptions {
  * the header and other metadata.
  */
 export class ClusterMapper {
-  private readonly geometry: Geometry;
-  private readonly l1: DataView;
-  private readonly l1Entries: number;
+  readonly geometry: Geometry;
+  readonly l1: L1Table;
   private readonly l2Cache: TableCache;
-  private readonly imageFileSize: number;
-  private readonly reserved: ReservedRange[];
+  /** Length of the image file; the writer raises it as the file grows. */
+  imageFileSize: number;
+  private readonly metadata: MetadataRegions;
   private readonly name: string;
 
   constructor(options: ClusterMapperOptions) {
     this.geometry = options.geometry;
-    this.l1 = new DataView(options.l1Table.buffer, options.l1Table.byteOffset, options.l1Table.byteLength);
-    this.l1Entries = options.l1Table.length / 8;
+    this.l1 = options.l1;
     this.l2Cache = options.l2Cache;
     this.imageFileSize = options.imageFileSize;
-    this.reserved = options.reserved;
+    this.metadata = options.metadata;
     this.name = options.name;
   }
 
@@ -57,7 +51,7 @@ export class ClusterMapper {
     while (position < end) {
       const l1Index = Math.floor(position / l2Coverage);
       const tableEnd = Math.min(end, (l1Index + 1) * l2Coverage);
-      const l2Offset = this.l2TableOffset(l1Index);
+      const l2Offset = this.l1.l2Offset(l1Index);
       if (l2Offset === 0) {
         appendExtent(extents, { kind: 'unallocated', guestOffset: position, length: tableEnd - position });
       } else {
@@ -69,18 +63,9 @@ export class ClusterMapper {
     return extents;
   }
 
-  private l2TableOffset(l1Index: number): number {
-    if (l1Index >= this.l1Entries) return 0;
-    const at = l1Index * 8;
-    const l2Offset = l1EntryOffset(this.l1.getUint32(at), this.l1.getUint32(at + 4));
-    if (l2Offset !== 0 && l2Offset % this.geometry.clusterSize !== 0) {
-      throw this.corrupt(`L2 table offset ${hex(l2Offset)} (L1 entry ${l1Index}) is not cluster aligned`, l2Offset);
-    }
-    return l2Offset;
-  }
-
-  private async loadL2(l2Offset: number, l1Index: number): Promise<Uint8Array> {
-    this.checkPointer(l2Offset, this.geometry.clusterSize, `L2 table (L1 entry ${l1Index})`, true);
+  /** The L2 table at `l2Offset` (named by L1 entry `l1Index`), checked before it is first loaded. */
+  async loadL2(l2Offset: number, l1Index: number): Promise<Uint8Array> {
+    this.checkPointer(l2Offset, this.geometry.clusterSize, `L2 table (L1 entry ${l1Index})`, true, ACTIVE_L2_TABLE);
     return this.l2Cache.get(l2Offset);
   }
 
@@ -137,7 +122,8 @@ export class ClusterMapper {
     }
   }
 
-  private decodeEntry(view: DataView, index: number): L2Entry {
+  /** Decodes and checks entry `index` of an L2 table: what the mapper and the writer both act on. */
+  decodeEntry(view: DataView, index: number): L2Entry {
     let entry: L2Entry;
     try {
       entry = decodeL2Entry(view, index, this.geometry);
@@ -158,7 +144,7 @@ export class ClusterMapper {
    * and the other fixed metadata. With `whole`, all `length` bytes must lie inside the file (tables); data may
    * end in a short last cluster.
    */
-  private checkPointer(offset: number, length: number, what: string, whole: boolean): void {
+  private checkPointer(offset: number, length: number, what: string, whole: boolean, expected?: string): void {
     if (offset < this.geometry.clusterSize) throw this.corrupt(`${what} at ${hex(offset)} points into the image header`, offset);
     const end = whole ? offset + length : offset + 1;
     if (end > this.imageFileSize) {
@@ -167,17 +153,17 @@ export class ClusterMapper {
         offset,
       });
     }
-    for (const range of this.reserved) {
-      if (offset < range.end && offset + length > range.start) {
-        throw this.corrupt(`${what} at ${hex(offset)} overlaps the ${range.what}`, offset);
-      }
-    }
+    const overlapped = this.metadata.overlap(offset, length, expected);
+    if (overlapped !== undefined) throw this.corrupt(`${what} at ${hex(offset)} overlaps the ${overlapped}`, offset);
   }
 
   private corrupt(message: string, offset: number): DiskError {
     return new DiskError('E_CORRUPT', message, { file: this.name, offset });
   }
 }
+
+/** How the engine names active L2 tables in MetadataRegions. */
+export const ACTIVE_L2_TABLE = 'active L2 table';
 
 const UNALLOCATED = 0;
 const ALLOCATED = 1;

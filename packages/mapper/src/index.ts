@@ -1,4 +1,6 @@
-export { ClusterMapper, type ClusterMapperOptions, type ReservedRange } from './cluster-mapper.js';
+export { ClusterMapper, ACTIVE_L2_TABLE, type ClusterMapperOptions } from './cluster-mapper.js';
+export { L1Table } from './l1-table.js';
+export { MetadataRegions } from './metadata-regions.js';
 export {
   appendExtent,
   type MapExtent,
@@ -7,3 +9,4 @@ export {
   type CompressedExtent,
   type UnallocatedExtent,
 } from './map-extent.js';
+export { L2Writer, referencedClusters, subclusterMask, type L2WriterOptions, type WritableTable, type NewEntry } from './l2-writer.js';

@@ -1,6 +1,5 @@
 import {
   AUTOCLEAR_BITMAPS,
-  alignUp,
   checkIncompatibleFeatures,
   decodeBackingFileName,
   decodeBitmapDirectory,
@@ -18,7 +17,7 @@ import {
   type QcowHeader,
   type SnapshotEntry,
 } from '@q/format';
-import type { ReservedRange } from '@q/mapper';
+import { MetadataRegions } from '@q/mapper';
 import { readSnapshotTable } from '@q/snapshots';
 import { DiskError, readExact, type BlockFile } from '@q/raw';
 
@@ -33,7 +32,8 @@ export interface ImageMetadata {
   snapshots: SnapshotEntry[];
   /** Persistent bitmaps, when the bitmaps extension is present and consistent (autoclear bit set). */
   bitmaps: BitmapEntry[] | undefined;
-  reserved: ReservedRange[];
+  /** The fixed metadata clusters (header, active L1, refcount table, snapshot table), for overlap checks. */
+  regions: MetadataRegions;
 }
 
 /**
@@ -74,15 +74,15 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
   const snapshots = await readSnapshotTable(file, header.snapshotsOffset, header.nbSnapshots, fileSize);
   const bitmaps = await readBitmaps(file, header, extensions, geometry, fileSize);
 
-  const reserved: ReservedRange[] = [
-    { start: header.l1TableOffset, end: header.l1TableOffset + alignUp(l1Bytes, geometry.clusterSize), what: 'active L1 table' },
-    { start: header.refcountTableOffset, end: header.refcountTableOffset + refcountTableBytes, what: 'refcount table' },
-  ];
+  const regions = new MetadataRegions(geometry.clusterSize);
+  regions.add(0, geometry.clusterSize, 'image header');
+  regions.add(header.l1TableOffset, l1Bytes, 'active L1 table');
+  regions.add(header.refcountTableOffset, refcountTableBytes, 'refcount table');
   if (header.nbSnapshots > 0) {
     const tableBytes = snapshots.reduce((sum, entry) => sum + snapshotEntrySize(entry), 0);
-    reserved.push({ start: header.snapshotsOffset, end: header.snapshotsOffset + alignUp(tableBytes, geometry.clusterSize), what: 'snapshot table' });
+    regions.add(header.snapshotsOffset, tableBytes, 'snapshot table');
   }
-  return { fileSize, header, extensions, geometry, backingFileName, activeL1, snapshots, bitmaps, reserved };
+  return { fileSize, header, extensions, geometry, backingFileName, activeL1, snapshots, bitmaps, regions };
 }
 
 function checkInsideFile(offset: number, length: number, fileSize: number, what: string): void {

@@ -1,27 +1,39 @@
 import type { BackingOpener } from '@q/backing';
-import { TableCache } from '@q/cache';
-import { compressionTypeOf, INCOMPAT_DATA_FILE, type CompressionType, type SnapshotEntry } from '@q/format';
-import { ClusterMapper, type CompressedExtent, type MapExtent } from '@q/mapper';
-import { DiskError, checkRange, readExact, readPadded, type BlockDevice, type BlockFile, type BlockStatus } from '@q/raw';
+import {
+  AUTOCLEAR_DATA_FILE_RAW,
+  compressionTypeOf,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_DIRTY,
+  type CompressionType,
+  type SnapshotEntry,
+} from '@q/format';
+import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
+import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import type { Codecs } from './codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
+import { TrackedFile } from './tracked-file.js';
+import { mappingParts, writableParts, type WritableParts } from './writable-parts.js';
 
 /** Default L2 cache budget: 4 MiB of tables maps 32 GiB of a 64 KiB-cluster image (QEMU's default maps 8 GiB). */
 export const DEFAULT_L2_CACHE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_REFCOUNT_CACHE_BYTES = 1024 * 1024;
 
 export interface Qcow2OpenOptions {
   /** Name for errors and listings; default: the file's name. */
   name?: string;
-  /** Decompressors (see `nodeCodecs` in `@q/qcow2/node` and `portableCodecs`). */
+  /** Open for writing (the file must be writable). Snapshots and corrupt images open read-only only. */
+  writable?: boolean;
+  /** Decompressors (`nodeCodecs` from `@q/qcow2/node`, `portableCodecs` from `@q/qcow2/portable`). */
   codecs?: Codecs;
   /** Opens the backing file the image names; required when it names one, unless `ignoreBacking`. */
   openBacking?: BackingOpener;
   /** Open without the backing file (as `qemu-img info` does): unallocated ranges read as zeros. */
   ignoreBacking?: boolean;
   /** Opens the external data file (its name as the image records it, or as `dataFile` overrides it). */
-  openDataFile?: (name: string) => Promise<BlockFile>;
+  openDataFile?: (name: string, writable: boolean) => Promise<BlockFile>;
   /** Use this data file name instead of the one recorded in the image. */
   dataFile?: string;
   /** Open a snapshot's state, read-only: an id or name (id first, as qemu-img), or an exact key. */
@@ -32,13 +44,12 @@ export interface Qcow2OpenOptions {
 
 /**
  * An open qcow2 image: a BlockDevice whose bytes come from its clusters, its backing device (for ranges it leaves
- * unallocated) or zeros. Reading never writes: a dirty or corrupt image is read as it stands.
+ * unallocated) or zeros. Opened read-only it never writes a byte, not even a header bit; opened writable it
+ * allocates, copies on write and keeps the crash-consistency contract of DESIGN.md.
  */
 export class Qcow2Image implements BlockDevice {
   readonly format = 'qcow2';
-  readonly readOnly = true;
   readonly name: string;
-  readonly size: number;
   readonly file: BlockFile;
   readonly metadata: ImageMetadata;
   readonly backing: BlockDevice | undefined;
@@ -48,10 +59,9 @@ export class Qcow2Image implements BlockDevice {
   readonly snapshot: SnapshotEntry | undefined;
   private readonly mapper: ClusterMapper;
   private readonly compressed: CompressedReader | undefined;
-
-  get compressionType(): CompressionType {
-    return compressionTypeOf(this.metadata.header);
-  }
+  private readonly writer: WritableParts | undefined;
+  private virtualSize: number;
+  private prepared: Promise<void> | undefined;
 
   private constructor(parts: {
     name: string;
@@ -63,9 +73,10 @@ export class Qcow2Image implements BlockDevice {
     snapshot: SnapshotEntry | undefined;
     mapper: ClusterMapper;
     compressed: CompressedReader | undefined;
+    writer: WritableParts | undefined;
   }) {
     this.name = parts.name;
-    this.size = parts.size;
+    this.virtualSize = parts.size;
     this.file = parts.file;
     this.metadata = parts.metadata;
     this.backing = parts.backing;
@@ -73,16 +84,35 @@ export class Qcow2Image implements BlockDevice {
     this.snapshot = parts.snapshot;
     this.mapper = parts.mapper;
     this.compressed = parts.compressed;
+    this.writer = parts.writer;
+  }
+
+  get size(): number {
+    return this.virtualSize;
+  }
+
+  get readOnly(): boolean {
+    return this.writer === undefined || this.writer.header.corrupt;
+  }
+
+  get compressionType(): CompressionType {
+    return compressionTypeOf(this.metadata.header);
   }
 
   /** Opens the image in `file`. On failure whatever it opened (backing, data file) is closed; `file` is not. */
   static async open(file: BlockFile, options: Qcow2OpenOptions = {}): Promise<Qcow2Image> {
     const name = options.name ?? file.name;
+    const writable = options.writable === true;
     const opened: Array<{ close(): Promise<void> }> = [];
     try {
-      const metadata = await readImageMetadata(file);
+      if (writable && !file.capabilities.writable) throw new DiskError('E_READ_ONLY', 'the file is not open for writing');
+      if (writable && options.snapshot !== undefined) throw new DiskError('E_READ_ONLY', 'snapshots open read-only');
+      const imageFile = writable ? await TrackedFile.wrap(file) : file;
+      const metadata = await readImageMetadata(imageFile);
       const { header, geometry } = metadata;
-      let l1Table = metadata.activeL1;
+      if (writable) checkWritableState(metadata);
+      let l1Bytes = metadata.activeL1;
+      let l1Offset = writable ? header.l1TableOffset : 0;
       let size = header.size;
       let snapshot: SnapshotEntry | undefined;
       if (options.snapshot !== undefined) {
@@ -92,15 +122,16 @@ export class Qcow2Image implements BlockDevice {
           const label = typeof wanted === 'string' ? wanted : (wanted.name ?? wanted.id ?? '');
           throw new DiskError('E_NO_SUCH', `Can't find snapshot '${label}'`);
         }
-        l1Table = await readSnapshotL1(file, snapshot, geometry, metadata.fileSize);
+        l1Bytes = await readSnapshotL1(imageFile, snapshot, geometry, metadata.fileSize);
+        l1Offset = 0;
         size = snapshotDiskSize(snapshot, header.size);
       }
-      let dataFile = file;
+      let dataFile: BlockFile = imageFile;
       if ((header.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n) {
         const dataFileName = options.dataFile ?? metadata.extensions.dataFile;
         if (dataFileName === undefined) throw new DiskError('E_INVALID', "'data-file' is required for this image");
         if (options.openDataFile === undefined) throw new DiskError('E_UNSUPPORTED', 'no way to open the external data file was provided');
-        dataFile = await options.openDataFile(dataFileName);
+        dataFile = await options.openDataFile(dataFileName, writable);
         opened.push(dataFile);
       }
       let backing: BlockDevice | undefined;
@@ -109,26 +140,24 @@ export class Qcow2Image implements BlockDevice {
         backing = await options.openBacking(metadata.backingFileName, metadata.extensions.backingFormat);
         opened.push(backing);
       }
-      const l2Cache = new TableCache({
-        budgetBytes: options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES,
-        tableBytes: geometry.clusterSize,
-        load: async (offset) => {
-          const table = new Uint8Array(geometry.clusterSize);
-          await readExact(file, table, offset, 'L2 table');
-          return table;
-        },
-      });
-      const mapper = new ClusterMapper({
-        geometry,
-        l1Table,
-        l2Cache,
-        imageFileSize: metadata.fileSize,
-        reserved: metadata.reserved,
-        name,
-      });
+      const mapping = mappingParts(imageFile, metadata, l1Bytes, l1Offset, { name, l2CacheBytes: options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES });
       const codec = options.codecs?.[compressionTypeOf(header)];
-      const compressed = codec === undefined ? undefined : new CompressedReader(file, codec, geometry.clusterSize);
-      return new Qcow2Image({ name, size, file, metadata, backing, dataFile, snapshot, mapper, compressed });
+      const compressed = codec === undefined ? undefined : new CompressedReader(imageFile, codec, geometry.clusterSize);
+      let image: Qcow2Image | undefined;
+      const writer = writable
+        ? await writableParts({
+            file: imageFile as TrackedFile,
+            dataFile,
+            metadata,
+            mapping,
+            backing,
+            readGuest: (dst, offset) => image!.read(dst, offset),
+            virtualSize: () => image!.size,
+            refcountCacheBytes: DEFAULT_REFCOUNT_CACHE_BYTES,
+          })
+        : undefined;
+      image = new Qcow2Image({ name, size, file: imageFile, metadata, backing, dataFile, snapshot, mapper: mapping.mapper, compressed, writer });
+      return image;
     } catch (error) {
       await Promise.allSettled(opened.map((part) => part.close()));
       throw attribute(error, name);
@@ -154,6 +183,29 @@ export class Qcow2Image implements BlockDevice {
     }
   }
 
+  async write(src: Uint8Array, offset: number): Promise<void> {
+    const writer = this.writable(offset, src.length);
+    if (src.length === 0) return;
+    await this.changing(() => writer.writePath.write(src, offset));
+  }
+
+  async writeZeroes(offset: number, length: number, options: { unmap?: boolean } = {}): Promise<void> {
+    const writer = this.writable(offset, length);
+    if (length === 0) return;
+    await this.changing(() => writer.writePath.writeZeroes(offset, length, options.unmap === true));
+  }
+
+  async discard(offset: number, length: number): Promise<void> {
+    const writer = this.writable(offset, length);
+    if (length === 0) return;
+    await this.changing(() => writer.writePath.discard(offset, length));
+  }
+
+  async flush(): Promise<void> {
+    if (this.writer === undefined) return;
+    await this.changing(() => this.writer!.writePath.flush(), false);
+  }
+
   /** The mapping of `[offset, offset + length)` as the mapper sees it (for tools that want host offsets). */
   map(offset: number, length: number): Promise<MapExtent[]> {
     checkRange(this, offset, Math.min(length, this.size - offset));
@@ -167,30 +219,75 @@ export class Qcow2Image implements BlockDevice {
     if (end <= offset) return [];
     const hostFile = this.dataFile.name;
     return (await this.map(offset, end - offset)).map((extent): BlockStatus => {
+      const base = { offset: extent.guestOffset, length: extent.length };
       switch (extent.kind) {
         case 'data':
-          return { offset: extent.guestOffset, length: extent.length, kind: 'data', hostOffset: extent.hostOffset, hostFile };
+          return { ...base, kind: 'data', hostOffset: extent.hostOffset, hostFile };
         case 'compressed':
-          return { offset: extent.guestOffset, length: extent.length, kind: 'data', compressed: true };
+          return { ...base, kind: 'data', compressed: true };
         case 'zero':
-          return extent.hostOffset === undefined
-            ? { offset: extent.guestOffset, length: extent.length, kind: 'zero' }
-            : { offset: extent.guestOffset, length: extent.length, kind: 'zero', hostOffset: extent.hostOffset, hostFile };
+          return extent.hostOffset === undefined ? { ...base, kind: 'zero' } : { ...base, kind: 'zero', hostOffset: extent.hostOffset, hostFile };
         case 'unallocated':
           return extent.hostOffset === undefined
-            ? { offset: extent.guestOffset, length: extent.length, kind: 'unallocated' }
-            : { offset: extent.guestOffset, length: extent.length, kind: 'unallocated', hostOffset: extent.hostOffset, hostFile };
+            ? { ...base, kind: 'unallocated' }
+            : { ...base, kind: 'unallocated', hostOffset: extent.hostOffset, hostFile };
       }
     });
   }
 
+  /**
+   * Flushes a writable image and, when this session set the dirty bit (lazy refcounts), clears it: the refcounts
+   * on disk are whole again. Then closes the files and the backing chain.
+   */
   async close(): Promise<void> {
+    let failure: unknown;
+    if (this.writer !== undefined && !this.writer.header.corrupt) {
+      try {
+        await this.writer.writePath.flush();
+        if (this.prepared !== undefined && this.writer.lazyRefcounts && this.writer.header.dirty) await this.writer.header.setDirty(false);
+      } catch (error) {
+        failure = attribute(error, this.name);
+      }
+    }
     const parts: Array<{ close(): Promise<void> }> = [this.file];
     if (this.dataFile !== this.file) parts.push(this.dataFile);
     if (this.backing !== undefined) parts.push(this.backing);
     const results = await Promise.allSettled(parts.map((part) => part.close()));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure !== undefined) throw failure;
     if (failed !== undefined) throw failed.reason;
+  }
+
+  private writable(offset: number, length: number): WritableParts {
+    checkWritable(this);
+    checkRange(this, offset, length);
+    return this.writer!;
+  }
+
+  /**
+   * Runs a change, first (once) clearing autoclear bits this writer does not maintain (bitmaps become
+   * inconsistent, as QEMU expects of a writer that does not know them) and, with lazy refcounts, setting the dirty
+   * bit: both reach the disk before the first byte of guest data does.
+   */
+  private async changing(change: () => Promise<void>, prepare = true): Promise<void> {
+    try {
+      if (prepare) {
+        this.prepared ??= this.prepareForWrites();
+        await this.prepared;
+      }
+      await change();
+    } catch (error) {
+      throw attribute(error, this.name);
+    }
+  }
+
+  private async prepareForWrites(): Promise<void> {
+    const { header, lazyRefcounts, lock } = this.writer!;
+    await lock.run(async () => {
+      const unmaintained = header.header.autoclearFeatures & ~AUTOCLEAR_DATA_FILE_RAW;
+      if (unmaintained !== 0n) await header.clearAutoclear(unmaintained);
+      if (lazyRefcounts && !header.dirty) await header.setDirty(true);
+    });
   }
 
   private readExtent(part: Uint8Array, extent: Exclude<MapExtent, CompressedExtent>, pending: Promise<void>[]): void {
@@ -225,7 +322,17 @@ export class Qcow2Image implements BlockDevice {
   }
 }
 
+/** States in which QEMU refuses a read-write open, and so do we. */
+function checkWritableState(metadata: ImageMetadata): void {
+  const { header } = metadata;
+  if ((header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n) {
+    throw new DiskError('E_READ_ONLY', 'the image is marked corrupt: it can only be opened read-only (qcow check -r all repairs it)');
+  }
+  if ((header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
+    throw new DiskError('E_UNSUPPORTED', 'the image is dirty (a crash with lazy refcounts): repair it with qcow check -r all first');
+  }
+}
+
 function attribute(error: unknown, name: string): unknown {
   return error instanceof DiskError ? error.withFile(name) : error;
 }
-

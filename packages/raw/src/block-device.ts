@@ -21,6 +21,15 @@ export interface BlockDevice {
    * (clipped to the device size). Unallocated extents fall through to `backing`.
    */
   blockStatus(offset: number, length: number): Promise<BlockStatus[]>;
+  /** Writes guest bytes (E_READ_ONLY on a read-only device). */
+  write(src: Uint8Array, offset: number): Promise<void>;
+  /** Makes the range read as zeros; `unmap` lets the device release the space. */
+  writeZeroes(offset: number, length: number, options?: { unmap?: boolean }): Promise<void>;
+  /** Advisory: the range's contents are no longer needed (it may read as zeros or as before). */
+  discard(offset: number, length: number): Promise<void>;
+  /** Makes every completed write durable. */
+  flush(): Promise<void>;
+  /** Flushes (when writable) and releases the device and everything below it. */
   close(): Promise<void>;
 }
 
@@ -39,6 +48,11 @@ export interface BlockStatus {
   hostFile?: string;
   /** The bytes are stored compressed (no host offset to give). */
   compressed?: boolean;
+}
+
+/** Throws E_READ_ONLY for a change to a read-only device. */
+export function checkWritable(device: { name: string; readOnly: boolean }): void {
+  if (device.readOnly) throw new DiskError('E_READ_ONLY', 'Block node is read-only', { file: device.name });
 }
 
 /** Throws unless `[offset, offset + length)` lies inside a device of `size` bytes. */

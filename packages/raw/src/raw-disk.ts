@@ -1,6 +1,6 @@
 import type { BlockFile } from './block-file.js';
 import { readPadded } from './block-file.js';
-import { checkRange, type BlockDevice, type BlockStatus } from './block-device.js';
+import { checkRange, checkWritable, type BlockDevice, type BlockStatus } from './block-device.js';
 
 /**
  * The raw backend: guest offset = file offset, nothing in between. It stays the default for anything without a
@@ -39,7 +39,33 @@ export class RawDisk implements BlockDevice {
     return [{ offset, length: end - offset, kind: 'data', hostOffset: offset, hostFile: this.file.name }];
   }
 
-  close(): Promise<void> {
-    return this.file.close();
+  async write(src: Uint8Array, offset: number): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, src.length);
+    await this.file.write(src, offset);
+  }
+
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, length);
+    const zeros = new Uint8Array(Math.min(length, 1 << 20));
+    for (let at = 0; at < length; at += zeros.length) {
+      await this.file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
+    }
+  }
+
+  /** Discard is advisory and the port has no hole punching: the bytes stay as they are. */
+  async discard(offset: number, length: number): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, length);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.readOnly) await this.file.flush();
+  }
+
+  async close(): Promise<void> {
+    if (!this.readOnly) await this.file.flush();
+    await this.file.close();
   }
 }

@@ -10,6 +10,8 @@ import { parseDiskSpec } from './disk-spec.js';
 export type DiskFormat = 'qcow2' | 'raw';
 
 export interface OpenDiskOptions {
+  /** Open the top image for writing (backing files always open read-only). */
+  writable?: boolean;
   /** Force the format of the top image (`-f`); default: probe by magic (qcow2, else raw). */
   format?: string;
   /** A snapshot of the top image, in addition to or instead of `FILE@SNAP` in the spec. */
@@ -23,7 +25,8 @@ export interface OpenDiskOptions {
 }
 
 /**
- * Opens a disk spec (`FILE` or `FILE@SNAP`) read-only with its whole backing chain, from the local file system.
+ * Opens a disk spec (`FILE` or `FILE@SNAP`) with its whole backing chain, from the local file system: read-only
+ * unless `writable` (backing files and snapshots are always read-only).
  * Raw files open as RawDisk (no layers in between); qcow2 images through the engine.
  */
 export async function openDisk(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
@@ -41,6 +44,7 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
         codecs,
         snapshot: isTop ? snapshot : undefined,
         name: isTop && parsed.snapshot !== undefined ? spec : path,
+        writable: isTop && options.writable === true,
         ignoreBacking: options.ignoreBacking === true,
         l2CacheBytes: options.l2CacheBytes,
       });
@@ -49,6 +53,7 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
 }
 
 interface LayerOptions {
+  writable: boolean;
   codecs: Codecs;
   snapshot: string | { id?: string; name?: string } | undefined;
   name: string;
@@ -57,7 +62,7 @@ interface LayerOptions {
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
-  const file = await openNodeFile(path);
+  const file = await openNodeFile(path, { writable: options.writable });
   try {
     const chosen = format ?? (await probeFormat(file));
     if (chosen === 'raw') {
@@ -67,12 +72,13 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
     if (chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: path });
     return await Qcow2Image.open(file, {
       name: options.name,
+      writable: options.writable,
       codecs: options.codecs,
       openBacking,
       ignoreBacking: options.ignoreBacking,
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
-      openDataFile: (name) => openNodeFile(dataFilePath(path, name)),
+      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable }),
     });
   } catch (error) {
     await file.close().catch(() => undefined);

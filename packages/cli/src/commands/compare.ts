@@ -1,7 +1,7 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { openForReading } from '../open-source.js';
+import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 
 export const compareUsage = 'compare [-f fmt] [-F fmt] [-s] [-q] [-p] [-U] FILE1 FILE2';
@@ -22,9 +22,9 @@ export async function compareCommand(args: string[]): Promise<number> {
   const quiet = hasFlag(parsed, 'q');
   const say = (line: string): void => void (quiet || process.stdout.write(line + '\n'));
   const formatA = lastValue(parsed, 'f');
-  const a = await openForReading(first, { format: formatA });
+  const a = await openImage(first, { format: formatA });
   try {
-    const b = await openForReading(second, { format: lastValue(parsed, 'F') ?? formatA });
+    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA });
     try {
       const strict = hasFlag(parsed, 's');
       if (strict && a.size !== b.size) {

@@ -2,7 +2,7 @@ import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
 import { formatInfoHuman } from '../image-info-human.js';
-import { openForReading } from '../open-source.js';
+import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 
 export const infoUsage = 'info [--output=human|json] [--backing-chain] [-f fmt] [-U] FILE';
@@ -15,7 +15,7 @@ export async function infoCommand(args: string[]): Promise<number> {
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openForReading(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain });
+  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;

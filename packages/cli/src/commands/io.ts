@@ -2,9 +2,10 @@ import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue, allValues } from '../getopt.js';
 import { hexDump, ioReport } from '../io-report.js';
 import { parseInteger, parseSize } from '../numbers.js';
-import { openForReading } from '../open-source.js';
+import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
+import { isDiskError } from '@q/raw';
 
 export const ioUsage = 'io [-r] [-f fmt] [-U] -c COMMAND [-c COMMAND]... FILE';
 
@@ -19,7 +20,7 @@ export async function ioCommand(args: string[]): Promise<number> {
   const readOnly = hasFlag(parsed, 'r', 'read-only');
   let device: BlockDevice;
   try {
-    device = await openForReading(file, { format: lastValue(parsed, 'f') });
+    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly });
   } catch (error) {
     process.stderr.write(`qcow io: can't open device ${file}: ${describeError(error, file)}\n`);
     return 1;
@@ -43,17 +44,21 @@ async function runCommand(device: BlockDevice, line: string, readOnly: boolean):
       case 'read':
         return await readCommand(device, words);
       case 'write':
+        return await writeCommand(device, words);
       case 'discard':
+        return await discardCommand(device, words);
       case 'flush':
-      case 'aio_write':
-      case 'writev':
-        process.stderr.write(readOnly ? 'qcow io: Block node is read-only\n' : `qcow io: ${name}: writing images is not implemented yet\n`);
-        return false;
+        await device.flush();
+        return true;
       default:
         process.stderr.write(`qcow io: command "${name ?? ''}" not found\n`);
         return false;
     }
   } catch (error) {
+    if (isDiskError(error) && error.code === 'E_READ_ONLY') {
+      process.stderr.write(`qcow io: ${error.message}\n`);
+      return false;
+    }
     if (error instanceof UsageError) {
       process.stderr.write(`qcow io: ${name}: ${error.message}\n`);
       return false;
@@ -99,4 +104,44 @@ async function readCommand(device: BlockDevice, words: string[]): Promise<boolea
     process.stdout.write(ioReport(length, 1, seconds) + '\n');
   }
   return ok;
+}
+
+/** qemu-io's write: `-P pattern` (default 0xcd), `-z` writes zeroes (`-u` may unmap), `-q` quiet. */
+async function writeCommand(device: BlockDevice, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:zuqbcCfn' });
+  const [offset, length] = offsetAndLength(parsed.operands, 'write [-P pattern | -z [-u]] [-q] off len');
+  if (hasFlag(parsed, 'c')) throw new UsageError('compressed writes (-c) are not supported');
+  const started = performance.now();
+  if (hasFlag(parsed, 'z')) {
+    await device.writeZeroes(offset, length, { unmap: hasFlag(parsed, 'u') });
+  } else {
+    const patternText = lastValue(parsed, 'P');
+    const pattern = patternText === undefined ? 0xcd : parseInteger(patternText, 'pattern') & 0xff;
+    await device.write(new Uint8Array(length).fill(pattern), offset);
+  }
+  report('wrote', offset, length, started, hasFlag(parsed, 'q'));
+  return true;
+}
+
+/** qemu-io's discard: advisory, prints "discard N/N bytes at offset X". */
+async function discardCommand(device: BlockDevice, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'qC' });
+  const [offset, length] = offsetAndLength(parsed.operands, 'discard [-q] off len');
+  const started = performance.now();
+  await device.discard(offset, length);
+  report('discard', offset, length, started, hasFlag(parsed, 'q'));
+  return true;
+}
+
+function offsetAndLength(operands: string[], usage: string): [number, number] {
+  const [offsetText, lengthText, ...extra] = operands;
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new UsageError(`usage: ${usage}`);
+  return [parseSize(offsetText, 'offset'), parseSize(lengthText, 'length')];
+}
+
+function report(verb: string, offset: number, length: number, started: number, quiet: boolean): void {
+  if (quiet) return;
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(`${verb} ${length}/${length} bytes at offset ${offset}\n`);
+  process.stdout.write(ioReport(length, 1, seconds) + '\n');
 }

@@ -1,0 +1,138 @@
+import type { TableCache } from '@q/cache';
+import { ALL_SUBCLUSTERS, L2_COPIED_HI, L2_ZERO_LO, type Geometry, type L2Entry } from '@q/format';
+import type { RefcountStore } from '@q/refcount';
+import type { BlockFile } from '@q/raw';
+import { ACTIVE_L2_TABLE, type ClusterMapper } from './cluster-mapper.js';
+import type { L1Table } from './l1-table.js';
+import type { MetadataRegions } from './metadata-regions.js';
+
+export interface L2WriterOptions {
+  /** The image file (where L1 and L2 tables live). */
+  file: BlockFile;
+  geometry: Geometry;
+  l1: L1Table;
+  l2Cache: TableCache;
+  refcounts: RefcountStore;
+  metadata: MetadataRegions;
+  mapper: ClusterMapper;
+  /**
+   * Makes refcount changes durable (write back, then sync unless refcounts are lazy). Runs before anything that
+   * references a newly counted cluster is written.
+   */
+  syncRefcounts(): Promise<void>;
+}
+
+/** A writable L2 table: where it lives and its cached bytes (changes go through `setEntry`). */
+export interface WritableTable {
+  offset: number;
+  bytes: Uint8Array;
+  view: DataView;
+}
+
+/** What an L2 entry should say. Standard entries use `zero`; extended ones use the two subcluster masks. */
+export interface NewEntry {
+  hostOffset: number;
+  copied: boolean;
+  zero?: boolean;
+  allocMask?: number;
+  zeroMask?: number;
+}
+
+/**
+ * The write side of the mapping tables: hands out L2 tables that may be changed in place (allocating a new one,
+ * or copying one shared with a snapshot) and writes entries into them. Ordering (spec and DESIGN.md): refcounts of
+ * a new table are durable before the table is written, the table is durable before the L1 entry points at it,
+ * and the L1 entry is durable before the table it replaced loses its reference.
+ */
+export class L2Writer {
+  private readonly options: L2WriterOptions;
+
+  constructor(options: L2WriterOptions) {
+    this.options = options;
+  }
+
+  /** The L2 table for `l1Index`, writable in place. Runs under the engine's metadata lock. */
+  async writableTable(l1Index: number): Promise<WritableTable> {
+    const { l1, mapper, l2Cache, refcounts, file, geometry, metadata } = this.options;
+    const current = l1.l2Offset(l1Index);
+    if (current !== 0 && l1.copied(l1Index)) {
+      const bytes = l2Cache.peek(current) ?? (await mapper.loadL2(current, l1Index));
+      return { offset: current, bytes, view: viewOf(bytes) };
+    }
+    const offset = await refcounts.allocate(1);
+    let bytes: Uint8Array;
+    if (current === 0) {
+      bytes = new Uint8Array(geometry.clusterSize);
+    } else {
+      // Copy-on-write of a table shared with a snapshot. A cluster's refcount counts the L1 tables that reach it
+      // (spec: snapshots raise the count of everything reachable), so the clusters keep their counts: the old
+      // table and the copy now reach them once each. They stay shared, so none is COPIED.
+      bytes = (await mapper.loadL2(current, l1Index)).slice();
+      this.clearCopied(bytes);
+    }
+    await this.options.syncRefcounts();
+    await file.write(bytes, offset);
+    await file.flush();
+    await l1.set(l1Index, offset, true, file);
+    await file.flush();
+    metadata.add(offset, geometry.clusterSize, ACTIVE_L2_TABLE);
+    await l2Cache.insertClean(offset, bytes);
+    if (current !== 0 && (await refcounts.adjust(current / geometry.clusterSize, -1)) === 0) {
+      metadata.remove(current, geometry.clusterSize);
+      l2Cache.drop(current);
+    }
+    return { offset, bytes, view: viewOf(bytes) };
+  }
+
+  /** Writes entry `index` of a writable table (in the cache; written back with the next flush). */
+  setEntry(table: WritableTable, index: number, entry: NewEntry): void {
+    const { geometry, l2Cache } = this.options;
+    const at = index * geometry.l2EntryBytes;
+    const hostHigh = Math.floor(entry.hostOffset / 0x1_0000_0000);
+    const hi = (hostHigh | (entry.copied ? L2_COPIED_HI : 0)) >>> 0;
+    const lo = ((entry.hostOffset >>> 0) | (entry.zero === true && !geometry.extendedL2 ? L2_ZERO_LO : 0)) >>> 0;
+    table.view.setUint32(at, hi);
+    table.view.setUint32(at + 4, lo);
+    if (geometry.extendedL2) {
+      table.view.setUint32(at + 8, (entry.zeroMask ?? 0) >>> 0);
+      table.view.setUint32(at + 12, (entry.allocMask ?? 0) >>> 0);
+    }
+    l2Cache.markDirty(table.offset);
+  }
+
+  /** Decodes entry `index` of a writable table. */
+  entry(table: WritableTable, index: number): L2Entry {
+    return this.options.mapper.decodeEntry(table.view, index);
+  }
+
+  private clearCopied(bytes: Uint8Array): void {
+    const { geometry } = this.options;
+    const view = viewOf(bytes);
+    for (let at = 0; at < bytes.length; at += geometry.l2EntryBytes) view.setUint32(at, view.getUint32(at) & ~L2_COPIED_HI);
+  }
+}
+
+/**
+ * The host clusters an L2 entry holds a reference to: a standard cluster (allocated or preallocated zero), or
+ * every cluster compressed data touches (spec: each counts once per entry). None with an external data file.
+ */
+export function referencedClusters(entry: L2Entry, geometry: Geometry): number[] {
+  if (geometry.externalDataFile && !entry.compressed) return [];
+  if (entry.compressed) {
+    const first = Math.floor(entry.hostOffset / geometry.clusterSize);
+    const last = Math.floor((entry.hostOffset + entry.compressedBytes - 1) / geometry.clusterSize);
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  }
+  return entry.hostOffset === 0 ? [] : [entry.hostOffset / geometry.clusterSize];
+}
+
+/** Subclusters `[first, last]` as a mask (bit n = subcluster n). */
+export function subclusterMask(first: number, last: number): number {
+  const width = last - first + 1;
+  return (width >= 32 ? ALL_SUBCLUSTERS : ((2 ** width - 1) * 2 ** first)) >>> 0;
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+

@@ -1,0 +1,374 @@
+import type { TableCache } from '@q/cache';
+import { ALL_SUBCLUSTERS, type Geometry, type L2Entry } from '@q/format';
+import { referencedClusters, subclusterMask, type ClusterMapper, type L2Writer, type MetadataRegions, type NewEntry } from '@q/mapper';
+import type { RefcountStore } from '@q/refcount';
+import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
+import { AsyncLock, KeyedClaims } from './async-lock.js';
+import type { HeaderState } from './header-state.js';
+import type { TrackedFile } from './tracked-file.js';
+
+/** A new L2 entry; `keepsReference` says it still names the old entry's cluster (only its flags changed). */
+type NewEntryDecision = NewEntry & { keepsReference?: boolean };
+
+function entryAllocated(entry: L2Entry): boolean {
+  return entry.compressed || entry.hostOffset !== 0 || entry.allocMask !== 0;
+}
+
+export interface WritePathParts {
+  file: TrackedFile;
+  /** Where guest clusters live: the image file, or the external data file. */
+  dataFile: BlockFile;
+  geometry: Geometry;
+  header: HeaderState;
+  mapper: ClusterMapper;
+  l2Writer: L2Writer;
+  l2Cache: TableCache;
+  refcounts: RefcountStore;
+  metadata: MetadataRegions;
+  backing: BlockDevice | undefined;
+  /** Reads guest bytes of this image as they are now (the engine's read path). */
+  readGuest(dst: Uint8Array, offset: number): Promise<void>;
+  virtualSize(): number;
+  lock: AsyncLock;
+  /** Refcounts are lazy (dirty bit set while open): no sync orders them before the tables using them. */
+  lazyRefcounts: boolean;
+  /** The external data file is kept a valid raw image (zeros are written, not only flagged). */
+  dataFileRaw: boolean;
+}
+
+/**
+ * Writes, zero writes and discards into a qcow2 image, cluster by cluster. A write to a cluster this image owns
+ * alone (COPIED) goes straight to its host cluster; anything else (unallocated, zero, compressed, shared with a
+ * snapshot) gets a new cluster whose untouched bytes are copied from what the guest saw before (the backing file,
+ * zeros, or the old cluster). Old clusters are released only after the tables no longer naming them are durable
+ * (at flush), so a crash leaks at worst.
+ */
+export class WritePath {
+  private readonly p: WritePathParts;
+  private readonly claims = new KeyedClaims();
+  /** Clusters to release once the L2 tables that dropped them are durable. */
+  private pendingFrees: number[] = [];
+  /** In-place data writes in flight: released clusters are not reused until they are done. */
+  private inPlace = new Set<Promise<void>>();
+
+  constructor(parts: WritePathParts) {
+    this.p = parts;
+  }
+
+  async write(src: Uint8Array, offset: number): Promise<void> {
+    const { clusterSize } = this.p.geometry;
+    const tasks: Promise<void>[] = [];
+    for (let at = 0; at < src.length; ) {
+      const guest = offset + at;
+      const cluster = Math.floor(guest / clusterSize);
+      const end = Math.min(src.length, (cluster + 1) * clusterSize - offset);
+      tasks.push(this.writeCluster(cluster, guest - cluster * clusterSize, src.subarray(at, end)));
+      at = end;
+    }
+    await Promise.all(tasks);
+  }
+
+  private async writeCluster(cluster: number, at: number, bytes: Uint8Array): Promise<void> {
+    for (;;) {
+      const host = await this.inPlaceTarget(cluster, at, bytes.length);
+      if (host !== undefined) return this.writeInPlace(bytes, host);
+      const release = await this.claims.claim(cluster);
+      try {
+        if ((await this.inPlaceTarget(cluster, at, bytes.length)) !== undefined) continue;
+        await this.allocatingWrite(cluster, at, bytes);
+        return;
+      } finally {
+        release();
+      }
+    }
+  }
+
+  /** The host offset to write `[at, at + length)` of `cluster` in place, or undefined when it must be allocated. */
+  private async inPlaceTarget(cluster: number, at: number, length: number): Promise<number | undefined> {
+    const { geometry, mapper } = this.p;
+    const l1Index = Math.floor(cluster / geometry.l2Entries);
+    if (!mapper.l1.copied(l1Index)) return undefined;
+    const tableOffset = mapper.l1.l2Offset(l1Index);
+    const table = this.p.l2Cache.peek(tableOffset) ?? (await mapper.loadL2(tableOffset, l1Index));
+    const entry = mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), cluster % geometry.l2Entries);
+    if (entry.compressed || !entry.copied) return undefined;
+    const needed = subclusterMask(Math.floor(at / geometry.subclusterSize), Math.floor((at + length - 1) / geometry.subclusterSize));
+    if ((entry.allocMask & needed) !== needed) return undefined;
+    return this.dataHost(entry, cluster) + at;
+  }
+
+  /** Where an allocated cluster's data lives (with an external data file: its guest offset). */
+  private dataHost(entry: L2Entry, cluster: number): number {
+    return this.p.geometry.externalDataFile ? cluster * this.p.geometry.clusterSize : entry.hostOffset;
+  }
+
+  private async writeInPlace(bytes: Uint8Array, host: number): Promise<void> {
+    await this.checkOverlap(host, bytes.length);
+    const write = this.p.dataFile.write(bytes, host);
+    this.inPlace.add(write);
+    try {
+      await write;
+    } finally {
+      this.inPlace.delete(write);
+    }
+  }
+
+  /**
+   * A write that needs a new cluster (or new subclusters). The untouched bytes come from the guest view before the
+   * write, read outside the lock; the cluster is claimed, so nothing else changes it meanwhile.
+   */
+  private async allocatingWrite(cluster: number, at: number, bytes: Uint8Array): Promise<void> {
+    const { geometry } = this.p;
+    const { clusterSize, subclusterSize } = geometry;
+    const clusterStart = cluster * clusterSize;
+    const l1Index = Math.floor(cluster / geometry.l2Entries);
+    const index = cluster % geometry.l2Entries;
+    const entry = await this.p.lock.run(async () => this.p.l2Writer.entry(await this.p.l2Writer.writableTable(l1Index), index));
+
+    const touched = subclusterMask(Math.floor(at / subclusterSize), Math.floor((at + bytes.length - 1) / subclusterSize));
+    const allocated = entry.hostOffset !== 0 || (geometry.externalDataFile && entry.allocMask !== 0);
+    const reuse = !entry.compressed && allocated && entry.copied;
+    // The span written: whole subclusters around the write (whole clusters without extended L2), unless the cluster
+    // is copied as a whole (compressed, or shared with a snapshot).
+    const whole = !reuse && (entry.compressed || allocated);
+    const spanStart = whole ? 0 : Math.floor(at / subclusterSize) * subclusterSize;
+    const spanEnd = whole ? clusterSize : Math.ceil((at + bytes.length) / subclusterSize) * subclusterSize;
+    const span = new Uint8Array(spanEnd - spanStart);
+    const coversSpan = at === spanStart && at + bytes.length === spanEnd;
+    if (!coversSpan && !this.readsAsZero(entry, cluster, spanStart, spanEnd)) await this.readGuestClipped(span, clusterStart + spanStart);
+    span.set(bytes, at - spanStart);
+
+    const fileEnd = this.p.file.end;
+    const host = reuse ? this.dataHost(entry, cluster) : await this.p.lock.run(() => this.newHostCluster(cluster));
+    await this.checkOverlap(host + spanStart, span.length);
+    // A new cluster past the old end of the file is all zeros already: only the written bytes need to go there.
+    const freshZeros = !reuse && !geometry.externalDataFile && host >= fileEnd && this.readsAsZero(entry, cluster, spanStart, spanEnd);
+    if (freshZeros) await this.p.dataFile.write(bytes, host + at);
+    else await this.p.dataFile.write(span, host + spanStart);
+
+    await this.p.lock.run(async () => {
+      const table = await this.p.l2Writer.writableTable(l1Index);
+      const spanMask = geometry.extendedL2 ? subclusterMask(spanStart / subclusterSize, spanEnd / subclusterSize - 1) : ALL_SUBCLUSTERS;
+      const allocMask = whole && entry.compressed ? ALL_SUBCLUSTERS : (entry.allocMask | spanMask | touched) >>> 0;
+      this.p.l2Writer.setEntry(table, index, {
+        hostOffset: geometry.externalDataFile ? clusterStart : host,
+        copied: true,
+        allocMask,
+        zeroMask: (entry.zeroMask & ~allocMask) >>> 0,
+      });
+      if (!reuse) this.release(entry);
+    });
+  }
+
+  /** Allocates a host cluster for guest `cluster` and makes the file cover it. Under the lock. */
+  private async newHostCluster(cluster: number): Promise<number> {
+    const { geometry, file } = this.p;
+    if (geometry.externalDataFile) return cluster * geometry.clusterSize;
+    const host = await this.p.refcounts.allocate(1);
+    // A fresh cluster past the end reads as zeros once the file covers it: one truncate instead of writing zeros.
+    await file.extendTo(host + geometry.clusterSize);
+    this.p.mapper.imageFileSize = Math.max(this.p.mapper.imageFileSize, file.end);
+    return host;
+  }
+
+  /** Whether guest bytes `[from, to)` of `cluster` read as zeros without looking (zero flag, nothing below). */
+  private readsAsZero(entry: L2Entry, cluster: number, from: number, to: number): boolean {
+    const { geometry, backing } = this.p;
+    if (entry.compressed) return false;
+    const mask = subclusterMask(Math.floor(from / geometry.subclusterSize), Math.floor((to - 1) / geometry.subclusterSize));
+    if ((entry.allocMask & mask) !== 0) return false;
+    if ((entry.zeroMask & mask) === mask) return true;
+    return backing === undefined || cluster * geometry.clusterSize + from >= backing.size;
+  }
+
+  /** Reads guest bytes, zeros past the end of the disk (the last cluster may reach beyond it). */
+  private async readGuestClipped(dst: Uint8Array, offset: number): Promise<void> {
+    const inside = Math.max(0, Math.min(dst.length, this.p.virtualSize() - offset));
+    if (inside > 0) await this.p.readGuest(dst.subarray(0, inside), offset);
+  }
+
+  /** Queues the references `entry` held for release at the next flush. */
+  private release(entry: L2Entry): void {
+    for (const cluster of referencedClusters(entry, this.p.geometry)) this.pendingFrees.push(cluster);
+  }
+
+  /**
+   * Makes the guest range read as zeros. Whole clusters (whole subclusters with extended L2) only change their
+   * L2 entry (the zero flag; v2 has none, so clusters are unallocated where nothing shows through from below);
+   * the rest is written with zeros. `unmap` also releases the clusters (QEMU's MAY_UNMAP).
+   */
+  async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
+    await this.forEachCluster(offset, length, async (cluster, at, count, whole) => {
+      if (whole) return this.zeroCluster(cluster, unmap);
+      const { subclusterSize } = this.p.geometry;
+      const first = Math.ceil(at / subclusterSize);
+      const last = Math.floor((at + count) / subclusterSize) - 1;
+      if (this.p.geometry.extendedL2 && first <= last) {
+        await this.writeZeroBytes(cluster, at, first * subclusterSize - at);
+        await this.zeroSubclusters(cluster, subclusterMask(first, last));
+        await this.writeZeroBytes(cluster, (last + 1) * subclusterSize, at + count - (last + 1) * subclusterSize);
+        return;
+      }
+      await this.writeZeroBytes(cluster, at, count);
+    });
+    if (this.p.dataFileRaw) await this.writeRawZeros(offset, length);
+  }
+
+  /**
+   * Discards whole clusters (a partial cluster is left as it is: discard is advisory). The clusters are released;
+   * on v3 they read as zeros afterwards, on v2 (no zero flag) whatever is below shows through, as in QEMU.
+   */
+  async discard(offset: number, length: number): Promise<void> {
+    const { geometry, header } = this.p;
+    await this.forEachCluster(offset, length, async (cluster, _at, _count, whole) => {
+      if (!whole) return;
+      await this.changeEntry(cluster, (entry) => {
+        const allocated = entry.compressed || entry.hostOffset !== 0 || entry.allocMask !== 0;
+        if (!allocated && this.p.backing === undefined) return undefined;
+        if (header.header.version === 2) return { hostOffset: 0, copied: false };
+        return geometry.extendedL2 ? { hostOffset: 0, copied: false, allocMask: 0, zeroMask: ALL_SUBCLUSTERS } : { hostOffset: 0, copied: false, zero: true };
+      });
+    });
+    if (this.p.dataFileRaw) await this.writeRawZeros(offset, length);
+  }
+
+  /**
+   * Makes everything written so far durable, in the order that keeps the image consistent at every step: data and
+   * refcounts, then L2 tables, then the release of clusters they no longer name (after in-place writes that may
+   * still target those clusters have landed).
+   */
+  async flush(): Promise<void> {
+    const { file, dataFile, refcounts, l2Cache, lock } = this.p;
+    await lock.run(async () => {
+      if (dataFile !== file) await dataFile.flush();
+      await this.syncRefcounts();
+      await l2Cache.flush();
+      await file.flush();
+      if (this.pendingFrees.length === 0) return;
+      await Promise.all(this.inPlace);
+      const frees = this.pendingFrees;
+      this.pendingFrees = [];
+      for (const cluster of frees) await refcounts.adjust(cluster, -1);
+      await refcounts.flush();
+      await file.flush();
+    });
+  }
+
+  /** Refcount changes reach the file (and, unless refcounts are lazy, the disk) before what depends on them. */
+  async syncRefcounts(): Promise<void> {
+    await this.p.refcounts.flush();
+    if (!this.p.lazyRefcounts && this.p.file.unsynced) await this.p.file.flush();
+  }
+
+  private async zeroCluster(cluster: number, unmap: boolean): Promise<void> {
+    const { geometry, header, backing } = this.p;
+    if (header.header.version === 2) {
+      // No zero flag: unallocate where nothing shows through, else write zeros.
+      if (backing === undefined || cluster * geometry.clusterSize >= backing.size) {
+        return this.changeEntry(cluster, (entry) => (entryAllocated(entry) ? { hostOffset: 0, copied: false } : undefined));
+      }
+      return this.writeZeroBytes(cluster, 0, geometry.clusterSize);
+    }
+    await this.changeEntry(cluster, (entry) => {
+      const keep = !unmap && !entry.compressed && entry.hostOffset !== 0 && entry.copied;
+      const hostOffset = keep ? entry.hostOffset : 0;
+      return geometry.extendedL2
+        ? { hostOffset, copied: keep, allocMask: 0, zeroMask: ALL_SUBCLUSTERS }
+        : { hostOffset, copied: keep, zero: true };
+    });
+  }
+
+  private async zeroSubclusters(cluster: number, mask: number): Promise<void> {
+    let fallback = false;
+    await this.changeEntry(cluster, (entry) => {
+      if (entry.compressed) {
+        fallback = true;
+        return undefined;
+      }
+      return {
+        hostOffset: entry.hostOffset,
+        copied: entry.copied,
+        allocMask: (entry.allocMask & ~mask) >>> 0,
+        zeroMask: (entry.zeroMask | mask) >>> 0,
+        keepsReference: true,
+      };
+    });
+    if (fallback) {
+      const { subclusterSize } = this.p.geometry;
+      for (let sub = 0; sub < 32; sub++) {
+        if ((mask & (1 << sub)) !== 0) await this.writeZeroBytes(cluster, sub * subclusterSize, subclusterSize);
+      }
+    }
+  }
+
+  /**
+   * Rewrites one L2 entry under the cluster's claim and the metadata lock. `decide` returns the new entry, or
+   * undefined to leave it; the old entry's references are released unless the new one keeps them.
+   */
+  private async changeEntry(cluster: number, decide: (entry: L2Entry) => (NewEntryDecision | undefined)): Promise<void> {
+    const { geometry, l2Writer, lock } = this.p;
+    const release = await this.claims.claim(cluster);
+    try {
+      await lock.run(async () => {
+        const table = await l2Writer.writableTable(Math.floor(cluster / geometry.l2Entries));
+        const index = cluster % geometry.l2Entries;
+        const entry = l2Writer.entry(table, index);
+        const next = decide(entry);
+        if (next === undefined) return;
+        l2Writer.setEntry(table, index, next);
+        const keeps = next.keepsReference === true || (next.hostOffset !== 0 && next.hostOffset === entry.hostOffset);
+        if (!keeps) this.release(entry);
+      });
+    } finally {
+      release();
+    }
+  }
+
+  private async writeZeroBytes(cluster: number, at: number, count: number): Promise<void> {
+    if (count <= 0) return;
+    await this.writeCluster(cluster, at, new Uint8Array(count));
+  }
+
+  /** With a raw external data file, zeros must be in the data file itself, not only in the flags. */
+  private async writeRawZeros(offset: number, length: number): Promise<void> {
+    const chunk = new Uint8Array(Math.min(length, 1 << 20));
+    for (let at = 0; at < length; at += chunk.length) {
+      await this.p.dataFile.write(chunk.subarray(0, Math.min(chunk.length, length - at)), offset + at);
+    }
+  }
+
+  /**
+   * Calls `visit` for each cluster `[offset, offset + length)` touches, with the part it covers and whether that
+   * is the whole cluster (the last cluster counts as whole when the range reaches the end of the disk).
+   */
+  private async forEachCluster(
+    offset: number,
+    length: number,
+    visit: (cluster: number, at: number, count: number, whole: boolean) => Promise<void>,
+  ): Promise<void> {
+    const { clusterSize } = this.p.geometry;
+    const size = this.p.virtualSize();
+    const tasks: Promise<void>[] = [];
+    for (let position = offset; position < offset + length; ) {
+      const cluster = Math.floor(position / clusterSize);
+      const clusterStart = cluster * clusterSize;
+      const end = Math.min(offset + length, clusterStart + clusterSize);
+      const wholeEnd = Math.min(clusterStart + clusterSize, size);
+      tasks.push(visit(cluster, position - clusterStart, end - position, position === clusterStart && end >= wholeEnd));
+      position = end;
+    }
+    await Promise.all(tasks);
+  }
+
+  /** A write landing on metadata would destroy the image: mark it corrupt and refuse (QEMU's overlap check). */
+  private async checkOverlap(host: number, length: number): Promise<void> {
+    if (this.p.geometry.externalDataFile) return;
+    const overlapped = this.p.metadata.overlap(host, length);
+    if (overlapped === undefined) return;
+    await this.p.header.setCorrupt();
+    throw new DiskError('E_CORRUPT', `write at ${hex(host)} would overwrite the ${overlapped}; the image is now marked corrupt`, {
+      file: this.p.file.name,
+      offset: host,
+    });
+  }
+}

@@ -1,0 +1,241 @@
+import { TableCache } from '@q/cache';
+import { decodeRefcountTable, encodeRefcountTable, getRefcount, maxRefcount, setRefcount, view, writeU64 } from '@q/format';
+import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { planTableGrowth } from './table-growth.js';
+
+export interface RefcountStoreOptions {
+  file: BlockFile;
+  clusterBits: number;
+  refcountOrder: number;
+  tableOffset: number;
+  tableClusters: number;
+  /** Bytes of refcount blocks to cache. */
+  cacheBytes?: number;
+  /**
+   * Points the header at a new refcount table in one write and makes it durable. Called during table growth,
+   * after the new table and its blocks are on disk.
+   */
+  switchTable(offset: number, clusters: number): Promise<void>;
+  /** Told when refcount metadata clusters appear or go (for the engine's overlap checks). */
+  onMetadataChange?(change: { added: Array<[start: number, clusters: number]>; removed: Array<[start: number, clusters: number]> }): void;
+}
+
+/**
+ * The refcount table and blocks of one image (spec: "Host cluster management"): read and change refcounts, find
+ * and claim free clusters, create refcount blocks (which count themselves) and grow the table. Block changes are
+ * cached and written back by `flush`; structural changes (a new block, a new table) are written and synced at
+ * once, in the order that keeps a crash from leaving a refcount lower than its references.
+ *
+ * Not re-entrant: the engine calls it under its metadata lock.
+ */
+export class RefcountStore {
+  readonly clusterSize: number;
+  readonly blockEntries: number;
+  private readonly options: RefcountStoreOptions;
+  private readonly file: BlockFile;
+  private readonly blocks: TableCache;
+  private readonly max: number;
+  private table: number[];
+  private tableOffset: number;
+  private tableClusters: number;
+  /** Lowest cluster that may be free: allocation searches from here. */
+  private freeHint = 0;
+  /** One past the highest cluster known to be in use (or the file end): growth areas start here. */
+  private frontier: number;
+
+  private constructor(options: RefcountStoreOptions, table: number[], fileSize: number) {
+    this.options = options;
+    this.file = options.file;
+    this.clusterSize = 2 ** options.clusterBits;
+    this.blockEntries = (this.clusterSize * 8) / 2 ** options.refcountOrder;
+    this.max = maxRefcount(options.refcountOrder);
+    this.table = table;
+    this.tableOffset = options.tableOffset;
+    this.tableClusters = options.tableClusters;
+    this.frontier = Math.ceil(fileSize / this.clusterSize);
+    this.blocks = new TableCache({
+      budgetBytes: options.cacheBytes ?? 1024 * 1024,
+      tableBytes: this.clusterSize,
+      load: async (offset) => {
+        const block = new Uint8Array(this.clusterSize);
+        await readExact(this.file, block, offset, 'refcount block');
+        return block;
+      },
+      writeBack: (offset, block) => this.file.write(block, offset),
+    });
+  }
+
+  /** Reads the refcount table; every block offset it holds must be aligned and inside the file. */
+  static async open(options: RefcountStoreOptions): Promise<RefcountStore> {
+    const fileSize = await options.file.size();
+    const clusterSize = 2 ** options.clusterBits;
+    const bytes = new Uint8Array(options.tableClusters * clusterSize);
+    await readExact(options.file, bytes, options.tableOffset, 'refcount table');
+    let table: number[];
+    try {
+      table = decodeRefcountTable(bytes, clusterSize, fileSize);
+    } catch (error) {
+      throw error instanceof DiskError ? error.withFile(options.file.name) : error;
+    }
+    return new RefcountStore(options, table, fileSize);
+  }
+
+  /** Offsets of every refcount block (0 for ranges without one). */
+  get blockOffsets(): readonly number[] {
+    return this.table;
+  }
+
+  get location(): { offset: number; clusters: number } {
+    return { offset: this.tableOffset, clusters: this.tableClusters };
+  }
+
+  /** The refcount of host cluster `cluster` (0 where no block covers it). */
+  async get(cluster: number): Promise<number> {
+    const blockOffset = this.table[Math.floor(cluster / this.blockEntries)] ?? 0;
+    if (blockOffset === 0) return 0;
+    const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
+    return getRefcount(block, cluster % this.blockEntries, this.options.refcountOrder);
+  }
+
+  /** Adds `delta` to a refcount; going below zero or past the width's maximum is corruption, not a wrap. */
+  async adjust(cluster: number, delta: number): Promise<number> {
+    const current = await this.get(cluster);
+    const next = current + delta;
+    if (next < 0) throw new DiskError('E_CORRUPT', `refcount of cluster ${cluster} would drop below zero`, { file: this.file.name });
+    if (next > this.max) throw new DiskError('E_TOO_LARGE', `refcount of cluster ${cluster} would exceed ${this.max}`, { file: this.file.name });
+    await this.set(cluster, next);
+    return next;
+  }
+
+  /** Sets a refcount, creating the refcount block (and growing the table) when its range has none. */
+  async set(cluster: number, value: number): Promise<void> {
+    const range = Math.floor(cluster / this.blockEntries);
+    if (value === 0 && (this.table[range] ?? 0) === 0) return;
+    const blockOffset = await this.ensureBlock(range);
+    const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
+    setRefcount(block, cluster % this.blockEntries, this.options.refcountOrder, value);
+    this.blocks.markDirty(blockOffset);
+    if (value === 0) this.freeHint = Math.min(this.freeHint, cluster);
+    else this.frontier = Math.max(this.frontier, cluster + 1);
+  }
+
+  /**
+   * Claims `count` contiguous free clusters (refcount 0) and sets them to 1; returns the host offset of the first.
+   * Searches upward from the lowest cluster that may be free, so freed clusters are reused first.
+   */
+  async allocate(count: number): Promise<number> {
+    let start = this.freeHint;
+    let run = 0;
+    while (run < count) {
+      const cluster = start + run;
+      // A range without a block is all free; creating its block first keeps the block out of the run we claim.
+      if ((this.table[Math.floor(cluster / this.blockEntries)] ?? 0) === 0) await this.ensureBlock(Math.floor(cluster / this.blockEntries));
+      if ((await this.get(cluster)) === 0) {
+        run++;
+      } else {
+        if (run === 0 && start === this.freeHint) this.freeHint = cluster + 1;
+        start = cluster + 1;
+        run = 0;
+      }
+    }
+    for (let i = 0; i < count; i++) await this.set(start + i, 1);
+    if (start === this.freeHint) this.freeHint = start + count;
+    return start * this.clusterSize;
+  }
+
+  /** Writes back every changed refcount block (no sync: the caller orders syncs). */
+  flush(): Promise<void> {
+    return this.blocks.flush();
+  }
+
+  /** Whether any refcount block has changes not yet written. */
+  get dirty(): boolean {
+    return this.blocks.stats.dirty > 0;
+  }
+
+  /**
+   * The block for `range`, creating it when the table has none: a new block lives in the first cluster of its own
+   * range (all free, since no block counted anything there) and counts itself. Its content is synced before the
+   * table entry that points at it.
+   */
+  private async ensureBlock(range: number): Promise<number> {
+    const existing = this.table[range] ?? 0;
+    if (existing !== 0) return existing;
+    if (range >= this.table.length) {
+      await this.growTable(range);
+      return this.table[range]!;
+    }
+    const cluster = range * this.blockEntries;
+    const offset = cluster * this.clusterSize;
+    const block = new Uint8Array(this.clusterSize);
+    setRefcount(block, 0, this.options.refcountOrder, 1);
+    await this.file.write(block, offset);
+    await this.file.flush();
+    await this.writeTableEntry(range, offset);
+    await this.file.flush();
+    this.table[range] = offset;
+    await this.blocks.insertClean(offset, block);
+    this.frontier = Math.max(this.frontier, cluster + 1);
+    this.options.onMetadataChange?.({ added: [[offset, 1]], removed: [] });
+    return offset;
+  }
+
+  private async writeTableEntry(range: number, blockOffset: number): Promise<void> {
+    const entry = new Uint8Array(8);
+    writeU64(view(entry), 0, blockOffset);
+    await this.file.write(entry, this.tableOffset + range * 8);
+  }
+
+  /**
+   * Grows the table so it has an entry for `range`: writes the new blocks and the new table in a fresh area past
+   * everything in use, syncs, switches the header in one write (synced by the caller), then frees the old table.
+   */
+  private async growTable(range: number): Promise<void> {
+    const order = this.options.refcountOrder;
+    // Clusters past the file end can still carry refcounts (an allocation a crash cut short): start past them.
+    while ((await this.get(this.frontier)) !== 0) this.frontier++;
+    const plan = planTableGrowth({
+      areaStart: this.frontier,
+      neededRange: range,
+      clusterSize: this.clusterSize,
+      blockEntries: this.blockEntries,
+      oldTableClusters: this.tableClusters,
+      hasBlock: (r) => (this.table[r] ?? 0) !== 0,
+    });
+    const newBlocks = new Map(plan.blocks.map(({ range: r, cluster }) => [r, { cluster, bytes: new Uint8Array(this.clusterSize) }]));
+    const table = [...this.table];
+    for (const [r, block] of newBlocks) {
+      while (table.length <= r) table.push(0);
+      table[r] = block.cluster * this.clusterSize;
+    }
+    // Count the area: in the new blocks directly, in existing blocks through the cache (flushed before the switch).
+    for (let cluster = this.frontier; cluster < plan.areaEnd; cluster++) {
+      const r = Math.floor(cluster / this.blockEntries);
+      const fresh = newBlocks.get(r);
+      if (fresh !== undefined) setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
+      else await this.set(cluster, 1);
+    }
+    const tableBytes = encodeRefcountTable(table, this.clusterSize, plan.tableClusters);
+    for (const block of newBlocks.values()) await this.file.write(block.bytes, block.cluster * this.clusterSize);
+    await this.file.write(tableBytes, plan.tableCluster * this.clusterSize);
+    await this.blocks.flush();
+    await this.file.flush();
+    await this.options.switchTable(plan.tableCluster * this.clusterSize, plan.tableClusters);
+
+    const oldOffset = this.tableOffset;
+    const oldClusters = this.tableClusters;
+    this.table = table;
+    while (this.table.length < (plan.tableClusters * this.clusterSize) / 8) this.table.push(0);
+    this.tableOffset = plan.tableCluster * this.clusterSize;
+    this.tableClusters = plan.tableClusters;
+    this.frontier = Math.max(this.frontier, plan.areaEnd);
+    for (const block of newBlocks.values()) await this.blocks.insertClean(block.cluster * this.clusterSize, block.bytes);
+    this.options.onMetadataChange?.({
+      added: [...[...newBlocks.values()].map((b): [number, number] => [b.cluster * this.clusterSize, 1]), [this.tableOffset, this.tableClusters]],
+      removed: [[oldOffset, oldClusters]],
+    });
+    // Nothing points at the old table any more (the header switch is durable): its clusters are free.
+    const firstOld = oldOffset / this.clusterSize;
+    for (let i = 0; i < oldClusters; i++) await this.adjust(firstOld + i, -1);
+  }
+}
