@@ -1,5 +1,7 @@
+import { checkCommand, checkUsage } from './commands/check.js';
 import { compareCommand, compareUsage } from './commands/compare.js';
 import { convertCommand, convertUsage } from './commands/convert.js';
+import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
@@ -16,9 +18,11 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   info: { run: infoCommand, usage: infoUsage, errorExitCode: 1 },
   convert: { run: convertCommand, usage: convertUsage, errorExitCode: 1 },
+  create: { run: createCommand, usage: createUsage, errorExitCode: 1 },
   map: { run: mapCommand, usage: mapUsage, errorExitCode: 1 },
   compare: { run: compareCommand, usage: compareUsage, errorExitCode: 2 },
   io: { run: ioCommand, usage: ioUsage, errorExitCode: 1 },
+  check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
 };
 
 function usage(): string {

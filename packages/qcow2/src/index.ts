@@ -9,3 +9,6 @@ export {
   type ZstdFrameHeader,
   type ZstdFrameDecoder,
 } from './zstd-frame.js';
+export { createQcow2 } from './create-qcow2.js';
+export { writeEmptyImage, checkCreateOptions, defaultCreateOptions, type CreateOptions } from './create-image.js';
+export type { Preallocation } from './preallocate.js';

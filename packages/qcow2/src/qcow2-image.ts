@@ -15,6 +15,8 @@ import type { Codecs } from './codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
+import { growDisk } from './l1-growth.js';
+import { preallocate, type Preallocation } from './preallocate.js';
 import { mappingParts, writableParts, type WritableParts } from './writable-parts.js';
 
 /** Default L2 cache budget: 4 MiB of tables maps 32 GiB of a 64 KiB-cluster image (QEMU's default maps 8 GiB). */
@@ -199,6 +201,38 @@ export class Qcow2Image implements BlockDevice {
     const writer = this.writable(offset, length);
     if (length === 0) return;
     await this.changing(() => writer.writePath.discard(offset, length));
+  }
+
+  /**
+   * Grows the disk to `size` bytes (rounded up to 512, as qemu-img does). The new space reads as zeros, or from
+   * the backing file where it is long enough. Shrinking is not supported here.
+   */
+  async resize(size: number): Promise<void> {
+    checkWritable(this);
+    const target = Math.ceil(size / 512) * 512;
+    if (target < this.virtualSize) throw new DiskError('E_UNSUPPORTED', 'shrinking an image is not supported', { file: this.name });
+    const writer = this.writer!;
+    await this.changing(() =>
+      writer.lock.run(async () => {
+        await growDisk(writer.resizeParts, target);
+        this.virtualSize = target;
+      }),
+    );
+  }
+
+  /** Allocates every cluster of the disk (`qemu-img create -o preallocation=`); for freshly created images. */
+  async preallocate(mode: Preallocation): Promise<void> {
+    checkWritable(this);
+    const writer = this.writer!;
+    await this.changing(() =>
+      writer.lock.run(() =>
+        preallocate(
+          { file: this.file as TrackedFile, dataFile: this.dataFile, geometry: this.metadata.geometry, mapper: this.mapper, l2Writer: writer.l2Writer, refcounts: writer.refcounts },
+          this.virtualSize,
+          mode,
+        ),
+      ),
+    );
   }
 
   async flush(): Promise<void> {

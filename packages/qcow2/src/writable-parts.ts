@@ -5,6 +5,7 @@ import { RefcountStore } from '@q/refcount';
 import { readExact, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock } from './async-lock.js';
 import { HeaderState } from './header-state.js';
+import type { ResizeParts } from './l1-growth.js';
 import type { ImageMetadata } from './image-metadata.js';
 import type { TrackedFile } from './tracked-file.js';
 import { WritePath } from './write-path.js';
@@ -49,8 +50,10 @@ export interface WritableParts {
   header: HeaderState;
   refcounts: RefcountStore;
   writePath: WritePath;
+  l2Writer: L2Writer;
   lock: AsyncLock;
   lazyRefcounts: boolean;
+  resizeParts: ResizeParts;
 }
 
 export async function writableParts(options: {
@@ -113,7 +116,8 @@ export async function writableParts(options: {
     dataFileRaw: (metadata.header.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n,
   });
   mapping.setWriteBackSync(syncRefcounts);
-  return { header, refcounts, writePath, lock, lazyRefcounts };
+  const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
+  return { header, refcounts, writePath, l2Writer, lock, lazyRefcounts, resizeParts };
 }
 
 /** A writable image also guards refcount blocks, active L2 tables and snapshot L1 tables against overwrites. */

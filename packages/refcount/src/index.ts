@@ -1,2 +1,2 @@
 export { RefcountStore, type RefcountStoreOptions } from './refcount-store.js';
-export { planTableGrowth, type GrowthInput, type GrowthPlan } from './table-growth.js';
+export { planRefcountStructures, type StructureInput, type StructurePlan } from './table-growth.js';

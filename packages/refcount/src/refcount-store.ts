@@ -1,7 +1,7 @@
 import { TableCache } from '@q/cache';
 import { decodeRefcountTable, encodeRefcountTable, getRefcount, maxRefcount, setRefcount, view, writeU64 } from '@q/format';
 import { DiskError, readExact, type BlockFile } from '@q/raw';
-import { planTableGrowth } from './table-growth.js';
+import { planRefcountStructures, type StructurePlan } from './table-growth.js';
 
 export interface RefcountStoreOptions {
   file: BlockFile;
@@ -111,7 +111,8 @@ export class RefcountStore {
   async set(cluster: number, value: number): Promise<void> {
     const range = Math.floor(cluster / this.blockEntries);
     if (value === 0 && (this.table[range] ?? 0) === 0) return;
-    const blockOffset = await this.ensureBlock(range);
+    if ((this.table[range] ?? 0) === 0) await this.addStructures([range], Math.max(this.frontier, cluster + 1));
+    const blockOffset = this.table[range]!;
     const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
     setRefcount(block, cluster % this.blockEntries, this.options.refcountOrder, value);
     this.blocks.markDirty(blockOffset);
@@ -121,23 +122,27 @@ export class RefcountStore {
 
   /**
    * Claims `count` contiguous free clusters (refcount 0) and sets them to 1; returns the host offset of the first.
-   * Searches upward from the lowest cluster that may be free, so freed clusters are reused first.
+   * Searches upward from the lowest cluster that may be free, so freed clusters are reused first. Ranges without
+   * a refcount block are free; their blocks go after the run, so a run may span any number of ranges.
    */
   async allocate(count: number): Promise<number> {
     let start = this.freeHint;
     let run = 0;
     while (run < count) {
       const cluster = start + run;
-      // A range without a block is all free; creating its block first keeps the block out of the run we claim.
-      if ((this.table[Math.floor(cluster / this.blockEntries)] ?? 0) === 0) await this.ensureBlock(Math.floor(cluster / this.blockEntries));
       if ((await this.get(cluster)) === 0) {
         run++;
-      } else {
-        if (run === 0 && start === this.freeHint) this.freeHint = cluster + 1;
-        start = cluster + 1;
-        run = 0;
+        continue;
       }
+      if (start === this.freeHint) this.freeHint = cluster + 1;
+      start = cluster + 1;
+      run = 0;
     }
+    const missing: number[] = [];
+    for (let range = Math.floor(start / this.blockEntries); range <= Math.floor((start + count - 1) / this.blockEntries); range++) {
+      if ((this.table[range] ?? 0) === 0) missing.push(range);
+    }
+    if (missing.length > 0) await this.addStructures(missing, Math.max(this.frontier, start + count));
     for (let i = 0; i < count; i++) await this.set(start + i, 1);
     if (start === this.freeHint) this.freeHint = start + count;
     return start * this.clusterSize;
@@ -154,88 +159,76 @@ export class RefcountStore {
   }
 
   /**
-   * The block for `range`, creating it when the table has none: a new block lives in the first cluster of its own
-   * range (all free, since no block counted anything there) and counts itself. Its content is synced before the
-   * table entry that points at it.
+   * Creates refcount blocks for `ranges` (and a larger table when one is past its end) in a free area from
+   * `areaStart` on; the area counts itself. Order: the new blocks, and existing blocks counting the area, are
+   * written and synced before anything points at them; then the table entries (synced), or for a new table the
+   * header switch (synced by the callback), after which the old table is released.
    */
-  private async ensureBlock(range: number): Promise<number> {
-    const existing = this.table[range] ?? 0;
-    if (existing !== 0) return existing;
-    if (range >= this.table.length) {
-      await this.growTable(range);
-      return this.table[range]!;
+  private async addStructures(ranges: number[], areaStart: number): Promise<void> {
+    const order = this.options.refcountOrder;
+    let start = areaStart;
+    let plan: StructurePlan;
+    for (;;) {
+      plan = planRefcountStructures({
+        areaStart: start,
+        neededRanges: ranges,
+        clusterSize: this.clusterSize,
+        blockEntries: this.blockEntries,
+        tableClusters: this.tableClusters,
+        hasBlock: (r) => (this.table[r] ?? 0) !== 0,
+      });
+      // Clusters past the file end can still carry refcounts (an allocation a crash cut short): skip them.
+      let used = -1;
+      for (let cluster = start; cluster < plan.areaEnd && used < 0; cluster++) if ((await this.get(cluster)) !== 0) used = cluster;
+      if (used < 0) break;
+      start = used + 1;
     }
-    const cluster = range * this.blockEntries;
-    const offset = cluster * this.clusterSize;
-    const block = new Uint8Array(this.clusterSize);
-    setRefcount(block, 0, this.options.refcountOrder, 1);
-    await this.file.write(block, offset);
-    await this.file.flush();
-    await this.writeTableEntry(range, offset);
-    await this.file.flush();
-    this.table[range] = offset;
-    await this.blocks.insertClean(offset, block);
-    this.frontier = Math.max(this.frontier, cluster + 1);
-    this.options.onMetadataChange?.({ added: [[offset, 1]], removed: [] });
-    return offset;
+    const newBlocks = new Map(plan.blocks.map(({ range, cluster }) => [range, { cluster, bytes: new Uint8Array(this.clusterSize) }]));
+    for (let cluster = start; cluster < plan.areaEnd; cluster++) {
+      const fresh = newBlocks.get(Math.floor(cluster / this.blockEntries));
+      if (fresh !== undefined) setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
+      else await this.set(cluster, 1);
+    }
+    for (const block of newBlocks.values()) await this.file.write(block.bytes, block.cluster * this.clusterSize);
+    const table = [...this.table];
+    for (const [range, block] of newBlocks) {
+      while (table.length <= range) table.push(0);
+      table[range] = block.cluster * this.clusterSize;
+    }
+    const added: Array<[number, number]> = [...newBlocks.values()].map((b) => [b.cluster * this.clusterSize, 1]);
+    const removed: Array<[number, number]> = [];
+    const oldTable = { offset: this.tableOffset, clusters: this.tableClusters };
+    if (plan.table === undefined) {
+      await this.blocks.flush();
+      await this.file.flush();
+      for (const [range, block] of newBlocks) await this.writeTableEntry(range, block.cluster * this.clusterSize);
+      await this.file.flush();
+    } else {
+      const offset = plan.table.cluster * this.clusterSize;
+      await this.file.write(encodeRefcountTable(table, this.clusterSize, plan.table.clusters), offset);
+      await this.blocks.flush();
+      await this.file.flush();
+      await this.options.switchTable(offset, plan.table.clusters);
+      while (table.length < (plan.table.clusters * this.clusterSize) / 8) table.push(0);
+      this.tableOffset = offset;
+      this.tableClusters = plan.table.clusters;
+      added.push([offset, plan.table.clusters]);
+      removed.push([oldTable.offset, oldTable.clusters]);
+    }
+    this.table = table;
+    this.frontier = Math.max(this.frontier, plan.areaEnd);
+    for (const block of newBlocks.values()) await this.blocks.insertClean(block.cluster * this.clusterSize, block.bytes);
+    this.options.onMetadataChange?.({ added, removed });
+    if (plan.table !== undefined) {
+      // Nothing points at the old table any more (the header switch is durable): its clusters are free.
+      const first = oldTable.offset / this.clusterSize;
+      for (let i = 0; i < oldTable.clusters; i++) await this.adjust(first + i, -1);
+    }
   }
 
   private async writeTableEntry(range: number, blockOffset: number): Promise<void> {
     const entry = new Uint8Array(8);
     writeU64(view(entry), 0, blockOffset);
     await this.file.write(entry, this.tableOffset + range * 8);
-  }
-
-  /**
-   * Grows the table so it has an entry for `range`: writes the new blocks and the new table in a fresh area past
-   * everything in use, syncs, switches the header in one write (synced by the caller), then frees the old table.
-   */
-  private async growTable(range: number): Promise<void> {
-    const order = this.options.refcountOrder;
-    // Clusters past the file end can still carry refcounts (an allocation a crash cut short): start past them.
-    while ((await this.get(this.frontier)) !== 0) this.frontier++;
-    const plan = planTableGrowth({
-      areaStart: this.frontier,
-      neededRange: range,
-      clusterSize: this.clusterSize,
-      blockEntries: this.blockEntries,
-      oldTableClusters: this.tableClusters,
-      hasBlock: (r) => (this.table[r] ?? 0) !== 0,
-    });
-    const newBlocks = new Map(plan.blocks.map(({ range: r, cluster }) => [r, { cluster, bytes: new Uint8Array(this.clusterSize) }]));
-    const table = [...this.table];
-    for (const [r, block] of newBlocks) {
-      while (table.length <= r) table.push(0);
-      table[r] = block.cluster * this.clusterSize;
-    }
-    // Count the area: in the new blocks directly, in existing blocks through the cache (flushed before the switch).
-    for (let cluster = this.frontier; cluster < plan.areaEnd; cluster++) {
-      const r = Math.floor(cluster / this.blockEntries);
-      const fresh = newBlocks.get(r);
-      if (fresh !== undefined) setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
-      else await this.set(cluster, 1);
-    }
-    const tableBytes = encodeRefcountTable(table, this.clusterSize, plan.tableClusters);
-    for (const block of newBlocks.values()) await this.file.write(block.bytes, block.cluster * this.clusterSize);
-    await this.file.write(tableBytes, plan.tableCluster * this.clusterSize);
-    await this.blocks.flush();
-    await this.file.flush();
-    await this.options.switchTable(plan.tableCluster * this.clusterSize, plan.tableClusters);
-
-    const oldOffset = this.tableOffset;
-    const oldClusters = this.tableClusters;
-    this.table = table;
-    while (this.table.length < (plan.tableClusters * this.clusterSize) / 8) this.table.push(0);
-    this.tableOffset = plan.tableCluster * this.clusterSize;
-    this.tableClusters = plan.tableClusters;
-    this.frontier = Math.max(this.frontier, plan.areaEnd);
-    for (const block of newBlocks.values()) await this.blocks.insertClean(block.cluster * this.clusterSize, block.bytes);
-    this.options.onMetadataChange?.({
-      added: [...[...newBlocks.values()].map((b): [number, number] => [b.cluster * this.clusterSize, 1]), [this.tableOffset, this.tableClusters]],
-      removed: [[oldOffset, oldClusters]],
-    });
-    // Nothing points at the old table any more (the header switch is durable): its clusters are free.
-    const firstOld = oldOffset / this.clusterSize;
-    for (let i = 0; i < oldClusters; i++) await this.adjust(firstOld + i, -1);
   }
 }

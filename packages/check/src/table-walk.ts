@@ -1,0 +1,156 @@
+import { DiskError, readPadded } from '@q/raw';
+import { decodeCompressedDescriptor, view } from '@q/format';
+import { hex, u64 } from './printf.js';
+import { L2_ZERO_FLAG_LO, hasReservedBits, isCopied, l2Kind, standardOffset } from './l2-kind.js';
+import { addReferences, type WalkContext } from './walk-context.js';
+
+/** L1 entry: bits 9-55 the L2 offset; bits 0-8 and 56-62 reserved. */
+const L1_RESERVED_HI = 0x7f00_0000;
+const L1_RESERVED_LO = 0x0000_01ff;
+
+export interface TableWalkOptions {
+  /** The active L1 table: its clusters feed the allocation statistics and may have their entries repaired. */
+  active: boolean;
+}
+
+/**
+ * Counts the references of one L1 table (the active one or a snapshot's): the table itself, each L2 table it
+ * names, and what each L2 table maps. Problems are logged and counted in QEMU's words and order.
+ */
+export async function walkL1(context: WalkContext, l1Offset: number, l1Size: number, options: TableWalkOptions): Promise<void> {
+  addReferences(context, l1Offset, l1Size * 8);
+  if (l1Size === 0) return;
+  const table = new Uint8Array(l1Size * 8);
+  // Past the end of the file QEMU reads zeros; the references above already flag such a table.
+  await readPadded(context.layout.file, table, l1Offset);
+  const v = view(table);
+  const clusterSize = context.layout.geometry.clusterSize;
+  for (let i = 0; i < l1Size; i++) {
+    const hi = v.getUint32(i * 8);
+    const lo = v.getUint32(i * 8 + 4);
+    if (hi === 0 && lo === 0) continue;
+    if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO) !== 0) {
+      context.log(`ERROR found L1 entry with reserved bits set: ${hex(u64(hi, lo))}`);
+      context.counts.corruptions++;
+    }
+    const l2Offset = l1EntryOffsetOf(hi, lo);
+    addReferences(context, l2Offset, clusterSize);
+    if (l2Offset % clusterSize !== 0) {
+      context.log(`ERROR l2_offset=${hex(l2Offset)}: Table is not cluster aligned; L1 entry corrupted`);
+      context.counts.corruptions++;
+    }
+    await walkL2(context, l2Offset, options);
+  }
+}
+
+/** The L2 offset of an L1 entry (bits 9-55); even an entry with only flags set names offset 0, as in QEMU. */
+export function l1EntryOffsetOf(hi: number, lo: number): number {
+  const high = hi & 0x00ff_ffff;
+  if (high >= 0x20_0000) throw new DiskError('E_TOO_LARGE', `L1 entry ${hex(u64(hi, lo))} names an L2 table beyond 2^53`);
+  return high * 0x1_0000_0000 + ((lo & 0xffff_fe00) >>> 0);
+}
+
+async function walkL2(context: WalkContext, l2Offset: number, options: TableWalkOptions): Promise<void> {
+  const { geometry, file } = context.layout;
+  const { counts } = context;
+  const clusterSize = geometry.clusterSize;
+  const flags = { extendedL2: geometry.extendedL2, externalDataFile: geometry.externalDataFile };
+  const table = new Uint8Array(clusterSize);
+  await readPadded(file, table, l2Offset);
+  const v = view(table);
+  // Fragmentation is measured within one L2 table: each table starts a fresh run.
+  let nextContiguous = 0;
+  for (let i = 0; i < geometry.l2Entries; i++) {
+    const at = i * geometry.l2EntryBytes;
+    let hi = v.getUint32(at);
+    const lo = v.getUint32(at + 4);
+    const zeroBits = geometry.extendedL2 ? v.getUint32(at + 8) : 0;
+    const allocBits = geometry.extendedL2 ? v.getUint32(at + 12) : 0;
+    const kind = l2Kind(hi, lo, flags);
+    if (kind !== 'compressed' && hasReservedBits(hi, lo)) {
+      context.log(`ERROR found l2 entry with reserved bits set: ${hex(u64(hi, lo))}`);
+      counts.corruptions++;
+    }
+    switch (kind) {
+      case 'compressed': {
+        const { hostOffset, compressedBytes } = decodeCompressedDescriptor(hi, lo, geometry.clusterBits);
+        if (isCopied(hi)) {
+          context.log(`ERROR: coffset=0x${hex(hostOffset)}: copied flag must never be set for compressed clusters`);
+          hi = (hi & 0x7fff_ffff) >>> 0;
+          counts.corruptions++;
+        }
+        if (geometry.externalDataFile) {
+          context.log(`ERROR compressed cluster ${i} with data file, entry=0x${hex(u64(hi, lo))}`);
+          counts.corruptions++;
+          break;
+        }
+        if (zeroBits !== 0 || allocBits !== 0) {
+          context.log(`ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${hex(u64(hi, lo))}`);
+          counts.corruptions++;
+          break;
+        }
+        addReferences(context, hostOffset, compressedBytes);
+        if (options.active) {
+          counts.allocatedClusters++;
+          counts.compressedClusters++;
+          // Compressed clusters share sectors with their neighbours, so QEMU counts every one as fragmented.
+          counts.fragmentedClusters++;
+        }
+        break;
+      }
+      case 'zero-alloc':
+      case 'normal': {
+        const offset = standardOffset(hi, lo);
+        if ((zeroBits & allocBits) !== 0) {
+          counts.corruptions++;
+          context.log(`ERROR offset=${hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap`);
+        }
+        if (offset % clusterSize !== 0) {
+          counts.corruptions++;
+          const containsData = geometry.extendedL2 ? allocBits !== 0 : (lo & L2_ZERO_FLAG_LO) === 0;
+          if (!containsData) {
+            const repair = context.repair.errors;
+            context.log(`${repair ? 'Repairing' : 'ERROR'} offset=${hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`);
+            if (repair) {
+              // The cluster reads as zeros anyway: turning the entry into a plain zero entry loses nothing.
+              await rewriteAsZero(context, l2Offset, i, table);
+              counts.corruptions--;
+              counts.corruptionsFixed++;
+              continue;
+            }
+          } else {
+            context.log(`ERROR offset=${hex(offset)}: Data cluster is not properly aligned; L2 entry corrupted.`);
+          }
+          // Unrepaired, the entry still counts (an unaligned cluster touches two host clusters), as in QEMU.
+        }
+        if (options.active) {
+          counts.allocatedClusters++;
+          if (nextContiguous !== 0 && offset !== nextContiguous) counts.fragmentedClusters++;
+          nextContiguous = offset + clusterSize;
+        }
+        // Clusters of an external data file are not counted in the image's refcounts.
+        if (!geometry.externalDataFile) addReferences(context, offset, clusterSize);
+        break;
+      }
+      case 'zero-plain':
+        break;
+      case 'unallocated':
+        if (allocBits !== 0) {
+          counts.corruptions++;
+          context.log('ERROR: Unallocated cluster has non-zero subcluster allocation map');
+        }
+        break;
+    }
+  }
+}
+
+/** Writes entry `index` of the L2 table at `l2Offset` as a zero entry (unallocated with subclusters), synced. */
+async function rewriteAsZero(context: WalkContext, l2Offset: number, index: number, table: Uint8Array): Promise<void> {
+  const { geometry, file } = context.layout;
+  const at = index * geometry.l2EntryBytes;
+  const v = view(table);
+  v.setUint32(at, 0);
+  v.setUint32(at + 4, geometry.extendedL2 ? 0 : L2_ZERO_FLAG_LO);
+  await file.write(table.slice(at, at + geometry.l2EntryBytes), l2Offset + at);
+  await file.flush();
+}

@@ -1,0 +1,113 @@
+import { statSync } from 'node:fs';
+import { resolveBackingPath } from '@q/backing';
+import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
+import { isDiskError, type BlockFile } from '@q/raw';
+import { openNodeFile } from '@q/raw/node';
+import { describeError } from '../describe-error.js';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
+import { ExitError, UsageError } from '../usage-error.js';
+
+export const checkUsage = 'check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-U] FILE';
+
+/** qemu-img's exit code for a format without a check (raw). */
+const NO_CHECK_EXIT = 63;
+
+/**
+ * `qcow check`: qemu-img check for qcow2. Diagnostics go to stderr as they are found, the verdict to stdout;
+ * exit 0 clean (or repaired), 1 the check could not run or finish, 2 corruptions, 3 leaks only. `-r` opens the
+ * image read-write and repairs leaks (`leaks`) or everything repairable (`all`).
+ */
+export async function checkCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, {
+    short: 'f:r:T:hqU',
+    long: { output: true, repair: true, format: true, object: true, 'image-opts': false, 'force-share': false, quiet: false },
+  });
+  const output = lastValue(parsed, 'output') ?? 'human';
+  if (output !== 'human' && output !== 'json') throw new UsageError('--output must be used with human or json as argument.');
+  const repairText = lastValue(parsed, 'r', 'repair');
+  if (repairText !== undefined && repairText !== 'leaks' && repairText !== 'all') {
+    throw new UsageError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${repairText}`);
+  }
+  const repair = repairText as RepairMode | undefined;
+  const [path, ...extra] = parsed.operands;
+  if (path === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const format = lastValue(parsed, 'f', 'format');
+  if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
+  const quiet = hasFlag(parsed, 'q', 'quiet');
+
+  const file = await openImageFile(path, repair !== undefined);
+  try {
+    const layout = await openLayout(file, path, format);
+    await requireDataFile(layout, path);
+    let report;
+    try {
+      report = await checkLayout(layout, { repair, name: path, onMessage: (line) => void process.stderr.write(line + '\n') });
+    } catch (error) {
+      // As qemu-img: the check started but could not finish; nothing is printed on stdout.
+      throw new ExitError(`Check failed: ${isDiskError(error) ? error.message : describeError(error)}`, 1);
+    }
+    if (!quiet) process.stdout.write(output === 'json' ? formatCheckJson(report) : formatCheckHuman(report));
+    const code = checkExitCode(report);
+    if (code === 1) process.stderr.write('qcow: Check failed\n');
+    return code;
+  } finally {
+    await file.close();
+  }
+}
+
+async function openImageFile(path: string, writable: boolean): Promise<BlockFile> {
+  try {
+    return await openNodeFile(path, { writable });
+  } catch (error) {
+    throw new ExitError(`Could not open '${path}': Could not open '${path}': ${reason(error)}`, 1);
+  }
+}
+
+/** Reads the image's layout, refusing what qemu-img refuses: raw files (no checks) and images QEMU cannot open. */
+async function openLayout(file: BlockFile, path: string, format: string | undefined): Promise<ImageLayout> {
+  if (format === 'raw' || (format === undefined && !(await hasQcowMagic(file)))) {
+    throw new ExitError('This image format does not support checks', NO_CHECK_EXIT);
+  }
+  try {
+    return await readImageLayout(file);
+  } catch (error) {
+    throw new ExitError(`Could not open '${path}': ${isDiskError(error) ? error.message : describeError(error)}`, 1);
+  }
+}
+
+async function hasQcowMagic(file: BlockFile): Promise<boolean> {
+  const head = new Uint8Array(4);
+  const got = await file.read(head, 0);
+  return got === 4 && head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb;
+}
+
+/**
+ * QEMU opens the external data file with the image, so a missing one fails the check before it starts. The
+ * check itself never reads guest data. The name is looked up beside the image first, then as QEMU does
+ * (relative to the current directory).
+ */
+async function requireDataFile(layout: ImageLayout, path: string): Promise<void> {
+  const name = layout.extensions.dataFile;
+  if (!layout.geometry.externalDataFile || name === undefined) return;
+  const beside = resolveBackingPath(path, name);
+  const chosen = exists(beside) || !exists(name) ? beside : name;
+  try {
+    await (await openNodeFile(chosen)).close();
+  } catch (error) {
+    throw new ExitError(`Could not open '${path}': Could not open '${name}': ${reason(error)}`, 1);
+  }
+}
+
+/** Why a file could not be opened, in QEMU's words (the errno text alone). */
+function reason(error: unknown): string {
+  return isDiskError(error) ? error.message.replace(/^open failed: /, '') : describeError(error);
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

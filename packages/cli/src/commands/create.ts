@@ -1,0 +1,79 @@
+import { dirname, isAbsolute, join } from 'node:path';
+import { createQcow2 } from '@q/qcow2';
+import { openNodeFile } from '@q/raw/node';
+import { formattingLine, parseOptionList, qcow2CreateOptions, type QcowCreateOptions } from '../create-options.js';
+import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
+import { parseSize } from '../numbers.js';
+import { openImage } from '../open-source.js';
+import { ExitError, UsageError } from '../usage-error.js';
+
+export const createUsage = 'create [-f qcow2|raw] [-o options] [-b backing_file [-F backing_fmt]] [-u] [-q] FILE [SIZE]';
+
+/**
+ * `qcow create`: qemu-img create for qcow2 and raw. The size may be omitted with a backing file (its size is
+ * used); `-u` does not open the backing file (the size must then be given).
+ */
+export async function createCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, { short: 'f:o:b:F:uqh', long: { 'object': true } });
+  const [file, sizeText, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError('Expecting image file name');
+  const format = lastValue(parsed, 'f') ?? 'raw';
+  const options = parseOptionList(allValues(parsed, 'o'));
+  const backing = lastValue(parsed, 'b') ?? options.get('backing_file');
+  const backingFormat = lastValue(parsed, 'F') ?? options.get('backing_fmt');
+  if (backing !== undefined) options.set('backing_file', backing);
+  if (backingFormat !== undefined) options.set('backing_fmt', backingFormat);
+  let size = sizeText !== undefined ? parseSize(sizeText, 'image size') : options.has('size') ? parseSize(options.get('size')!, 'image size') : undefined;
+  options.delete('size');
+  if (size === undefined && backing !== undefined && !hasFlag(parsed, 'u')) size = await backingSize(file, backing, backingFormat);
+  if (size === undefined) throw new ExitError(`${file}: Image creation needs a size parameter`, 1);
+  size = Math.ceil(size / 512) * 512;
+
+  if (format === 'raw') {
+    if (backing !== undefined) throw new ExitError(`${file}: Backing file not supported for file format 'raw'`, 1);
+    const preallocation = options.get('preallocation') ?? 'off';
+    for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
+    if (!hasFlag(parsed, 'q')) process.stdout.write(formattingLine(file, 'raw', undefined, size) + '\n');
+    await createRaw(file, size, preallocation === 'full');
+    return 0;
+  }
+  if (format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
+  let qcowOptions: QcowCreateOptions;
+  try {
+    qcowOptions = qcow2CreateOptions(options, size);
+  } catch (error) {
+    if (error instanceof UsageError) throw new ExitError(`${file}: ${error.message}`, 1);
+    throw error;
+  }
+  if (!hasFlag(parsed, 'q')) process.stdout.write(formattingLine(file, 'qcow2', qcowOptions, size) + '\n');
+  const target = await openNodeFile(file, { create: true, truncate: true });
+  await createQcow2(target, qcowOptions, {
+    openDataFile: (name, writable) => openNodeFile(isAbsolute(name) ? name : join(dirname(file), name), writable ? { create: true } : {}),
+  });
+  return 0;
+}
+
+/** The size of the backing file, opened as the new image will open it (relative to the new image's directory). */
+async function backingSize(file: string, backing: string, format: string | undefined): Promise<number> {
+  const path = isAbsolute(backing) ? backing : join(dirname(file), backing);
+  const device = await openImage(path, { format, ignoreBacking: true });
+  try {
+    return device.size;
+  } finally {
+    await device.close();
+  }
+}
+
+async function createRaw(path: string, size: number, full: boolean): Promise<void> {
+  const file = await openNodeFile(path, { create: true, truncate: true });
+  try {
+    await file.truncate(size);
+    if (full) {
+      const zeros = new Uint8Array(Math.min(size, 1 << 20));
+      for (let at = 0; at < size; at += zeros.length) await file.write(zeros.subarray(0, Math.min(zeros.length, size - at)), at);
+    }
+    await file.flush();
+  } finally {
+    await file.close();
+  }
+}
