@@ -194,13 +194,13 @@ export class Qcow2Image implements BlockDevice {
   async writeZeroes(offset: number, length: number, options: { unmap?: boolean } = {}): Promise<void> {
     const writer = this.writable(offset, length);
     if (length === 0) return;
-    await this.changing(() => writer.writePath.writeZeroes(offset, length, options.unmap === true));
+    await this.changing(() => writer.zeroPath.writeZeroes(offset, length, options.unmap === true));
   }
 
   async discard(offset: number, length: number): Promise<void> {
     const writer = this.writable(offset, length);
     if (length === 0) return;
-    await this.changing(() => writer.writePath.discard(offset, length));
+    await this.changing(() => writer.zeroPath.discard(offset, length));
   }
 
   /**

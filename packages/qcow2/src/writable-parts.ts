@@ -9,6 +9,7 @@ import type { ResizeParts } from './l1-growth.js';
 import type { ImageMetadata } from './image-metadata.js';
 import type { TrackedFile } from './tracked-file.js';
 import { WritePath } from './write-path.js';
+import { ZeroPath } from './zero-path.js';
 
 export interface MappingParts {
   l1: L1Table;
@@ -50,6 +51,7 @@ export interface WritableParts {
   header: HeaderState;
   refcounts: RefcountStore;
   writePath: WritePath;
+  zeroPath: ZeroPath;
   l2Writer: L2Writer;
   lock: AsyncLock;
   lazyRefcounts: boolean;
@@ -117,7 +119,7 @@ export async function writableParts(options: {
   });
   mapping.setWriteBackSync(syncRefcounts);
   const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
-  return { header, refcounts, writePath, l2Writer, lock, lazyRefcounts, resizeParts };
+  return { header, refcounts, writePath, zeroPath: new ZeroPath(writePath), l2Writer, lock, lazyRefcounts, resizeParts };
 }
 
 /** A writable image also guards refcount blocks, active L2 tables and snapshot L1 tables against overwrites. */

@@ -8,9 +8,10 @@ import type { HeaderState } from './header-state.js';
 import type { TrackedFile } from './tracked-file.js';
 
 /** A new L2 entry; `keepsReference` says it still names the old entry's cluster (only its flags changed). */
-type NewEntryDecision = NewEntry & { keepsReference?: boolean };
+export type NewEntryDecision = NewEntry & { keepsReference?: boolean };
 
-function entryAllocated(entry: L2Entry): boolean {
+/** Whether an entry holds a cluster (or compressed data): what releasing it gives back. */
+export function entryAllocated(entry: L2Entry): boolean {
   return entry.compressed || entry.hostOffset !== 0 || entry.allocMask !== 0;
 }
 
@@ -37,14 +38,14 @@ export interface WritePathParts {
 }
 
 /**
- * Writes, zero writes and discards into a qcow2 image, cluster by cluster. A write to a cluster this image owns
+ * Writes into a qcow2 image, cluster by cluster (zero writes and discards build on it: zero-path.ts). A write to a cluster this image owns
  * alone (COPIED) goes straight to its host cluster; anything else (unallocated, zero, compressed, shared with a
  * snapshot) gets a new cluster whose untouched bytes are copied from what the guest saw before (the backing file,
  * zeros, or the old cluster). Old clusters are released only after the tables no longer naming them are durable
  * (at flush), so a crash leaks at worst.
  */
 export class WritePath {
-  private readonly p: WritePathParts;
+  readonly p: WritePathParts;
   private readonly claims = new KeyedClaims();
   /** Clusters to release once the L2 tables that dropped them are durable. */
   private pendingFrees: number[] = [];
@@ -68,7 +69,8 @@ export class WritePath {
     await Promise.all(tasks);
   }
 
-  private async writeCluster(cluster: number, at: number, bytes: Uint8Array): Promise<void> {
+  /** Writes `bytes` at `at` inside guest `cluster` (in place, or allocating under the cluster's claim). */
+  async writeCluster(cluster: number, at: number, bytes: Uint8Array): Promise<void> {
     for (;;) {
       const host = await this.inPlaceTarget(cluster, at, bytes.length);
       if (host !== undefined) return this.writeInPlace(bytes, host);
@@ -193,46 +195,6 @@ export class WritePath {
   }
 
   /**
-   * Makes the guest range read as zeros. Whole clusters (whole subclusters with extended L2) only change their
-   * L2 entry (the zero flag; v2 has none, so clusters are unallocated where nothing shows through from below);
-   * the rest is written with zeros. `unmap` also releases the clusters (QEMU's MAY_UNMAP).
-   */
-  async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
-    await this.forEachCluster(offset, length, async (cluster, at, count, whole) => {
-      if (whole) return this.zeroCluster(cluster, unmap);
-      const { subclusterSize } = this.p.geometry;
-      const first = Math.ceil(at / subclusterSize);
-      const last = Math.floor((at + count) / subclusterSize) - 1;
-      if (this.p.geometry.extendedL2 && first <= last) {
-        await this.writeZeroBytes(cluster, at, first * subclusterSize - at);
-        await this.zeroSubclusters(cluster, subclusterMask(first, last));
-        await this.writeZeroBytes(cluster, (last + 1) * subclusterSize, at + count - (last + 1) * subclusterSize);
-        return;
-      }
-      await this.writeZeroBytes(cluster, at, count);
-    });
-    if (this.p.dataFileRaw) await this.writeRawZeros(offset, length);
-  }
-
-  /**
-   * Discards whole clusters (a partial cluster is left as it is: discard is advisory). The clusters are released;
-   * on v3 they read as zeros afterwards, on v2 (no zero flag) whatever is below shows through, as in QEMU.
-   */
-  async discard(offset: number, length: number): Promise<void> {
-    const { geometry, header } = this.p;
-    await this.forEachCluster(offset, length, async (cluster, _at, _count, whole) => {
-      if (!whole) return;
-      await this.changeEntry(cluster, (entry) => {
-        const allocated = entry.compressed || entry.hostOffset !== 0 || entry.allocMask !== 0;
-        if (!allocated && this.p.backing === undefined) return undefined;
-        if (header.header.version === 2) return { hostOffset: 0, copied: false };
-        return geometry.extendedL2 ? { hostOffset: 0, copied: false, allocMask: 0, zeroMask: ALL_SUBCLUSTERS } : { hostOffset: 0, copied: false, zero: true };
-      });
-    });
-    if (this.p.dataFileRaw) await this.writeRawZeros(offset, length);
-  }
-
-  /**
    * Makes everything written so far durable, in the order that keeps the image consistent at every step: data and
    * refcounts, then L2 tables, then the release of clusters they no longer name (after in-place writes that may
    * still target those clusters have landed).
@@ -260,52 +222,11 @@ export class WritePath {
     if (!this.p.lazyRefcounts && this.p.file.unsynced) await this.p.file.flush();
   }
 
-  private async zeroCluster(cluster: number, unmap: boolean): Promise<void> {
-    const { geometry, header, backing } = this.p;
-    if (header.header.version === 2) {
-      // No zero flag: unallocate where nothing shows through, else write zeros.
-      if (backing === undefined || cluster * geometry.clusterSize >= backing.size) {
-        return this.changeEntry(cluster, (entry) => (entryAllocated(entry) ? { hostOffset: 0, copied: false } : undefined));
-      }
-      return this.writeZeroBytes(cluster, 0, geometry.clusterSize);
-    }
-    await this.changeEntry(cluster, (entry) => {
-      const keep = !unmap && !entry.compressed && entry.hostOffset !== 0 && entry.copied;
-      const hostOffset = keep ? entry.hostOffset : 0;
-      return geometry.extendedL2
-        ? { hostOffset, copied: keep, allocMask: 0, zeroMask: ALL_SUBCLUSTERS }
-        : { hostOffset, copied: keep, zero: true };
-    });
-  }
-
-  private async zeroSubclusters(cluster: number, mask: number): Promise<void> {
-    let fallback = false;
-    await this.changeEntry(cluster, (entry) => {
-      if (entry.compressed) {
-        fallback = true;
-        return undefined;
-      }
-      return {
-        hostOffset: entry.hostOffset,
-        copied: entry.copied,
-        allocMask: (entry.allocMask & ~mask) >>> 0,
-        zeroMask: (entry.zeroMask | mask) >>> 0,
-        keepsReference: true,
-      };
-    });
-    if (fallback) {
-      const { subclusterSize } = this.p.geometry;
-      for (let sub = 0; sub < 32; sub++) {
-        if ((mask & (1 << sub)) !== 0) await this.writeZeroBytes(cluster, sub * subclusterSize, subclusterSize);
-      }
-    }
-  }
-
   /**
    * Rewrites one L2 entry under the cluster's claim and the metadata lock. `decide` returns the new entry, or
    * undefined to leave it; the old entry's references are released unless the new one keeps them.
    */
-  private async changeEntry(cluster: number, decide: (entry: L2Entry) => (NewEntryDecision | undefined)): Promise<void> {
+  async changeEntry(cluster: number, decide: (entry: L2Entry) => NewEntryDecision | undefined): Promise<void> {
     const { geometry, l2Writer, lock } = this.p;
     const release = await this.claims.claim(cluster);
     try {
@@ -322,42 +243,6 @@ export class WritePath {
     } finally {
       release();
     }
-  }
-
-  private async writeZeroBytes(cluster: number, at: number, count: number): Promise<void> {
-    if (count <= 0) return;
-    await this.writeCluster(cluster, at, new Uint8Array(count));
-  }
-
-  /** With a raw external data file, zeros must be in the data file itself, not only in the flags. */
-  private async writeRawZeros(offset: number, length: number): Promise<void> {
-    const chunk = new Uint8Array(Math.min(length, 1 << 20));
-    for (let at = 0; at < length; at += chunk.length) {
-      await this.p.dataFile.write(chunk.subarray(0, Math.min(chunk.length, length - at)), offset + at);
-    }
-  }
-
-  /**
-   * Calls `visit` for each cluster `[offset, offset + length)` touches, with the part it covers and whether that
-   * is the whole cluster (the last cluster counts as whole when the range reaches the end of the disk).
-   */
-  private async forEachCluster(
-    offset: number,
-    length: number,
-    visit: (cluster: number, at: number, count: number, whole: boolean) => Promise<void>,
-  ): Promise<void> {
-    const { clusterSize } = this.p.geometry;
-    const size = this.p.virtualSize();
-    const tasks: Promise<void>[] = [];
-    for (let position = offset; position < offset + length; ) {
-      const cluster = Math.floor(position / clusterSize);
-      const clusterStart = cluster * clusterSize;
-      const end = Math.min(offset + length, clusterStart + clusterSize);
-      const wholeEnd = Math.min(clusterStart + clusterSize, size);
-      tasks.push(visit(cluster, position - clusterStart, end - position, position === clusterStart && end >= wholeEnd));
-      position = end;
-    }
-    await Promise.all(tasks);
   }
 
   /** A write landing on metadata would destroy the image: mark it corrupt and refuse (QEMU's overlap check). */
