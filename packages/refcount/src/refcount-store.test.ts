@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRefcountTable, getRefcount, setRefcount, view, writeU64 } from '@q/format';
+import { MemoryBlockFile } from '@q/raw';
+import { RefcountStore } from './refcount-store.js';
+
+/**
+ * A file laid out as QEMU creates images: header cluster 0, refcount table in cluster 1, the first refcount block
+ * in cluster 2, which counts clusters 0-2.
+ */
+function freshFile(clusterBits: number, refcountOrder: number): MemoryBlockFile {
+  const clusterSize = 2 ** clusterBits;
+  const bytes = new Uint8Array(3 * clusterSize);
+  writeU64(view(bytes), clusterSize, 2 * clusterSize);
+  const block = bytes.subarray(2 * clusterSize);
+  for (let cluster = 0; cluster < 3; cluster++) setRefcount(block, cluster, refcountOrder, 1);
+  return new MemoryBlockFile(bytes);
+}
+
+async function openStore(file: MemoryBlockFile, clusterBits: number, refcountOrder: number) {
+  const switches: Array<[number, number]> = [];
+  const store = await RefcountStore.open({
+    file,
+    clusterBits,
+    refcountOrder,
+    tableOffset: 2 ** clusterBits,
+    tableClusters: 1,
+    switchTable: async (offset, clusters) => void switches.push([offset, clusters]),
+  });
+  return { store, switches };
+}
+
+/** Every refcount as stored on disk, read back from the bytes (not through the store's cache). */
+function storedRefcounts(file: MemoryBlockFile, clusterBits: number, refcountOrder: number, tableOffset: number, tableClusters: number, clusters: number): number[] {
+  const bytes = file.contents();
+  const clusterSize = 2 ** clusterBits;
+  const entries = (clusterSize * 8) / 2 ** refcountOrder;
+  const table = decodeRefcountTable(bytes.subarray(tableOffset, tableOffset + tableClusters * clusterSize), clusterSize);
+  const counts: number[] = [];
+  for (let cluster = 0; cluster < clusters; cluster++) {
+    const block = table[Math.floor(cluster / entries)] ?? 0;
+    counts.push(block === 0 ? 0 : getRefcount(bytes.subarray(block, block + clusterSize), cluster % entries, refcountOrder));
+  }
+  return counts;
+}
+
+describe('RefcountStore', () => {
+  it('allocates after the metadata QEMU lays out, and reuses freed clusters first', async () => {
+    const file = freshFile(16, 4);
+    const { store } = await openStore(file, 16, 4);
+    expect(await store.allocate(1)).toBe(3 * 65536);
+    expect(await store.allocate(2)).toBe(4 * 65536);
+    await store.adjust(4, -1);
+    expect(await store.allocate(1)).toBe(4 * 65536);
+    expect(await store.allocate(2)).toBe(6 * 65536);
+    await store.flush();
+    expect(storedRefcounts(file, 16, 4, 65536, 1, 9)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 0]);
+  });
+
+  it('refuses to go below zero or above the width', async () => {
+    const { store } = await openStore(freshFile(9, 0), 9, 0);
+    await expect(store.adjust(5, -1)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(store.adjust(0, 1)).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+  });
+
+  it('creates blocks that count themselves and grows the table crash-safely', async () => {
+    // 512-byte clusters with 64-bit refcounts: a block covers 64 clusters, the one-cluster table 64 blocks.
+    const file = freshFile(9, 6);
+    const { store, switches } = await openStore(file, 9, 6);
+    const first = await store.allocate(5000);
+    expect(first).toBe(3 * 512);
+    await store.allocate(10);
+    await store.flush();
+    expect(switches).toHaveLength(1);
+    const [tableOffset, tableClusters] = switches[0]!;
+    expect(store.location).toEqual({ offset: tableOffset, clusters: tableClusters });
+    const counts = storedRefcounts(file, 9, 6, tableOffset, tableClusters, 8000);
+    // Data runs, blocks and the new table are all at 1; the old table (cluster 1) was released.
+    expect(counts[1]).toBe(0);
+    const metadata = new Set([0, 2, tableOffset / 512]);
+    for (let c = 0; c < tableClusters; c++) metadata.add(tableOffset / 512 + c);
+    for (const block of store.blockOffsets) if (block !== 0) metadata.add(block / 512);
+    for (const cluster of metadata) expect(counts[cluster], `metadata cluster ${cluster}`).toBe(1);
+    for (let c = 3; c < 3 + 5000; c++) expect(counts[c]).toBe(1);
+    // Nothing else is counted: every counted cluster is metadata or data.
+    const counted = counts.filter((n) => n === 1).length;
+    expect(counted).toBe(metadata.size + 5000 + 10);
+  });
+});
