@@ -8,6 +8,8 @@ import { ExpectedRefcounts } from './expected-refcounts.js';
 import type { ImageLayout } from './image-layout.js';
 import { OnDiskRefcounts } from './on-disk-refcounts.js';
 import { rebuildRefcounts } from './rebuild-refcounts.js';
+import { readSnapshotTable } from './snapshot-table-check.js';
+import { rewriteSnapshotTable } from './snapshot-table-rewrite.js';
 import { walkAll } from './walk-references.js';
 import type { WalkContext } from './walk-context.js';
 
@@ -37,11 +39,15 @@ export async function checkPass(
   if (fileClusters > MAX_FILE_CLUSTERS) {
     throw new DiskError('E_TOO_LARGE', 'File too large', { file: file.name });
   }
+  // The snapshot table is read (and judged) first; its repair, a rewrite, waits until the refcounts are right.
+  const snapshotCounts = emptyCounts();
+  const snapshots = await readSnapshotTable(layout, snapshotCounts, fix, log);
   // QEMU counts whole sectors of the virtual disk (a size that is not a multiple of 512 is rounded down).
   counts.totalClusters = Math.ceil((Math.floor(header.size / 512) * 512) / clusterSize);
   let onDisk = await OnDiskRefcounts.load(file, header, geometry, onUnaligned);
   const context: WalkContext = {
     layout,
+    snapshots,
     fileSize: layout.fileSize,
     expected: new ExpectedRefcounts(fileClusters, header.refcountOrder),
     counts,
@@ -100,6 +106,14 @@ export async function checkPass(
   }
   await checkCopiedFlags(layout, onDisk, result, fix, log);
   result.imageEndOffset = (compared.highestCluster + 1) * clusterSize;
+  if (snapshotCounts.corruptions > 0 && fix.errors) {
+    await rewriteSnapshotTable(layout, onDisk, snapshots, log);
+    snapshotCounts.corruptionsFixed += snapshotCounts.corruptions;
+    snapshotCounts.corruptions = 0;
+  }
+  result.corruptions += snapshotCounts.corruptions;
+  result.corruptionsFixed += snapshotCounts.corruptionsFixed;
+  result.checkErrors += snapshotCounts.checkErrors;
   if ((fix.leaks || fix.errors) && result.checkErrors === 0 && result.corruptions === 0) await markClean(layout);
   await file.flush();
   return result;

@@ -49,5 +49,8 @@ export function repairFlags(mode: RepairMode | undefined): RepairFlags {
   return { leaks: mode !== undefined, errors: mode === 'all' };
 }
 
-/** Receives each diagnostic line (without newline) as the check finds it; `qemu-img check` prints these on stderr. */
-export type CheckLog = (line: string) => void;
+/**
+ * Receives each diagnostic line (without newline) as the check finds it; `qemu-img check` prints these on stderr.
+ * Kind `'report'` marks lines QEMU prints as error reports, prefixed with the program name ("qemu-img: ...").
+ */
+export type CheckLog = (line: string, kind?: 'report') => void;

@@ -1,7 +1,6 @@
-import { getRefcount } from '@q/format';
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
 import type { ExpectedRefcounts } from './expected-refcounts.js';
-import { UnalignedRefcountBlock, type OnDiskRefcounts } from './on-disk-refcounts.js';
+import { UnalignedRefcountBlock, readRefcount, type OnDiskRefcounts } from './on-disk-refcounts.js';
 
 export interface CompareResult {
   /** The last cluster with a refcount or a reference (0 when there is none). */
@@ -26,6 +25,19 @@ export async function compareRefcounts(
   const size = expected.size;
   const perBlock = onDisk.blockEntries;
   const order = expected.refcountOrder;
+  const reportMismatch = async (cluster: number, recorded: number | bigint, found: number): Promise<void> => {
+    let fixed: 'leaksFixed' | 'corruptionsFixed' | undefined;
+    if (recorded === 0) result.rebuild = true;
+    else if (recorded > found && fix.leaks) fixed = 'leaksFixed';
+    else if (recorded < found && fix.errors) fixed = 'corruptionsFixed';
+    const verb = fixed !== undefined ? 'Repairing' : recorded < found ? 'ERROR' : 'Leaked';
+    log(`${verb} cluster ${cluster} refcount=${recorded} reference=${found}`);
+    if (fixed !== undefined) {
+      await onDisk.set(cluster, found);
+      counts[fixed]++;
+    } else if (recorded < found) counts.corruptions++;
+    else counts.leaks++;
+  };
   for (const index of blocksToVisit(onDisk, expected, size)) {
     const start = index * perBlock;
     const end = Math.min(size, start + perBlock);
@@ -40,25 +52,23 @@ export async function compareRefcounts(
     }
     // Without a block every recorded refcount is 0: only clusters with references need a look.
     const runs = block === undefined ? [...expected.populatedRuns(start, end)] : [[start, end] as [number, number]];
+    const blockView = block === undefined ? undefined : new DataView(block.buffer, block.byteOffset, block.byteLength);
     for (const [runStart, runEnd] of runs) {
-      for (let cluster = runStart; cluster < runEnd; cluster++) {
-        const recorded = block === undefined ? 0 : getRefcount(block, cluster - start, order);
-        const found = expected.get(cluster);
-        if (recorded > 0 || found > 0) result.highestCluster = cluster;
-        if (recorded === found) continue;
-        let fixed: 'leaksFixed' | 'corruptionsFixed' | undefined;
-        if (recorded === 0) result.rebuild = true;
-        else if (recorded > found && fix.leaks) fixed = 'leaksFixed';
-        else if (recorded < found && fix.errors) fixed = 'corruptionsFixed';
-        const verb = fixed !== undefined ? 'Repairing' : recorded < found ? 'ERROR' : 'Leaked';
-        log(`${verb} cluster ${cluster} refcount=${recorded} reference=${found}`);
-        if (fixed !== undefined) {
-          await onDisk.set(cluster, found);
-          counts[fixed]++;
-          continue;
+      let cluster = runStart;
+      while (cluster < runEnd) {
+        const chunk = expected.chunkAt(cluster);
+        const stop = Math.min(runEnd, chunk.end);
+        for (; cluster < stop; cluster++) {
+          const recorded = block === undefined ? 0 : readRefcount(block, cluster - start, order, blockView);
+          const found = chunk.counts === undefined ? 0 : chunk.counts[cluster - chunk.first]!;
+          if (recorded === found) {
+            if (found !== 0) result.highestCluster = cluster;
+            continue;
+          }
+          // (A recorded count past 2^53 is a bigint: unequal to and larger than any count found.)
+          result.highestCluster = cluster;
+          await reportMismatch(cluster, recorded, found);
         }
-        if (recorded < found) counts.corruptions++;
-        else counts.leaks++;
       }
     }
   }

@@ -2,6 +2,7 @@ import { readPadded } from '@q/raw';
 import { view } from '@q/format';
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
 import type { ImageLayout } from './image-layout.js';
+import { clusterOf, isZeroOffset } from './host-offset.js';
 import { isCopied, l2Kind, standardOffset, withCopied } from './l2-kind.js';
 import type { OnDiskRefcounts } from './on-disk-refcounts.js';
 import { hex, u64 } from './printf.js';
@@ -34,8 +35,8 @@ export async function checkCopiedFlags(
     const hi = l1View.getUint32(i * 8);
     const lo = l1View.getUint32(i * 8 + 4);
     const l2Offset = l1EntryOffsetOf(hi, lo);
-    if (l2Offset === 0) continue;
-    const l2Refcount = await onDisk.get(Math.floor(l2Offset / geometry.clusterSize));
+    if (isZeroOffset(l2Offset)) continue;
+    const l2Refcount = await onDisk.get(clusterOf(l2Offset, clusterBits));
     // An unreadable refcount was already reported while comparing; QEMU stays silent here.
     if (typeof l2Refcount === 'number' && (l2Refcount === 1) !== isCopied(hi)) {
       counts.corruptions++;
@@ -49,6 +50,8 @@ export async function checkCopiedFlags(
         counts.corruptionsFixed++;
       }
     }
+    // A table beyond 2^53 lies past the end of the file and reads as zeros.
+    if (typeof l2Offset === 'bigint') continue;
     await readPadded(file, table, l2Offset);
     let dirty = 0;
     for (let j = 0; j < geometry.l2Entries; j++) {
@@ -58,7 +61,7 @@ export async function checkCopiedFlags(
       const kind = l2Kind(entryHi, entryLo, flags);
       if (kind !== 'normal' && kind !== 'zero-alloc') continue;
       // Data file clusters are not refcounted: each belongs to exactly one guest cluster.
-      const refcount = geometry.externalDataFile ? 1 : await onDisk.get(Math.floor(standardOffset(entryHi, entryLo) / 2 ** clusterBits));
+      const refcount = geometry.externalDataFile ? 1 : await onDisk.get(clusterOf(standardOffset(entryHi, entryLo), clusterBits));
       if (typeof refcount !== 'number') continue;
       if ((refcount === 1) === isCopied(entryHi)) continue;
       counts.corruptions++;

@@ -48,6 +48,15 @@ export class ExpectedRefcounts {
     if (clusters > this.clusters) this.clusters = clusters;
   }
 
+  /**
+   * The counts of the chunk holding `cluster`, for loops over many clusters: `counts[c - first]` is the count of
+   * cluster c for first <= c < end (no counts: all zero).
+   */
+  chunkAt(cluster: number): { counts: ArrayLike<number> | undefined; first: number; end: number } {
+    const key = Math.floor(cluster / CHUNK);
+    return { counts: this.chunks.get(key), first: key * CHUNK, end: (key + 1) * CHUNK };
+  }
+
   get(cluster: number): number {
     return this.chunks.get(Math.floor(cluster / CHUNK))?.[cluster % CHUNK] ?? 0;
   }

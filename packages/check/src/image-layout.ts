@@ -1,23 +1,22 @@
 import {
   AUTOCLEAR_BITMAPS,
-  MAX_SNAPSHOT_TABLE_BYTES,
-  checkIncompatibleFeatures,
+  BITMAP_FLAG_IN_USE,
   decodeBitmapDirectory,
   decodeHeader,
   decodeHeaderExtensions,
-  decodeSnapshotTable,
   geometryOf,
   hasQcowMagic,
   l1EntriesFor,
-  measureSnapshotTable,
   view,
   type BitmapEntry,
   type Geometry,
   type HeaderExtensions,
   type QcowHeader,
-  type SnapshotEntry,
 } from '@q/format';
-import { DiskError, readExact, readPadded, type BlockFile } from '@q/raw';
+import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { bitmapTableValid } from './bitmap-table.js';
+import { joinOffset, type HostOffset } from './host-offset.js';
+import { checkFeatures, checkTablePlacement } from './open-checks.js';
 
 /**
  * What the check starts from: the header and the fixed tables it names. Unlike the engine, which refuses tables
@@ -31,11 +30,17 @@ export interface ImageLayout {
   header: QcowHeader;
   geometry: Geometry;
   extensions: HeaderExtensions;
-  snapshots: SnapshotEntry[];
-  /** Bytes of the snapshot table: its entries, each padded to 8 bytes. */
-  snapshotTableBytes: number;
+  /**
+   * The snapshot table fields as stored. QEMU's check validates and reads the table itself (leniently, reporting
+   * what it finds), so the header decoder does not see them; `header.nbSnapshots` and `header.snapshotsOffset`
+   * are 0 here.
+   */
+  rawSnapshotCount: number;
+  rawSnapshotsOffset: HostOffset;
   /** The bitmap directory, when the bitmaps extension is present and valid (autoclear bit set). */
   bitmaps: { offset: number; size: number; entries: BitmapEntry[] } | undefined;
+  /** What QEMU warns about when it opens the image (qemu-img prints these as "warning: ..."). */
+  warnings: string[];
 }
 
 /** Reads and validates the header, its extensions, the snapshot table and the bitmap directory. */
@@ -47,37 +52,23 @@ export async function readImageLayout(file: BlockFile): Promise<ImageLayout> {
   const clusterBits = probe.length >= 24 ? view(probe).getUint32(20) : 0;
   const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));
   await readExact(file, cluster0, 0, 'header');
-  const header = named(file, () => decodeHeader(cluster0));
+  const rawSnapshotCount = cluster0.length >= 72 ? view(cluster0).getUint32(60) : 0;
+  const rawSnapshotsOffset = cluster0.length >= 72 ? joinOffset(view(cluster0).getUint32(64), view(cluster0).getUint32(68)) : 0;
+  const header = named(file, () => {
+    const version = probe.length >= 8 ? view(probe).getUint32(4) : 0;
+    if ((version === 2 || version === 3) && clusterBits >= 9 && clusterBits <= 21) checkTablePlacement(cluster0, 2 ** clusterBits);
+    return decodeHeader(withoutSnapshotFields(cluster0));
+  });
   const extensions = named(file, () => decodeHeaderExtensions(cluster0, header));
-  named(file, () => checkIncompatibleFeatures(header, extensions.featureNames));
+  named(file, () => checkFeatures(header, extensions.featureNames));
   const geometry = geometryOf(header);
   const needed = l1EntriesFor(header.size, geometry);
   if (header.l1Size < needed) {
-    throw new DiskError('E_CORRUPT', `L1 table is too small (${header.l1Size} of the ${needed} entries the disk size needs)`, { file: file.name });
+    throw new DiskError('E_CORRUPT', 'L1 table is too small', { file: file.name });
   }
-  const { snapshots, bytes } = await readSnapshots(file, header);
-  const bitmaps = await readBitmapDirectory(file, header, extensions, geometry);
-  return { file, fileSize, header, geometry, extensions, snapshots, snapshotTableBytes: bytes, bitmaps };
-}
-
-/**
- * The snapshot table, read in growing pieces so a lying count costs no more than the table limit. Bytes past
- * the end of the file read as zeros, as in QEMU (such entries then describe empty snapshots).
- */
-async function readSnapshots(file: BlockFile, header: QcowHeader): Promise<{ snapshots: SnapshotEntry[]; bytes: number }> {
-  const count = header.nbSnapshots;
-  if (count === 0) return { snapshots: [], bytes: 0 };
-  let chunk = Math.min(64 * 1024, MAX_SNAPSHOT_TABLE_BYTES);
-  for (;;) {
-    const bytes = new Uint8Array(chunk);
-    await readPadded(file, bytes, header.snapshotsOffset);
-    const length = measureSnapshotTable(bytes, count);
-    if (length !== undefined) return { snapshots: named(file, () => decodeSnapshotTable(bytes, count)), bytes: length };
-    if (chunk >= MAX_SNAPSHOT_TABLE_BYTES) {
-      throw new DiskError('E_TOO_LARGE', `snapshot table is larger than ${MAX_SNAPSHOT_TABLE_BYTES} bytes`, { file: file.name });
-    }
-    chunk = Math.min(chunk * 4, MAX_SNAPSHOT_TABLE_BYTES);
-  }
+  const warnings: string[] = [];
+  const bitmaps = await readBitmapDirectory(file, header, extensions, geometry, warnings);
+  return { file, fileSize, header, geometry, extensions, rawSnapshotCount, rawSnapshotsOffset, bitmaps, warnings };
 }
 
 /**
@@ -90,9 +81,17 @@ async function readBitmapDirectory(
   header: QcowHeader,
   extensions: HeaderExtensions,
   geometry: Geometry,
+  warnings: string[],
 ): Promise<ImageLayout['bitmaps']> {
   const ext = extensions.bitmaps;
-  if (ext === undefined || (header.autoclearFeatures & AUTOCLEAR_BITMAPS) === 0n) return undefined;
+  if (ext === undefined) return undefined;
+  if ((header.autoclearFeatures & AUTOCLEAR_BITMAPS) === 0n) {
+    warnings.push(
+      'a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent\n' +
+        "Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.",
+    );
+    return undefined;
+  }
   if (ext.directoryOffset === 0 || ext.directoryOffset % geometry.clusterSize !== 0) {
     throw new DiskError('E_CORRUPT', `Invalid bitmap directory offset 0x${ext.directoryOffset.toString(16)}`, { file: file.name });
   }
@@ -106,7 +105,22 @@ async function readBitmapDirectory(
       });
     }
   }
+  for (const entry of entries) {
+    // QEMU loads every bitmap not marked in use when it opens the image: a table it cannot load fails the open.
+    if ((entry.flags & BITMAP_FLAG_IN_USE) === 0 && !(await bitmapTableValid(file, entry, geometry.clusterSize))) {
+      throw new DiskError('E_CORRUPT', `Could not read bitmap_table table from image for bitmap '${entry.name}': Invalid argument`, {
+        file: file.name,
+      });
+    }
+  }
   return { offset: ext.directoryOffset, size: ext.directorySize, entries };
+}
+
+/** The first cluster with nb_snapshots and snapshots_offset cleared, for the general header decoder. */
+function withoutSnapshotFields(cluster0: Uint8Array): Uint8Array {
+  const copy = cluster0.slice();
+  if (copy.length >= 72) copy.fill(0, 60, 72);
+  return copy;
 }
 
 /** Runs a decoder and attributes its error to the file. */

@@ -1,4 +1,4 @@
-import { DiskError } from '@q/raw';
+import { joinOffset, type HostOffset } from './host-offset.js';
 
 /**
  * How QEMU classifies an L2 entry before it looks at anything else (spec: "Cluster mapping"). The check needs
@@ -38,11 +38,21 @@ function hasOffset(hi: number, lo: number): boolean {
   return (hi & OFFSET_HI) !== 0 || (lo & OFFSET_LO) !== 0;
 }
 
-/** The host offset of a standard entry (bits 9-55); an offset beyond 2^53 lies in no file we can address. */
-export function standardOffset(hi: number, lo: number): number {
-  const high = hi & OFFSET_HI;
-  if (high >= 0x20_0000) throw new DiskError('E_TOO_LARGE', `L2 entry offset 0x${high.toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')} is beyond 2^53`);
-  return high * 0x1_0000_0000 + ((lo & OFFSET_LO) >>> 0);
+/** The host offset of a standard entry (bits 9-55). */
+export function standardOffset(hi: number, lo: number): HostOffset {
+  return joinOffset(hi & OFFSET_HI, (lo & OFFSET_LO) >>> 0);
+}
+
+/**
+ * A compressed cluster descriptor (spec: "Compressed Clusters Descriptor"): with x = 62 - (cluster_bits - 8),
+ * bits 0..x-1 are the host byte offset and the next cluster_bits - 8 bits the number of additional 512-byte
+ * sectors; the data runs to the end of the last sector. Decoded here without limits, damaged or not.
+ */
+export function compressedExtent(hi: number, lo: number, clusterBits: number): { offset: HostOffset; bytes: number } {
+  const offsetBitsHigh = 62 - (clusterBits - 8) - 32;
+  const offset = joinOffset(hi & ((1 << offsetBitsHigh) - 1), lo >>> 0);
+  const sectors = (hi >>> offsetBitsHigh) & ((1 << (clusterBits - 8)) - 1);
+  return { offset, bytes: (sectors + 1) * 512 - (lo & 511) };
 }
 
 export function hasReservedBits(hi: number, lo: number): boolean {

@@ -1,5 +1,32 @@
-import { getRefcount, setRefcount, view, type Geometry, type QcowHeader } from '@q/format';
+import { setRefcount, view, type Geometry, type QcowHeader } from '@q/format';
 import { readPadded, type BlockFile } from '@q/raw';
+
+/** A recorded refcount: a 64-bit entry may hold more than a JS number holds exactly (then a bigint). */
+export type Refcount = number | bigint;
+
+/**
+ * Entry `index` of a refcount block, exact at every width (the format codec refuses values past 2^53). Pass the
+ * block's DataView when reading many entries: this runs once per cluster of the image.
+ */
+export function readRefcount(block: Uint8Array, index: number, refcountOrder: number, blockView: DataView = view(block)): Refcount {
+  switch (refcountOrder) {
+    case 4:
+      return blockView.getUint16(index * 2);
+    case 5:
+      return blockView.getUint32(index * 4);
+    case 6: {
+      const hi = blockView.getUint32(index * 8);
+      if (hi >= 0x20_0000) return blockView.getBigUint64(index * 8);
+      return hi * 0x1_0000_0000 + blockView.getUint32(index * 8 + 4);
+    }
+    case 3:
+      return block[index]!;
+    default: {
+      const bits = 1 << refcountOrder;
+      return (block[(index * bits) >>> 3]! >>> ((index * bits) & 7)) & ((1 << bits) - 1);
+    }
+  }
+}
 
 /** Why a refcount could not be read: QEMU refuses refcount blocks that are not cluster aligned. */
 export class UnalignedRefcountBlock {
@@ -23,11 +50,13 @@ export class OnDiskRefcounts {
   readonly offsets: Float64Array;
   readonly reservedBits: Uint8Array;
   private readonly cache = new Map<number, Uint8Array>();
+  /** The block used last, and its view: consecutive lookups mostly hit the same block. */
+  private last: { index: number; block: Uint8Array; view: DataView } | undefined;
 
   private constructor(
     private readonly file: BlockFile,
     private readonly geometry: Geometry,
-    private readonly refcountOrder: number,
+    readonly refcountOrder: number,
     tableOffset: number,
     table: Uint8Array,
     private readonly onUnaligned: ((block: UnalignedRefcountBlock) => Promise<void>) | undefined,
@@ -90,11 +119,15 @@ export class OnDiskRefcounts {
   }
 
   /** The recorded refcount of `cluster`, or why it cannot be read. */
-  async get(cluster: number): Promise<number | UnalignedRefcountBlock> {
-    const block = await this.block(Math.floor(cluster / this.blockEntries));
+  async get(cluster: number): Promise<Refcount | UnalignedRefcountBlock> {
+    const index = Math.floor(cluster / this.blockEntries);
+    const last = this.last;
+    if (last !== undefined && last.index === index) return readRefcount(last.block, cluster % this.blockEntries, this.refcountOrder, last.view);
+    const block = await this.block(index);
     if (block === undefined) return 0;
     if (block instanceof UnalignedRefcountBlock) return block;
-    return getRefcount(block, cluster % this.blockEntries, this.refcountOrder);
+    this.last = { index, block, view: view(block) };
+    return readRefcount(block, cluster % this.blockEntries, this.refcountOrder, this.last.view);
   }
 
   /**
@@ -106,6 +139,8 @@ export class OnDiskRefcounts {
     const block = await this.block(index);
     if (block === undefined || block instanceof UnalignedRefcountBlock) throw new Error(`no refcount block for cluster ${cluster}`);
     const entry = cluster % this.blockEntries;
+    // The block may be a fresh copy of one evicted meanwhile: the remembered one could be stale now.
+    this.last = undefined;
     setRefcount(block, entry, this.refcountOrder, value);
     const bits = 2 ** this.refcountOrder;
     const first = Math.floor((entry * bits) / 8);
@@ -116,5 +151,6 @@ export class OnDiskRefcounts {
   /** Forgets cached blocks (after the refcount structures were rewritten elsewhere). */
   clearCache(): void {
     this.cache.clear();
+    this.last = undefined;
   }
 }

@@ -8,7 +8,7 @@ import { addReferences, type WalkContext } from './walk-context.js';
  */
 export async function checkRefcountBlocks(context: WalkContext, onDisk: OnDiskRefcounts): Promise<void> {
   const { counts, expected } = context;
-  const { file, geometry } = context.layout;
+  const { geometry } = context.layout;
   const clusterSize = geometry.clusterSize;
   for (let i = 0; i < onDisk.offsets.length; i++) {
     const offset = onDisk.offsets[i]!;
@@ -30,14 +30,14 @@ export async function checkRefcountBlocks(context: WalkContext, onDisk: OnDiskRe
       const repair = context.repair.errors;
       context.log(`${repair ? 'Repairing' : 'ERROR'} refcount block ${i} is outside image`);
       if (!repair) continue;
-      if (!Number.isSafeInteger(offset + clusterSize)) {
+      // The block reads as zeros either way; growing the file makes it real, so it can be counted and used.
+      const failure = await growFile(context, offset + clusterSize);
+      if (failure !== undefined) {
+        // Then only a rebuild (which drops the entry) can repair it.
         context.rebuild = true;
-        context.log('ERROR could not resize image: Invalid argument');
+        context.log(`ERROR could not resize image: ${failure}`);
         continue;
       }
-      // The block reads as zeros either way; growing the file makes it real, so it can be counted and used.
-      await file.truncate(offset + clusterSize);
-      context.fileSize = await file.size();
       expected.grow(Math.ceil(context.fileSize / clusterSize));
       counts.corruptions--;
       counts.corruptionsFixed++;
@@ -53,5 +53,17 @@ export async function checkRefcountBlocks(context: WalkContext, onDisk: OnDiskRe
         context.rebuild = true;
       }
     }
+  }
+}
+
+/** Grows the file to `size`; returns why it could not (a file system limit, an offset no file can reach). */
+async function growFile(context: WalkContext, size: number): Promise<string | undefined> {
+  if (!Number.isSafeInteger(size)) return 'Invalid argument';
+  try {
+    await context.layout.file.truncate(size);
+    context.fileSize = await context.layout.file.size();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }

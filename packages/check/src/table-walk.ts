@@ -1,7 +1,8 @@
-import { DiskError, readPadded } from '@q/raw';
-import { decodeCompressedDescriptor, view } from '@q/format';
+import { readPadded } from '@q/raw';
+import { view } from '@q/format';
 import { hex, u64 } from './printf.js';
-import { L2_ZERO_FLAG_LO, hasReservedBits, isCopied, l2Kind, standardOffset } from './l2-kind.js';
+import { joinOffset, offsetPlus, offsetRemainder, sameOffset, type HostOffset } from './host-offset.js';
+import { L2_ZERO_FLAG_LO, compressedExtent, hasReservedBits, isCopied, l2Kind, standardOffset } from './l2-kind.js';
 import { addReferences, type WalkContext } from './walk-context.js';
 
 /** L1 entry: bits 9-55 the L2 offset; bits 0-8 and 56-62 reserved. */
@@ -17,9 +18,10 @@ export interface TableWalkOptions {
  * Counts the references of one L1 table (the active one or a snapshot's): the table itself, each L2 table it
  * names, and what each L2 table maps. Problems are logged and counted in QEMU's words and order.
  */
-export async function walkL1(context: WalkContext, l1Offset: number, l1Size: number, options: TableWalkOptions): Promise<void> {
+export async function walkL1(context: WalkContext, l1Offset: HostOffset, l1Size: number, options: TableWalkOptions): Promise<void> {
   addReferences(context, l1Offset, l1Size * 8);
-  if (l1Size === 0) return;
+  // A table beyond 2^53 lies past the end of the file: it reads as zeros, naming no L2 table.
+  if (l1Size === 0 || typeof l1Offset === 'bigint') return;
   const table = new Uint8Array(l1Size * 8);
   // Past the end of the file QEMU reads zeros; the references above already flag such a table.
   await readPadded(context.layout.file, table, l1Offset);
@@ -35,7 +37,7 @@ export async function walkL1(context: WalkContext, l1Offset: number, l1Size: num
     }
     const l2Offset = l1EntryOffsetOf(hi, lo);
     addReferences(context, l2Offset, clusterSize);
-    if (l2Offset % clusterSize !== 0) {
+    if (offsetRemainder(l2Offset, clusterSize) !== 0) {
       context.log(`ERROR l2_offset=${hex(l2Offset)}: Table is not cluster aligned; L1 entry corrupted`);
       context.counts.corruptions++;
     }
@@ -44,13 +46,13 @@ export async function walkL1(context: WalkContext, l1Offset: number, l1Size: num
 }
 
 /** The L2 offset of an L1 entry (bits 9-55); even an entry with only flags set names offset 0, as in QEMU. */
-export function l1EntryOffsetOf(hi: number, lo: number): number {
-  const high = hi & 0x00ff_ffff;
-  if (high >= 0x20_0000) throw new DiskError('E_TOO_LARGE', `L1 entry ${hex(u64(hi, lo))} names an L2 table beyond 2^53`);
-  return high * 0x1_0000_0000 + ((lo & 0xffff_fe00) >>> 0);
+export function l1EntryOffsetOf(hi: number, lo: number): HostOffset {
+  return joinOffset(hi & 0x00ff_ffff, (lo & 0xffff_fe00) >>> 0);
 }
 
-async function walkL2(context: WalkContext, l2Offset: number, options: TableWalkOptions): Promise<void> {
+async function walkL2(context: WalkContext, l2Offset: HostOffset, options: TableWalkOptions): Promise<void> {
+  // A table beyond 2^53 lies past the end of the file: it reads as zeros, all unallocated entries.
+  if (typeof l2Offset === 'bigint') return;
   const { geometry, file } = context.layout;
   const { counts } = context;
   const clusterSize = geometry.clusterSize;
@@ -59,7 +61,7 @@ async function walkL2(context: WalkContext, l2Offset: number, options: TableWalk
   await readPadded(file, table, l2Offset);
   const v = view(table);
   // Fragmentation is measured within one L2 table: each table starts a fresh run.
-  let nextContiguous = 0;
+  let nextContiguous: HostOffset = 0;
   for (let i = 0; i < geometry.l2Entries; i++) {
     const at = i * geometry.l2EntryBytes;
     let hi = v.getUint32(at);
@@ -73,7 +75,7 @@ async function walkL2(context: WalkContext, l2Offset: number, options: TableWalk
     }
     switch (kind) {
       case 'compressed': {
-        const { hostOffset, compressedBytes } = decodeCompressedDescriptor(hi, lo, geometry.clusterBits);
+        const { offset: hostOffset, bytes: compressedBytes } = compressedExtent(hi, lo, geometry.clusterBits);
         if (isCopied(hi)) {
           context.log(`ERROR: coffset=0x${hex(hostOffset)}: copied flag must never be set for compressed clusters`);
           hi = (hi & 0x7fff_ffff) >>> 0;
@@ -105,7 +107,7 @@ async function walkL2(context: WalkContext, l2Offset: number, options: TableWalk
           counts.corruptions++;
           context.log(`ERROR offset=${hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap`);
         }
-        if (offset % clusterSize !== 0) {
+        if (offsetRemainder(offset, clusterSize) !== 0) {
           counts.corruptions++;
           const containsData = geometry.extendedL2 ? allocBits !== 0 : (lo & L2_ZERO_FLAG_LO) === 0;
           if (!containsData) {
@@ -125,8 +127,8 @@ async function walkL2(context: WalkContext, l2Offset: number, options: TableWalk
         }
         if (options.active) {
           counts.allocatedClusters++;
-          if (nextContiguous !== 0 && offset !== nextContiguous) counts.fragmentedClusters++;
-          nextContiguous = offset + clusterSize;
+          if (nextContiguous !== 0 && !sameOffset(offset, nextContiguous)) counts.fragmentedClusters++;
+          nextContiguous = offsetPlus(offset, clusterSize);
         }
         // Clusters of an external data file are not counted in the image's refcounts.
         if (!geometry.externalDataFile) addReferences(context, offset, clusterSize);

@@ -1,10 +1,13 @@
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
 import type { ExpectedRefcounts } from './expected-refcounts.js';
 import type { ImageLayout } from './image-layout.js';
+import type { HostOffset } from './host-offset.js';
+import type { SnapshotTable } from './snapshot-table-check.js';
 
 /** State shared by the steps of one metadata walk. */
 export interface WalkContext {
   layout: ImageLayout;
+  snapshots: SnapshotTable;
   /** The file's current length (repairs may grow it): references reaching past it are not counted. */
   fileSize: number;
   expected: ExpectedRefcounts;
@@ -22,12 +25,13 @@ export interface WalkContext {
  * Counts one reference to every cluster that [offset, offset + size) touches. At the width's maximum the count
  * stays and a corruption is recorded, with QEMU's two-line advice.
  */
-export function addReferences(context: WalkContext, offset: number, size: number): void {
+export function addReferences(context: WalkContext, offset: HostOffset, size: number): void {
   if (size <= 0) return;
   const clusterSize = context.layout.geometry.clusterSize;
   // The last cluster of a file may be partly written (a compressed cluster at the very end), so up to one cluster
   // past the end is fine; a region reaching further points at nothing and is corruption, not a reference.
-  if (offset + size - context.fileSize >= clusterSize) {
+  // (An offset past 2^53 is a bigint here, and lies past the end of any file.)
+  if (typeof offset === 'bigint' || offset + size - context.fileSize >= clusterSize) {
     context.log(
       `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${offset.toString(16)} size 0x${size.toString(16)}`,
     );

@@ -5,6 +5,8 @@ import { ExpectedRefcounts } from './expected-refcounts.js';
 import type { ImageLayout } from './image-layout.js';
 import { OnDiskRefcounts } from './on-disk-refcounts.js';
 import { altHex } from './printf.js';
+import { offsetRemainder } from './host-offset.js';
+import { cString, readSnapshotTable } from './snapshot-table-check.js';
 import { checkRefcountBlocks } from './refcount-block-check.js';
 import { walkL1 } from './table-walk.js';
 import { addReferences, type WalkContext } from './walk-context.js';
@@ -15,7 +17,8 @@ import { addReferences, type WalkContext } from './walk-context.js';
  * bitmaps, and finally the refcount blocks.
  */
 export async function walkAll(context: WalkContext, onDisk: OnDiskRefcounts): Promise<void> {
-  const { header, geometry, snapshots } = context.layout;
+  const { header, geometry } = context.layout;
+  const snapshots = context.snapshots.entries;
   const clusterSize = geometry.clusterSize;
   addReferences(context, 0, clusterSize);
   await walkL1(context, header.l1TableOffset, header.l1Size, { active: true });
@@ -25,23 +28,20 @@ export async function walkAll(context: WalkContext, onDisk: OnDiskRefcounts): Pr
     context.counts.corruptions++;
   }
   for (const snapshot of snapshots) {
-    if (snapshot.l1TableOffset % clusterSize !== 0) {
-      context.log(
-        `ERROR snapshot ${snapshot.id} (${snapshot.name}) l1_offset=${altHex(snapshot.l1TableOffset)}: L1 table is not cluster aligned; snapshot table entry corrupted`,
-      );
+    const label = `${cString(snapshot.idBytes)} (${cString(snapshot.nameBytes)})`;
+    if (offsetRemainder(snapshot.l1TableOffset, clusterSize) !== 0) {
+      context.log(`ERROR snapshot ${label} l1_offset=${altHex(snapshot.l1TableOffset)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
       context.counts.corruptions++;
       continue;
     }
     if (snapshot.l1Size > MAX_L1_TABLE_BYTES / 8) {
-      context.log(
-        `ERROR snapshot ${snapshot.id} (${snapshot.name}) l1_size=${altHex(snapshot.l1Size)}: L1 table is too large; snapshot table entry corrupted`,
-      );
+      context.log(`ERROR snapshot ${label} l1_size=${altHex(snapshot.l1Size)}: L1 table is too large; snapshot table entry corrupted`);
       context.counts.corruptions++;
       continue;
     }
     await walkL1(context, snapshot.l1TableOffset, snapshot.l1Size, { active: false });
   }
-  addReferences(context, header.snapshotsOffset, context.layout.snapshotTableBytes);
+  addReferences(context, context.snapshots.offset, context.snapshots.bytes);
   addReferences(context, header.refcountTableOffset, header.refcountTableClusters * clusterSize);
   await walkBitmaps(context);
   await checkRefcountBlocks(context, onDisk);
@@ -62,12 +62,15 @@ export interface WalkResult {
  */
 export async function walkReferences(layout: ImageLayout, options: { log?: CheckLog; repair?: RepairMode } = {}): Promise<WalkResult> {
   const onDisk = await OnDiskRefcounts.load(layout.file, layout.header, layout.geometry);
+  const log = options.log ?? (() => undefined);
+  const counts = emptyCounts();
   const context: WalkContext = {
     layout,
+    snapshots: await readSnapshotTable(layout, counts, repairFlags(undefined), log),
     fileSize: layout.fileSize,
     expected: new ExpectedRefcounts(Math.ceil(layout.fileSize / layout.geometry.clusterSize), layout.header.refcountOrder),
-    counts: emptyCounts(),
-    log: options.log ?? (() => undefined),
+    counts,
+    log,
     repair: repairFlags(options.repair),
     rebuild: false,
   };

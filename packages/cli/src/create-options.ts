@@ -36,40 +36,49 @@ const KNOWN = new Set([
   'encrypt.format',
 ]);
 
-/** Turns qemu-img's qcow2 creation options into CreateOptions, refusing what qemu-img refuses. */
-export function qcow2CreateOptions(options: Map<string, string>, size: number): QcowCreateOptions {
+/**
+ * What qemu-img refuses before it prints "Formatting ...": unknown options and on/off options that are neither.
+ * Everything else is judged after (`qcow2CreateOptions`).
+ */
+export function checkOptionNames(options: Map<string, string>): void {
   for (const key of options.keys()) {
     if (!KNOWN.has(key)) throw new UsageError(`Invalid parameter '${key}'`);
   }
+  for (const key of ['lazy_refcounts', 'extended_l2', 'data_file_raw']) onOff(options, key, false);
+}
+
+/** Turns qemu-img's qcow2 creation options into CreateOptions, refusing what qemu-img refuses. */
+export function qcow2CreateOptions(options: Map<string, string>, size: number): QcowCreateOptions {
+  checkOptionNames(options);
   if (options.has('encryption') || options.has('encrypt.format')) throw new UsageError('encrypted images are not supported');
   const result: QcowCreateOptions = { ...defaultCreateOptions(size), preallocation: 'off' };
   const compat = options.get('compat');
   if (compat !== undefined) {
     if (compat === '0.10' || compat === 'v2') result.version = 2;
     else if (compat === '1.1' || compat === 'v3') result.version = 3;
-    else throw new UsageError(`Invalid compatibility level: '${compat}'`);
+    else throw new UsageError(`Parameter 'version' does not accept value '${compat}'`);
   }
   const clusterSize = options.get('cluster_size');
   if (clusterSize !== undefined) {
-    const bytes = parseSize(clusterSize, 'cluster size');
-    const bits = Math.log2(bytes);
+    const bits = Math.log2(parseSize(clusterSize, 'cluster size'));
     if (!Number.isInteger(bits) || bits < 9 || bits > 21) throw new UsageError('Cluster size must be a power of two between 512 and 2048k');
     result.clusterBits = bits;
   }
   const refcountBits = options.get('refcount_bits');
   if (refcountBits !== undefined) {
-    const bits = Number(refcountBits);
-    const order = Math.log2(bits);
+    const order = Math.log2(Number(refcountBits));
     if (!Number.isInteger(order) || order < 0 || order > 6) throw new UsageError('Refcount width must be a power of two and may not exceed 64 bits');
     result.refcountOrder = order;
   }
   result.lazyRefcounts = onOff(options, 'lazy_refcounts', false);
   result.extendedL2 = onOff(options, 'extended_l2', false);
   const compression = options.get('compression_type') ?? 'zlib';
-  if (compression !== 'zlib' && compression !== 'zstd') throw new UsageError(`Invalid parameter '${compression}'`);
+  if (compression !== 'zlib' && compression !== 'zstd') throw new UsageError(`Parameter 'compression-type' does not accept value '${compression}'`);
   result.compressionType = compression;
   const preallocation = options.get('preallocation') ?? 'off';
-  if (!['off', 'metadata', 'falloc', 'full'].includes(preallocation)) throw new UsageError(`Invalid parameter '${preallocation}'`);
+  if (!['off', 'metadata', 'falloc', 'full'].includes(preallocation)) {
+    throw new UsageError(`Parameter 'preallocation' does not accept value '${preallocation}'`);
+  }
   result.preallocation = preallocation as Preallocation;
   const dataFile = options.get('data_file');
   if (dataFile !== undefined) result.dataFile = dataFile;
@@ -89,17 +98,29 @@ function onOff(options: Map<string, string>, key: string, fallback: boolean): bo
   throw new UsageError(`Parameter '${key}' expects 'on' or 'off'`);
 }
 
-/** qemu-img create's "Formatting ..." line, options in qemu-img's order. */
-export function formattingLine(file: string, format: string, o: QcowCreateOptions | undefined, size: number): string {
-  if (o === undefined) return `Formatting '${file}', fmt=${format} size=${size}`;
-  const parts = [`fmt=${format}`, `cluster_size=${2 ** o.clusterBits}`, `extended_l2=${o.extendedL2 ? 'on' : 'off'}`];
-  if (o.preallocation !== 'off') parts.push(`preallocation=${o.preallocation}`);
-  parts.push(`compression_type=${o.compressionType}`, `size=${size}`);
-  if (o.backingFile !== undefined) parts.push(`backing_file=${o.backingFile}`);
-  if (o.backingFormat !== undefined) parts.push(`backing_fmt=${o.backingFormat}`);
-  if (o.dataFile !== undefined) parts.push(`data_file=${o.dataFile}`);
-  if (o.dataFileRaw === true) parts.push('data_file_raw=on');
-  if (o.version === 2) parts.push('compat=0.10');
-  parts.push(`lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'}`, `refcount_bits=${2 ** o.refcountOrder}`);
-  return `Formatting '${file}', ${parts.join(' ')}`;
+/**
+ * qemu-img create's "Formatting ..." line. qemu-img prints it before judging the values, from the options as
+ * given (sizes normalized to bytes, the size as given, not rounded), in its option table's order, with defaults
+ * for the options that have one.
+ */
+export function formattingLine(file: string, format: string, options: Map<string, string> | undefined, size: number): string {
+  if (options === undefined) return `Formatting '${file}', fmt=${format} size=${size}`;
+  const given = (key: string): string | undefined => options.get(key);
+  const clusterSize = given('cluster_size');
+  const parts: Array<[string, string | undefined]> = [
+    ['cluster_size', clusterSize === undefined ? '65536' : String(parseSize(clusterSize, 'cluster size'))],
+    ['extended_l2', given('extended_l2') ?? 'off'],
+    ['preallocation', given('preallocation')],
+    ['compression_type', given('compression_type') ?? 'zlib'],
+    ['size', String(size)],
+    ['compat', given('compat')],
+    ['backing_file', given('backing_file')],
+    ['backing_fmt', given('backing_fmt')],
+    ['data_file', given('data_file')],
+    ['data_file_raw', given('data_file_raw')],
+    ['lazy_refcounts', given('lazy_refcounts') ?? 'off'],
+    ['refcount_bits', given('refcount_bits') ?? '16'],
+  ];
+  const shown = parts.filter(([, value]) => value !== undefined).map(([key, value]) => `${key}=${value}`);
+  return `Formatting '${file}', fmt=${format} ${shown.join(' ')}`;
 }

@@ -1,3 +1,4 @@
+import { benchCommand, benchUsage } from './commands/bench.js';
 import { checkCommand, checkUsage } from './commands/check.js';
 import { compareCommand, compareUsage } from './commands/compare.js';
 import { convertCommand, convertUsage } from './commands/convert.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   compare: { run: compareCommand, usage: compareUsage, errorExitCode: 2 },
   io: { run: ioCommand, usage: ioUsage, errorExitCode: 1 },
   check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
+  bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
 };
 
 function usage(): string {

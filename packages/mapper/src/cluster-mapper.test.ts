@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { TableCache } from '@q/cache';
 import type { Geometry } from '@q/format';
 import { ClusterMapper, type ClusterMapperOptions } from './cluster-mapper.js';
+import { L1Table } from './l1-table.js';
+import { MetadataRegions } from './metadata-regions.js';
 
 const CLUSTER = 4096;
 const geometry: Geometry = {
@@ -28,7 +30,8 @@ function mapperWith(entries: Array<[number, number]>, overrides: Partial<Cluster
     view.setUint32(i * 8 + 4, lo);
   });
   const l2Cache = new TableCache({ budgetBytes: 1 << 20, tableBytes: CLUSTER, load: async () => table.slice() });
-  return new ClusterMapper({ geometry, l1Table: l1, l2Cache, imageFileSize: 0x100000, reserved: [], name: 'test.qcow2', ...overrides });
+  const metadata = new MetadataRegions(CLUSTER);
+  return new ClusterMapper({ geometry, l1: new L1Table(l1, 0x3000, CLUSTER, 'test.qcow2'), l2Cache, imageFileSize: 0x100000, metadata, name: 'test.qcow2', ...overrides });
 }
 
 const COPIED = 0x8000_0000;
@@ -65,7 +68,9 @@ describe('ClusterMapper', () => {
   });
 
   it('refuses data overlapping another metadata table', async () => {
-    const mapper = mapperWith([[COPIED, 0x8000]], { reserved: [{ start: 0x8000, end: 0x9000, what: 'refcount table' }] });
+    const metadata = new MetadataRegions(CLUSTER);
+    metadata.add(0x8000, 0x1000, 'refcount table');
+    const mapper = mapperWith([[COPIED, 0x8000]], { metadata });
     await expect(mapper.map(0, 1)).rejects.toThrow(/overlaps the refcount table/);
   });
 

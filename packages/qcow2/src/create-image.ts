@@ -60,14 +60,19 @@ export function checkCreateOptions(o: CreateOptions): void {
     if (o.lazyRefcounts) fail('Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)');
     if (o.extendedL2) fail('Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)');
     if (o.compressionType !== 'zlib') fail('Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)');
-    if (o.dataFile !== undefined) fail('data-file is only supported with compatibility level 1.1 and above (use version=v3 or greater)');
+    if (o.dataFile !== undefined) fail('External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)');
   }
   if (o.extendedL2 && o.clusterBits < MIN_EXTENDED_L2_CLUSTER_BITS) fail('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
   if (o.dataFileRaw === true && o.dataFile === undefined) fail('data-file-raw requires data-file');
   if (o.dataFileRaw === true && o.backingFile !== undefined) fail('Backing file and data-file-raw cannot be used at the same time');
   if (o.backingFile !== undefined && encodeString(o.backingFile).length > MAX_BACKING_FILE_NAME) fail('Backing file name too long');
   if (o.backingFormat !== undefined && o.backingFile === undefined) fail('Backing format cannot be used without backing file');
+  // QEMU caps the L1 table at 32 MiB (4 Mi entries), each entry covering one L2 table's worth of clusters.
+  const l2Coverage = 2 ** o.clusterBits * (2 ** o.clusterBits / (o.extendedL2 ? 16 : 8));
+  if (Math.ceil(o.size / l2Coverage) > MAX_L1_ENTRIES) fail("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
 }
+
+const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
 
 /** QEMU's feature name table: every feature it knows, so older readers can name what they do not support. */
 const FEATURE_NAMES: Array<[kind: number, bit: number, name: string]> = [

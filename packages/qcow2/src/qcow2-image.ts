@@ -42,6 +42,12 @@ export interface Qcow2OpenOptions {
   snapshot?: string | { id?: string; name?: string };
   /** Bytes of L2 tables to cache. */
   l2CacheBytes?: number;
+  /**
+   * Repairs a dirty image (lazy refcounts, after a crash) before a read-write open, as QEMU does: rebuilds the
+   * refcounts and clears the dirty bit (`@q/check`'s `checkImage` with `repair: 'all'`). Without it a dirty image
+   * opens read-only only.
+   */
+  repairDirty?: (file: BlockFile) => Promise<void>;
 }
 
 /**
@@ -109,8 +115,14 @@ export class Qcow2Image implements BlockDevice {
     try {
       if (writable && !file.capabilities.writable) throw new DiskError('E_READ_ONLY', 'the file is not open for writing');
       if (writable && options.snapshot !== undefined) throw new DiskError('E_READ_ONLY', 'snapshots open read-only');
-      const imageFile = writable ? await TrackedFile.wrap(file) : file;
-      const metadata = await readImageMetadata(imageFile);
+      let imageFile = writable ? await TrackedFile.wrap(file) : file;
+      let metadata = await readImageMetadata(imageFile);
+      if (writable && options.repairDirty !== undefined && (metadata.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
+        // The refcounts may be stale: repair them before anything is allocated, then read the repaired image.
+        await options.repairDirty(file);
+        imageFile = await TrackedFile.wrap(file);
+        metadata = await readImageMetadata(imageFile);
+      }
       const { header, geometry } = metadata;
       if (writable) checkWritableState(metadata);
       let l1Bytes = metadata.activeL1;
@@ -363,7 +375,7 @@ function checkWritableState(metadata: ImageMetadata): void {
     throw new DiskError('E_READ_ONLY', 'the image is marked corrupt: it can only be opened read-only (qcow check -r all repairs it)');
   }
   if ((header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
-    throw new DiskError('E_UNSUPPORTED', 'the image is dirty (a crash with lazy refcounts): repair it with qcow check -r all first');
+    throw new DiskError('E_UNSUPPORTED', 'the image is dirty (a crash with lazy refcounts) and was not repaired: run qcow check -r all');
   }
 }
 

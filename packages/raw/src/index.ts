@@ -3,3 +3,4 @@ export { readExact, readPadded, type BlockFile, type BlockFileCapabilities } fro
 export { checkRange, checkWritable, type BlockDevice, type BlockStatus } from './block-device.js';
 export { MemoryBlockFile } from './memory-file.js';
 export { RawDisk } from './raw-disk.js';
+export { RecordingBlockFile, type RecordedOp, type RecordedWrite, type RecordedTruncate, type RecordedFlush, type CrashPolicy, type CrashState } from './recording-file.js';

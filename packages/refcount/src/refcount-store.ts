@@ -201,8 +201,7 @@ export class RefcountStore {
     if (plan.table === undefined) {
       await this.blocks.flush();
       await this.file.flush();
-      for (const [range, block] of newBlocks) await this.writeTableEntry(range, block.cluster * this.clusterSize);
-      await this.file.flush();
+      await this.linkBlocks(newBlocks);
     } else {
       const offset = plan.table.cluster * this.clusterSize;
       await this.file.write(encodeRefcountTable(table, this.clusterSize, plan.table.clusters), offset);
@@ -223,6 +222,28 @@ export class RefcountStore {
       // Nothing points at the old table any more (the header switch is durable): its clusters are free.
       const first = oldTable.offset / this.clusterSize;
       for (let i = 0; i < oldTable.clusters; i++) await this.adjust(first + i, -1);
+    }
+  }
+
+  /**
+   * Points the table at new blocks in waves, syncing after each: a block becomes reachable only once the block that
+   * counts it is (its own range, or one linked in an earlier wave). Otherwise a crash could keep the entry of a
+   * block whose own refcount lives in a block nothing points at yet: a referenced cluster with refcount 0. Blocks
+   * are placed in range order, so no two count each other and every wave makes progress.
+   */
+  private async linkBlocks(newBlocks: Map<number, { cluster: number }>): Promise<void> {
+    const pending = new Map(newBlocks);
+    while (pending.size > 0) {
+      const wave = [...pending].filter(([range, block]) => {
+        const counter = Math.floor(block.cluster / this.blockEntries);
+        return counter === range || !pending.has(counter);
+      });
+      if (wave.length === 0) throw new Error('refcount blocks count each other in a cycle');
+      for (const [range, block] of wave) {
+        await this.writeTableEntry(range, block.cluster * this.clusterSize);
+        pending.delete(range);
+      }
+      await this.file.flush();
     }
   }
 

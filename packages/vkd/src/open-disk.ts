@@ -3,7 +3,8 @@ import { statSync } from 'node:fs';
 import { openChain, probeFormat, resolveBackingPath, type BackingOpener } from '@q/backing';
 import { Qcow2Image, type Codecs } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
-import { DiskError, RawDisk, type BlockDevice } from '@q/raw';
+import { checkImage } from '@q/check';
+import { DiskError, RawDisk, type BlockDevice, type BlockFile } from '@q/raw';
 import { openNodeFile } from '@q/raw/node';
 import { parseDiskSpec } from './disk-spec.js';
 
@@ -79,10 +80,19 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
       openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable }),
+      repairDirty: (dirty) => repairDirtyImage(dirty, path),
     });
   } catch (error) {
     await file.close().catch(() => undefined);
     throw error;
+  }
+}
+
+/** QEMU's answer to a dirty image opened read-write: rebuild the refcounts (check -r all), then go on. */
+async function repairDirtyImage(file: BlockFile, path: string): Promise<void> {
+  const report = await checkImage(file, { repair: 'all', name: path });
+  if (report.corruptions > 0 || report.checkErrors > 0) {
+    throw new DiskError('E_CORRUPT', 'the image is dirty and repairing its refcounts left errors: run qcow check', { file: path });
   }
 }
 

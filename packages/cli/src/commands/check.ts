@@ -38,10 +38,11 @@ export async function checkCommand(args: string[]): Promise<number> {
   const file = await openImageFile(path, repair !== undefined);
   try {
     const layout = await openLayout(file, path, format);
+    for (const warning of layout.warnings) process.stderr.write(`qcow: warning: ${warning}\n`);
     await requireDataFile(layout, path);
     let report;
     try {
-      report = await checkLayout(layout, { repair, name: path, onMessage: (line) => void process.stderr.write(line + '\n') });
+      report = await checkLayout(layout, { repair, name: path, onMessage: (line, kind) => void process.stderr.write(`${kind === 'report' ? 'qcow: ' : ''}${line}\n`) });
     } catch (error) {
       // As qemu-img: the check started but could not finish; nothing is printed on stdout.
       throw new ExitError(`Check failed: ${isDiskError(error) ? error.message : describeError(error)}`, 1);

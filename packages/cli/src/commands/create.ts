@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, join } from 'node:path';
-import { createQcow2 } from '@q/qcow2';
+import { checkCreateOptions, createQcow2 } from '@q/qcow2';
+import { isDiskError } from '@q/raw';
 import { openNodeFile } from '@q/raw/node';
-import { formattingLine, parseOptionList, qcow2CreateOptions, type QcowCreateOptions } from '../create-options.js';
+import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions } from '../create-options.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
@@ -25,32 +26,42 @@ export async function createCommand(args: string[]): Promise<number> {
   if (backingFormat !== undefined) options.set('backing_fmt', backingFormat);
   let size = sizeText !== undefined ? parseSize(sizeText, 'image size') : options.has('size') ? parseSize(options.get('size')!, 'image size') : undefined;
   options.delete('size');
+  if (format !== 'raw' && format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
+  if (format === 'qcow2') inFile(file, () => checkOptionNames(options));
   if (size === undefined && backing !== undefined && !hasFlag(parsed, 'u')) size = await backingSize(file, backing, backingFormat);
   if (size === undefined) throw new ExitError(`${file}: Image creation needs a size parameter`, 1);
-  size = Math.ceil(size / 512) * 512;
+  const quiet = hasFlag(parsed, 'q');
 
   if (format === 'raw') {
     if (backing !== undefined) throw new ExitError(`${file}: Backing file not supported for file format 'raw'`, 1);
     const preallocation = options.get('preallocation') ?? 'off';
     for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
-    if (!hasFlag(parsed, 'q')) process.stdout.write(formattingLine(file, 'raw', undefined, size) + '\n');
-    await createRaw(file, size, preallocation === 'full');
+    if (!quiet) process.stdout.write(formattingLine(file, 'raw', undefined, size) + '\n');
+    await createRaw(file, Math.ceil(size / 512) * 512, preallocation === 'full');
     return 0;
   }
-  if (format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
-  let qcowOptions: QcowCreateOptions;
-  try {
-    qcowOptions = qcow2CreateOptions(options, size);
-  } catch (error) {
-    if (error instanceof UsageError) throw new ExitError(`${file}: ${error.message}`, 1);
-    throw error;
-  }
-  if (!hasFlag(parsed, 'q')) process.stdout.write(formattingLine(file, 'qcow2', qcowOptions, size) + '\n');
+  // As qemu-img: the Formatting line comes first, then the values are judged, all before the file is created.
+  if (!quiet) process.stdout.write(formattingLine(file, 'qcow2', options, size) + '\n');
+  const qcowOptions = inFile(file, () => {
+    const result = qcow2CreateOptions(options, Math.ceil(size / 512) * 512);
+    checkCreateOptions(result);
+    return result;
+  });
   const target = await openNodeFile(file, { create: true, truncate: true });
   await createQcow2(target, qcowOptions, {
     openDataFile: (name, writable) => openNodeFile(isAbsolute(name) ? name : join(dirname(file), name), writable ? { create: true } : {}),
   });
   return 0;
+}
+
+/** Runs an option check; its complaint is reported as qemu-img reports it, prefixed with the file name. */
+function inFile<T>(file: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof UsageError || isDiskError(error)) throw new ExitError(`${file}: ${error.message}`, 1);
+    throw error;
+  }
 }
 
 /** The size of the backing file, opened as the new image will open it (relative to the new image's directory). */
