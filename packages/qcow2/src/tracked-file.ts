@@ -2,15 +2,19 @@ import type { BlockFile, BlockFileCapabilities } from '@q/raw';
 
 /**
  * A BlockFile decorator that knows how far the file reaches, counting writes still in flight, so the write path
- * can extend the file to cover a new cluster (one truncate) without ever shrinking it under a write that is
- * already on its way. It also remembers whether anything was written since the last sync.
+ * can extend the file to cover a new cluster without ever shrinking it under a write that is already on its way.
+ * Extensions reserve some room ahead (one truncate per megabyte, not one per cluster: a truncate is a round trip
+ * through the I/O threads under the metadata lock); close trims the file back to what is used, so it ends where
+ * QEMU's would. It also remembers whether anything was written since the last sync.
  */
 export class TrackedFile implements BlockFile {
   readonly name: string;
   readonly capabilities: BlockFileCapabilities;
   private readonly inner: BlockFile;
-  /** Bytes the file covers once every issued write has landed. */
+  /** Bytes the image uses once every issued write has landed (past it the file holds only reserved zeros). */
   end: number;
+  /** Bytes the file really covers (`end` plus reserved room). */
+  private physical: number;
   /** Something was written since the last completed flush began. */
   unsynced = false;
   private writesIssued = 0;
@@ -20,6 +24,7 @@ export class TrackedFile implements BlockFile {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
     this.end = end;
+    this.physical = end;
   }
 
   static async wrap(inner: BlockFile): Promise<TrackedFile> {
@@ -32,6 +37,7 @@ export class TrackedFile implements BlockFile {
 
   write(src: Uint8Array, offset: number): Promise<void> {
     this.end = Math.max(this.end, offset + src.length);
+    this.physical = Math.max(this.physical, this.end);
     this.unsynced = true;
     this.writesIssued++;
     return this.inner.write(src, offset);
@@ -51,18 +57,25 @@ export class TrackedFile implements BlockFile {
    * Grows the file to at least `length` bytes. Callers serialise growth (under the metadata lock) and await it
    * before any write past the old end is issued, so a truncate never lands after a write beyond it.
    */
-  async extendTo(length: number): Promise<void> {
-    if (length <= this.end) return;
-    this.end = length;
-    await this.inner.truncate(length);
+  async extendTo(length: number, reserve = 0): Promise<void> {
+    this.end = Math.max(this.end, length);
+    if (length <= this.physical) return;
+    this.physical = length + reserve;
+    await this.inner.truncate(this.physical);
   }
 
   async truncate(size: number): Promise<void> {
     this.end = size;
+    this.physical = size;
     await this.inner.truncate(size);
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  /** Trims reserved room (every write has landed by now), then closes the file. */
+  async close(): Promise<void> {
+    try {
+      if (this.physical > this.end) await this.inner.truncate(this.end);
+    } finally {
+      await this.inner.close();
+    }
   }
 }

@@ -7,6 +7,9 @@ import { AsyncLock, KeyedClaims } from './async-lock.js';
 import type { HeaderState } from './header-state.js';
 import type { TrackedFile } from './tracked-file.js';
 
+/** Room the file grows by past a new cluster, so appending writes truncate once per megabyte. */
+const RESERVE_BYTES = 1 << 20;
+
 /** A new L2 entry; `keepsReference` says it still names the old entry's cluster (only its flags changed). */
 export type NewEntryDecision = NewEntry & { keepsReference?: boolean };
 
@@ -135,18 +138,31 @@ export class WritePath {
     const whole = !reuse && (entry.compressed || allocated);
     const spanStart = whole ? 0 : Math.floor(at / subclusterSize) * subclusterSize;
     const spanEnd = whole ? clusterSize : Math.ceil((at + bytes.length) / subclusterSize) * subclusterSize;
-    const span = new Uint8Array(spanEnd - spanStart);
     const coversSpan = at === spanStart && at + bytes.length === spanEnd;
-    if (!coversSpan && !this.readsAsZero(entry, cluster, spanStart, spanEnd)) await this.readGuestClipped(span, clusterStart + spanStart);
-    span.set(bytes, at - spanStart);
+    const zeroBelow = this.readsAsZero(entry, cluster, spanStart, spanEnd);
+    // The caller's bytes go out as they are when they fill the span. Otherwise what shows through is read now
+    // (before allocating); a span over zeros is only assembled if the new cluster turns out not to be fresh.
+    let span: Uint8Array | undefined;
+    if (coversSpan) span = bytes;
+    else if (!zeroBelow) {
+      span = new Uint8Array(spanEnd - spanStart);
+      await this.readGuestClipped(span, clusterStart + spanStart);
+      span.set(bytes, at - spanStart);
+    }
 
     const fileEnd = this.p.file.end;
     const host = reuse ? this.dataHost(entry, cluster) : await this.p.lock.run(() => this.newHostCluster(cluster));
-    await this.checkOverlap(host + spanStart, span.length);
+    await this.checkOverlap(host + spanStart, spanEnd - spanStart);
     // A new cluster past the old end of the file is all zeros already: only the written bytes need to go there.
-    const freshZeros = !reuse && !geometry.externalDataFile && host >= fileEnd && this.readsAsZero(entry, cluster, spanStart, spanEnd);
-    if (freshZeros) await this.p.dataFile.write(bytes, host + at);
-    else await this.p.dataFile.write(span, host + spanStart);
+    const fresh = !reuse && !geometry.externalDataFile && host >= fileEnd && zeroBelow;
+    if (fresh) await this.p.dataFile.write(bytes, host + at);
+    else {
+      if (span === undefined) {
+        span = new Uint8Array(spanEnd - spanStart);
+        span.set(bytes, at - spanStart);
+      }
+      await this.p.dataFile.write(span, host + spanStart);
+    }
 
     await this.p.lock.run(async () => {
       const table = await this.p.l2Writer.writableTable(l1Index);
@@ -167,8 +183,9 @@ export class WritePath {
     const { geometry, file } = this.p;
     if (geometry.externalDataFile) return cluster * geometry.clusterSize;
     const host = await this.p.refcounts.allocate(1);
-    // A fresh cluster past the end reads as zeros once the file covers it: one truncate instead of writing zeros.
-    await file.extendTo(host + geometry.clusterSize);
+    // A fresh cluster past the end reads as zeros once the file covers it: a truncate (with room for the next
+    // clusters) instead of writing zeros.
+    await file.extendTo(host + geometry.clusterSize, Math.max(RESERVE_BYTES, geometry.clusterSize));
     this.p.mapper.imageFileSize = Math.max(this.p.mapper.imageFileSize, file.end);
     return host;
   }

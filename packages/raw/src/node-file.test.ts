@@ -18,6 +18,15 @@ describeBlockFileConformance('NodeBlockFile', {
   },
 });
 
+describeBlockFileConformance('NodeBlockFile (blocking)', {
+  create: () => openNodeFile(join(dir, `b${counter++}`), { create: true, truncate: true, blocking: true }),
+  readOnly: async (bytes) => {
+    const path = join(dir, `bro${counter++}`);
+    writeFileSync(path, bytes);
+    return openNodeFile(path, { blocking: true });
+  },
+});
+
 describe('openNodeFile', () => {
   it('names a missing file with E_NOT_FOUND', async () => {
     await expect(openNodeFile(join(dir, 'missing'))).rejects.toMatchObject({

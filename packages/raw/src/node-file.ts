@@ -9,6 +9,14 @@ export interface NodeFileOptions {
   create?: boolean;
   /** Truncate an existing file to zero length (with create: a fresh file). */
   truncate?: boolean;
+  /**
+   * Read, write and truncate requests under 64 KiB with blocking system calls on the calling thread instead of
+   * libuv's thread pool. A small request in the page cache then costs a copy, not a round trip between threads:
+   * about three times faster at 4 KiB. Larger requests (and flushes) stay on the pool, where their copies run in
+   * parallel with this thread's. Only for a thread that may block: a CLI, or a worker running the engine as the
+   * cothread; never an event loop that serves clients.
+   */
+  blocking?: boolean;
 }
 
 /**
@@ -19,11 +27,13 @@ export class NodeBlockFile implements BlockFile {
   readonly name: string;
   readonly capabilities: BlockFileCapabilities;
   private fd: number | undefined;
+  private readonly blocking: boolean;
 
-  private constructor(name: string, fd: number, writable: boolean) {
+  private constructor(name: string, fd: number, writable: boolean, blocking: boolean) {
     this.name = name;
     this.fd = fd;
     this.capabilities = { writable, sparse: true };
+    this.blocking = blocking;
   }
 
   static async open(path: string, options: NodeFileOptions = {}): Promise<NodeBlockFile> {
@@ -43,11 +53,12 @@ export class NodeBlockFile implements BlockFile {
       fs.closeSync(fd);
       throw error;
     }
-    return new NodeBlockFile(path, fd, writable);
+    return new NodeBlockFile(path, fd, writable, options.blocking === true);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {
     const fd = this.descriptor();
+    if (this.blocking && dst.length < BLOCKING_BELOW) return this.sync('read', offset, () => readSyncFully(fd, dst, offset));
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {
@@ -66,6 +77,7 @@ export class NodeBlockFile implements BlockFile {
   write(src: Uint8Array, offset: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
+    if (this.blocking && src.length < BLOCKING_BELOW) return this.sync('write', offset, () => writeSyncFully(fd, src, offset));
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {
@@ -98,6 +110,7 @@ export class NodeBlockFile implements BlockFile {
   truncate(size: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
+    if (this.blocking) return this.sync('truncate', undefined, () => fs.ftruncateSync(fd, size));
     return new Promise((resolve, reject) =>
       fs.ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
     );
@@ -112,10 +125,36 @@ export class NodeBlockFile implements BlockFile {
     );
   }
 
+  /** Runs a blocking call; its failure becomes a rejected promise, as on the asynchronous path. */
+  private sync<T>(operation: string, offset: number | undefined, call: () => T): Promise<T> {
+    try {
+      return Promise.resolve(call());
+    } catch (error) {
+      return Promise.reject(fsError(error as NodeJS.ErrnoException, this.name, operation, offset));
+    }
+  }
+
   private descriptor(): number {
     if (this.fd === undefined) throw new DiskError('E_IO', 'file is closed', { file: this.name });
     return this.fd;
   }
+}
+
+/** Requests at least this large go to the thread pool even on a blocking file (see `NodeFileOptions.blocking`). */
+const BLOCKING_BELOW = 64 * 1024;
+
+function readSyncFully(fd: number, dst: Uint8Array, offset: number): number {
+  let done = 0;
+  while (done < dst.length) {
+    const count = fs.readSync(fd, dst, done, dst.length - done, offset + done);
+    if (count === 0) break;
+    done += count;
+  }
+  return done;
+}
+
+function writeSyncFully(fd: number, src: Uint8Array, offset: number): void {
+  for (let done = 0; done < src.length; ) done += fs.writeSync(fd, src, done, src.length - done, offset + done);
 }
 
 /** Opens a Node file as a BlockFile (see NodeFileOptions). */

@@ -22,6 +22,8 @@ export interface OpenDiskOptions {
   /** Most backing layers below the top image. */
   maxBackingDepth?: number;
   l2CacheBytes?: number;
+  /** Blocking file I/O on this thread (see `NodeFileOptions.blocking`): for CLIs and cothread workers. */
+  blockingIo?: boolean;
   codecs?: Codecs;
 }
 
@@ -48,6 +50,7 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
         writable: isTop && options.writable === true,
         ignoreBacking: options.ignoreBacking === true,
         l2CacheBytes: options.l2CacheBytes,
+        blocking: options.blockingIo === true,
       });
     },
   });
@@ -60,10 +63,11 @@ interface LayerOptions {
   name: string;
   ignoreBacking: boolean;
   l2CacheBytes: number | undefined;
+  blocking: boolean;
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
-  const file = await openNodeFile(path, { writable: options.writable });
+  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking });
   try {
     const chosen = format ?? (await probeFormat(file));
     if (chosen === 'raw') {
@@ -79,7 +83,7 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
       ignoreBacking: options.ignoreBacking,
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
-      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable }),
+      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking }),
       repairDirty: (dirty) => repairDirtyImage(dirty, path),
     });
   } catch (error) {
