@@ -193,7 +193,7 @@ export class Qcow2Image implements BlockDevice {
       if (compressed.length > 0) pending.push(this.compressedReader().read(compressed));
       await Promise.all(pending);
     } catch (error) {
-      throw attribute(error, this.name);
+      throw await this.signalCorruption(attribute(error, this.name));
     }
   }
 
@@ -323,8 +323,26 @@ export class Qcow2Image implements BlockDevice {
       }
       await change();
     } catch (error) {
-      throw attribute(error, this.name);
+      throw await this.signalCorruption(attribute(error, this.name));
     }
+  }
+
+  /**
+   * Corrupt metadata met by a writable image (a pointer into metadata, past the file, unaligned...) marks the
+   * image corrupt before anything else is written, as QEMU does: from then on it opens read-only until repaired.
+   * Returns the error to throw, saying so.
+   */
+  private async signalCorruption(error: unknown): Promise<unknown> {
+    const header = this.writer?.header;
+    if (header === undefined || header.corrupt || !isMetadataCorruption(error)) return error;
+    try {
+      await header.setCorrupt();
+      await this.file.flush();
+    } catch {
+      // The error being reported matters more than a failure to record it.
+    }
+    if (/marked corrupt/.test(error.message)) return error;
+    return new DiskError(error.code, `${error.message}; the image is now marked corrupt`, { file: error.file, offset: error.offset, cause: error });
   }
 
   private async prepareForWrites(): Promise<void> {
@@ -377,6 +395,14 @@ function checkWritableState(metadata: ImageMetadata): void {
   if ((header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
     throw new DiskError('E_UNSUPPORTED', 'the image is dirty (a crash with lazy refcounts) and was not repaired: run qcow check -r all');
   }
+}
+
+/**
+ * A broken metadata pointer, as opposed to compressed data that does not decompress (QEMU reports that as an I/O
+ * error and leaves the image alone: the metadata is sound).
+ */
+function isMetadataCorruption(error: unknown): error is DiskError {
+  return error instanceof DiskError && error.code === 'E_CORRUPT' && !error.message.startsWith('compressed cluster');
 }
 
 function attribute(error: unknown, name: string): unknown {
