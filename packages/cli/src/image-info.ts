@@ -8,6 +8,7 @@ import {
   INCOMPAT_DATA_FILE,
   INCOMPAT_DIRTY,
   INCOMPAT_EXTENDED_L2,
+  type SnapshotEntry,
 } from '@q/format';
 import { Qcow2Image } from '@q/qcow2';
 import { resolveBackingPath } from '@q/backing';
@@ -15,6 +16,20 @@ import { RawDisk, type BlockDevice } from '@q/raw';
 
 /** `qemu-img info --output=json`'s object, keys in the order qemu-img 7.2 prints them. */
 export type ImageInfoJson = Record<string, unknown>;
+
+/** One snapshot as qemu-img's JSON describes it (info's "snapshots"), keys in its order. */
+export function snapshotInfo(snapshot: SnapshotEntry): Record<string, unknown> {
+  return {
+    ...(snapshot.icount === undefined ? {} : { icount: snapshot.icount }),
+    'vm-clock-nsec': snapshot.vmClockNanoseconds % 1e9,
+    name: snapshot.name,
+    'date-sec': snapshot.dateSeconds,
+    'date-nsec': snapshot.dateNanoseconds,
+    'vm-clock-sec': Math.floor(snapshot.vmClockNanoseconds / 1e9),
+    id: snapshot.id,
+    'vm-state-size': snapshot.vmStateSize,
+  };
+}
 
 /** Builds qemu-img's info object for one layer; `filename` is the name as the user (or the overlay) gave it. */
 export async function imageInfo(device: BlockDevice, filename: string): Promise<ImageInfoJson> {
@@ -25,16 +40,7 @@ export async function imageInfo(device: BlockDevice, filename: string): Promise<
     info['backing-filename-format'] = metadata.extensions.backingFormat;
   }
   if (metadata !== undefined && metadata.snapshots.length > 0) {
-    info['snapshots'] = metadata.snapshots.map((snapshot) => ({
-      ...(snapshot.icount === undefined ? {} : { icount: snapshot.icount }),
-      'vm-clock-nsec': snapshot.vmClockNanoseconds % 1e9,
-      name: snapshot.name,
-      'date-sec': snapshot.dateSeconds,
-      'date-nsec': snapshot.dateNanoseconds,
-      'vm-clock-sec': Math.floor(snapshot.vmClockNanoseconds / 1e9),
-      id: snapshot.id,
-      'vm-state-size': snapshot.vmStateSize,
-    }));
+    info['snapshots'] = metadata.snapshots.map(snapshotInfo);
   }
   info['virtual-size'] = device.size;
   info['filename'] = filename;

@@ -6,6 +6,7 @@ import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
+import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
 import { ExitError, UsageError } from './usage-error.js';
 
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   io: { run: ioCommand, usage: ioUsage, errorExitCode: 1 },
   check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
+  snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
 };
 
 function usage(): string {

@@ -16,6 +16,7 @@ import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { growDisk } from './l1-growth.js';
+import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
 import { mappingParts, writableParts, type WritableParts } from './writable-parts.js';
 
@@ -279,6 +280,58 @@ export class Qcow2Image implements BlockDevice {
             : { ...base, kind: 'unallocated', hostOffset: extent.hostOffset, hostFile };
       }
     });
+  }
+
+  /** The internal snapshots, in table order. */
+  get snapshots(): readonly SnapshotEntry[] {
+    return this.metadata.snapshots;
+  }
+
+  /** Takes an internal snapshot of the current state (qemu-img snapshot -c). */
+  async createSnapshot(name: string, now = new Date()): Promise<SnapshotEntry> {
+    return this.snapshotOperation((parts) => createSnapshot(parts, name, this.virtualSize, now));
+  }
+
+  /** Deletes the first snapshot named `name` (qemu-img snapshot -d looks up names only). */
+  async deleteSnapshot(name: string): Promise<void> {
+    const entry = this.metadata.snapshots.find((snapshot) => snapshot.name === name);
+    if (entry === undefined) throw new DiskError('E_NO_SUCH', 'snapshot not found', { file: this.name });
+    await this.snapshotOperation((parts) => deleteSnapshot(parts, entry));
+  }
+
+  /** Reverts the disk to a snapshot, found by id, then by name (qemu-img snapshot -a). */
+  async applySnapshot(idOrName: string): Promise<void> {
+    const entry = findSnapshot(this.metadata.snapshots, idOrName);
+    if (entry === undefined) throw new DiskError('E_NO_SUCH', `Can't find snapshot '${idOrName}'`, { file: this.name });
+    this.virtualSize = await this.snapshotOperation((parts) => applySnapshot(parts, entry, this.virtualSize));
+  }
+
+  /** Runs a snapshot operation with every write durable first, under the metadata lock and the dirty bit. */
+  private async snapshotOperation<T>(operation: (parts: SnapshotParts) => Promise<T>): Promise<T> {
+    const writer = this.writable(0, 0);
+    if (this.metadata.geometry.externalDataFile) {
+      throw new DiskError('E_UNSUPPORTED', 'internal snapshots are not supported with an external data file', { file: this.name });
+    }
+    let result: T | undefined;
+    await this.changing(async () => {
+      await writer.writePath.flush();
+      const { file, header, l1, refcounts, syncRefcounts } = writer.resizeParts;
+      const parts: SnapshotParts = {
+        geometry: this.metadata.geometry,
+        mapper: this.mapper,
+        l2Cache: writer.l2Cache,
+        refcounts,
+        file,
+        header,
+        l1,
+        metadata: this.metadata,
+        regions: this.metadata.regions,
+        syncRefcounts,
+      };
+      result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
+      this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, file.end);
+    });
+    return result as T;
   }
 
   /**

@@ -56,6 +56,7 @@ export interface WritableParts {
   lock: AsyncLock;
   lazyRefcounts: boolean;
   resizeParts: ResizeParts;
+  l2Cache: TableCache;
 }
 
 export async function writableParts(options: {
@@ -119,7 +120,7 @@ export async function writableParts(options: {
   });
   mapping.setWriteBackSync(syncRefcounts);
   const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
-  return { header, refcounts, writePath, zeroPath: new ZeroPath(writePath), l2Writer, lock, lazyRefcounts, resizeParts };
+  return { header, refcounts, writePath, zeroPath: new ZeroPath(writePath), l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache };
 }
 
 /** A writable image also guards refcount blocks, active L2 tables and snapshot L1 tables against overwrites. */

@@ -1,0 +1,82 @@
+import { Qcow2Image } from '@q/qcow2';
+import { isDiskError, type BlockDevice } from '@q/raw';
+import { describeError } from '../describe-error.js';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
+import { snapshotHeader, snapshotRow } from '../image-info-human.js';
+import { snapshotInfo } from '../image-info.js';
+import { openImage } from '../open-source.js';
+import { ExitError, UsageError } from '../usage-error.js';
+
+export const snapshotUsage = 'snapshot [-q] [-f fmt] [-U] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE';
+
+type Action = { kind: 'list' } | { kind: 'create' | 'apply' | 'delete'; name: string };
+
+/**
+ * `qcow snapshot`: qemu-img snapshot. Lists (the default), creates, applies or deletes internal snapshots, with
+ * qemu-img's messages and exit codes. Only the top image is opened; its backing file is not needed.
+ */
+export async function snapshotCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, { short: 'la:c:d:f:hqU', long: { 'image-opts': false, 'force-share': false, object: true } });
+  const [file, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const actions: Action[] = [];
+  for (const { name, value } of parsed.options) {
+    if (name === 'l') actions.push({ kind: 'list' });
+    if (name === 'c') actions.push({ kind: 'create', name: value! });
+    if (name === 'a') actions.push({ kind: 'apply', name: value! });
+    if (name === 'd') actions.push({ kind: 'delete', name: value! });
+  }
+  if (actions.length > 1) throw new UsageError('Cannot mix \'-l\', \'-a\', \'-c\', \'-d\'');
+  const action = actions[0] ?? { kind: 'list' };
+  const format = lastValue(parsed, 'f');
+  let device: BlockDevice;
+  try {
+    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true });
+  } catch (error) {
+    throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
+  }
+  try {
+    if (!(device instanceof Qcow2Image)) throw new ExitError(`Could not ${verb(action)}: Operation not supported`, 1);
+    await run(device, action, file, hasFlag(parsed, 'q'));
+  } finally {
+    await device.close();
+  }
+  return 0;
+}
+
+function verb(action: Action): string {
+  switch (action.kind) {
+    case 'list':
+      return 'list snapshots';
+    case 'create':
+      return `create snapshot '${action.name}'`;
+    case 'apply':
+      return `apply snapshot '${action.name}'`;
+    case 'delete':
+      return `delete snapshot '${action.name}'`;
+  }
+}
+
+async function run(image: Qcow2Image, action: Action, file: string, quiet: boolean): Promise<void> {
+  try {
+    switch (action.kind) {
+      case 'list':
+        if (quiet || image.snapshots.length === 0) return;
+        process.stdout.write(['Snapshot list:', snapshotHeader(), ...image.snapshots.map((s) => snapshotRow(snapshotInfo(s)))].join('\n') + '\n');
+        return;
+      case 'create':
+        await image.createSnapshot(action.name);
+        return;
+      case 'apply':
+        await image.applySnapshot(action.name);
+        return;
+      case 'delete':
+        await image.deleteSnapshot(action.name);
+        return;
+    }
+  } catch (error) {
+    if (error instanceof ExitError) throw error;
+    const reason = isDiskError(error) && error.code === 'E_NO_SUCH' ? (action.kind === 'apply' ? 'Failed to load snapshot: No such file or directory' : 'snapshot not found') : describeError(error, file);
+    throw new ExitError(`Could not ${verb(action)}: ${reason}`, 1);
+  }
+}

@@ -1,0 +1,82 @@
+import { L1_COPIED_HI, L2_COPIED_HI, l1EntryOffset, type Geometry } from '@q/format';
+import { referencedClusters, type ClusterMapper, type L1Table } from '@q/mapper';
+import type { TableCache } from '@q/cache';
+import type { RefcountStore } from '@q/refcount';
+
+/**
+ * Walks of a whole mapping tree (an L1 table, its L2 tables, the clusters they name), the building blocks of
+ * snapshot create, apply and delete. A cluster's refcount counts the L1 tables that reach it (spec: "Snapshots"),
+ * so taking or dropping a tree moves every count in it by one.
+ */
+export interface TreeParts {
+  geometry: Geometry;
+  mapper: ClusterMapper;
+  l2Cache: TableCache;
+  refcounts: RefcountStore;
+}
+
+/** The L2 tables an L1 table's bytes name: [L1 index, table offset] (empty entries skipped). */
+export function l2Tables(l1: Uint8Array): Array<[number, number]> {
+  const view = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  const tables: Array<[number, number]> = [];
+  for (let index = 0; index < l1.length / 8; index++) {
+    const offset = l1EntryOffset(view.getUint32(index * 8), view.getUint32(index * 8 + 4));
+    if (offset !== 0) tables.push([index, offset]);
+  }
+  return tables;
+}
+
+/**
+ * Moves the refcount of every L2 table and every cluster the tree reaches by `delta`. Returns the L2 tables whose
+ * count reached zero (their clusters were released).
+ */
+export async function adjustTree(parts: TreeParts, l1: Uint8Array, delta: 1 | -1): Promise<number[]> {
+  const { geometry, mapper, refcounts } = parts;
+  const freed: number[] = [];
+  for (const [l1Index, offset] of l2Tables(l1)) {
+    const table = parts.l2Cache.peek(offset) ?? (await mapper.loadL2(offset, l1Index));
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    for (let index = 0; index < geometry.l2Entries; index++) {
+      for (const cluster of referencedClusters(mapper.decodeEntry(view, index), geometry)) await refcounts.adjust(cluster, delta);
+    }
+    if ((await refcounts.adjust(offset / geometry.clusterSize, delta)) === 0) freed.push(offset);
+  }
+  return freed;
+}
+
+/**
+ * Sets the COPIED flags of the active tree to what the refcounts say (spec: set exactly when the refcount is 1;
+ * never on compressed entries). L2 tables change in the cache (written back by the caller's flush); the L1 table
+ * is rewritten in memory and returned for the caller to write. `allShared` clears every flag (a snapshot is about
+ * to share the whole tree).
+ */
+export async function recomputeCopied(parts: TreeParts, l1: L1Table, allShared = false): Promise<Uint8Array> {
+  const { geometry, mapper, refcounts, l2Cache } = parts;
+  const bytes = l1.raw.slice();
+  const l1View = new DataView(bytes.buffer);
+  for (let l1Index = 0; l1Index < l1.entries; l1Index++) {
+    const offset = l1.l2Offset(l1Index);
+    if (offset === 0) continue;
+    const tableShared = allShared || (await refcounts.get(offset / geometry.clusterSize)) !== 1;
+    const hi = l1View.getUint32(l1Index * 8);
+    l1View.setUint32(l1Index * 8, tableShared ? hi & ~L1_COPIED_HI : hi | L1_COPIED_HI);
+    const table = l2Cache.peek(offset) ?? (await mapper.loadL2(offset, l1Index));
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    let changed = false;
+    for (let index = 0; index < geometry.l2Entries; index++) {
+      const entry = mapper.decodeEntry(view, index);
+      const at = index * geometry.l2EntryBytes;
+      const clusters = referencedClusters(entry, geometry);
+      let copied = false;
+      if (!entry.compressed && !tableShared && clusters.length === 1) copied = (await refcounts.get(clusters[0]!)) === 1;
+      const old = view.getUint32(at);
+      const next = copied ? old | L2_COPIED_HI : old & ~L2_COPIED_HI;
+      if (next !== old) {
+        view.setUint32(at, next >>> 0);
+        changed = true;
+      }
+    }
+    if (changed) l2Cache.markDirty(offset);
+  }
+  return bytes;
+}
