@@ -1,10 +1,10 @@
 import { encodeSnapshotTable, L1_COPIED_HI, type SnapshotEntry } from '@q/format';
-import type { L1Table, MetadataRegions } from '@q/mapper';
+import { ACTIVE_L2_TABLE, type L1Table, type MetadataRegions } from '@q/mapper';
 import { DiskError } from '@q/raw';
 import { readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import type { HeaderState } from './header-state.js';
 import type { ImageMetadata } from './image-metadata.js';
-import { adjustTree, recomputeCopied, type TreeParts } from './snapshot-tree.js';
+import { adjustTree, l2Tables, recomputeCopied, type TreeParts } from './snapshot-tree.js';
 import type { TrackedFile } from './tracked-file.js';
 
 export interface SnapshotParts extends TreeParts {
@@ -100,7 +100,7 @@ export async function deleteSnapshot(parts: SnapshotParts, entry: SnapshotEntry)
   );
   parts.metadata.snapshots.splice(parts.metadata.snapshots.indexOf(entry), 1);
   // 2. Drop its references, free its L1 table, and give back COPIED to what is exclusive again.
-  for (const offset of await adjustTree(parts, l1, -1)) parts.l2Cache.drop(offset);
+  forgetTables(parts, await adjustTree(parts, l1, -1));
   if (entry.l1Size > 0) {
     const clusters = Math.ceil((entry.l1Size * 8) / geometry.clusterSize);
     for (let i = 0; i < clusters; i++) await refcounts.adjust(entry.l1TableOffset / geometry.clusterSize + i, -1);
@@ -130,10 +130,19 @@ export async function applySnapshot(parts: SnapshotParts, entry: SnapshotEntry, 
   const size = snapshotDiskSize(entry, currentSize);
   if (size !== header.header.size) await header.switchL1(l1.offset, l1.entries, size);
   // 2. Drop the old active tree's references, then set COPIED where the new tree is exclusive.
-  for (const offset of await adjustTree(parts, old, -1)) parts.l2Cache.drop(offset);
+  forgetTables(parts, await adjustTree(parts, old, -1));
+  for (const [, offset] of l2Tables(next)) parts.regions.add(offset, geometry.clusterSize, ACTIVE_L2_TABLE);
   await parts.syncRefcounts();
   await restoreCopied(parts);
   return size;
+}
+
+/** L2 tables whose last reference went: no longer metadata to guard, nor worth caching. */
+function forgetTables(parts: SnapshotParts, offsets: number[]): void {
+  for (const offset of offsets) {
+    parts.l2Cache.drop(offset);
+    parts.regions.remove(offset, parts.geometry.clusterSize);
+  }
 }
 
 async function restoreCopied(parts: SnapshotParts): Promise<void> {

@@ -12,6 +12,8 @@ export type GuestOp =
   | { op: 'discard'; offset: number; length: number }
   | { op: 'flush' }
   | { op: 'resize'; size: number }
+  /** An internal snapshot operation (each flushes what came before it and is durable when it returns). */
+  | { op: 'snapshot'; action: 'create' | 'apply' | 'delete'; name: string }
   /** Closes the image (flush, and a clean close clears the dirty bit of lazy-refcount images). */
   | { op: 'close' };
 
@@ -29,12 +31,14 @@ export function describeOp(op: GuestOp): string {
       return `resize ${op.size}`;
     case 'close':
       return 'close';
+    case 'snapshot':
+      return `snapshot -${op.action[0]} ${op.name}`;
   }
 }
 
 /** Whether an op makes everything acknowledged before it durable once it completes. */
 export function isBarrier(op: GuestOp): boolean {
-  return op.op === 'flush' || op.op === 'close';
+  return op.op === 'flush' || op.op === 'close' || op.op === 'snapshot';
 }
 
 /** Allowed byte values per sector; sectors absent from the map hold `fallback` (zeros on a fresh disk). */
@@ -89,6 +93,14 @@ export class SectorModel {
         return;
       default:
         return;
+    }
+  }
+
+  /** Widens the state to also allow everything `other` allows (a state switch that may or may not have landed). */
+  widenTo(other: SectorModel): void {
+    for (const sector of new Set([...this.sectors.keys(), ...other.sectors.keys()])) {
+      for (const value of other.allowed(sector)) this.addValue(sector, value);
+      for (const value of this.allowed(sector)) this.addValue(sector, value);
     }
   }
 

@@ -100,6 +100,11 @@ export async function record(scenario: Scenario): Promise<Recording> {
       case 'close':
         await image.close();
         break;
+      case 'snapshot':
+        if (op.action === 'create') await image.createSnapshot(op.name);
+        else if (op.action === 'apply') await image.applySnapshot(op.name);
+        else await image.deleteSnapshot(op.name);
+        break;
     }
     spans.push({ op, start, end: file.opCount });
   }
@@ -117,13 +122,23 @@ export class ModelTimeline {
   private readonly atBarrier = new Map<number, SectorModel>();
   private readonly initial: SectorModel;
 
+  /** For each snapshot apply (by span index): the state it switches the disk to. */
+  private readonly applied = new Map<number, SectorModel>();
+
   constructor(initial: SectorModel, spans: OpSpan[]) {
     this.spans = spans;
     this.initial = initial;
-    const state = initial.clone();
+    let state = initial.clone();
+    const snapshots = new Map<string, SectorModel>();
     spans.forEach((span, i) => {
-      state.apply(span.op);
-      if (isBarrier(span.op)) this.atBarrier.set(i, state.clone());
+      const op = span.op;
+      if (op.op === 'snapshot' && op.action === 'create') snapshots.set(op.name, state.clone());
+      else if (op.op === 'snapshot' && op.action === 'delete') snapshots.delete(op.name);
+      else if (op.op === 'snapshot' && op.action === 'apply') {
+        state = snapshots.get(op.name)!.clone();
+        this.applied.set(i, state.clone());
+      } else state.apply(op);
+      if (isBarrier(op)) this.atBarrier.set(i, state.clone());
     });
   }
 
@@ -136,12 +151,18 @@ export class ModelTimeline {
   expected(cut: number): { model: SectorModel; minSize: number; maxSize: number; barrier: number } {
     const barrier = this.lastBarrier(cut);
     const model = (barrier < 0 ? this.initial : this.atBarrier.get(barrier)!).clone();
-    const minSize = model.size;
+    let minSize = model.size;
     let maxSize = model.size;
     for (let i = barrier + 1; i < this.spans.length; i++) {
       const span = this.spans[i]!;
       if (span.start >= cut) break;
-      model.widen(span.op);
+      const target = this.applied.get(i);
+      if (target !== undefined) {
+        // The switch to the snapshot's state may or may not have landed (the size follows the snapshot).
+        model.widenTo(target);
+        minSize = Math.min(minSize, target.size);
+        maxSize = Math.max(maxSize, target.size);
+      } else model.widen(span.op);
       if (span.op.op === 'resize') maxSize = Math.max(maxSize, span.op.size);
     }
     return { model, minSize, maxSize, barrier };
