@@ -1,4 +1,4 @@
-import { encodeSnapshotTable, L1_COPIED_HI, type SnapshotEntry } from '@q/format';
+import { encodeSnapshotTable, snapshotEntrySize, type SnapshotEntry } from '@q/format';
 import { ACTIVE_L2_TABLE, type L1Table, type MetadataRegions } from '@q/mapper';
 import { DiskError } from '@q/raw';
 import { readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
@@ -53,17 +53,16 @@ export async function createSnapshot(parts: SnapshotParts, name: string, size: n
   const { geometry, l1, refcounts, file } = parts;
   // 1. The active tree stops being exclusive: clear COPIED (an extra copy-on-write is harmless; a COPIED flag on
   //    a shared cluster is not), then count the snapshot's reference to every table and cluster.
+  // The snapshot keeps the table as it was, COPIED flags included (QEMU does; they mean nothing in a snapshot).
   const l1Copy = l1.raw.slice();
-  const copyView = new DataView(l1Copy.buffer);
-  for (let at = 0; at < l1Copy.length; at += 8) copyView.setUint32(at, copyView.getUint32(at) & ~L1_COPIED_HI);
   await writeCopied(parts, await recomputeCopied(parts, l1, true));
   await adjustTree(parts, l1Copy, 1);
   await parts.syncRefcounts();
   // 2. The snapshot's own L1 table.
   let l1Offset = 0;
   if (l1Copy.length > 0) {
+    // Written as is, without padding the file to a whole cluster (as QEMU writes it).
     l1Offset = await refcounts.allocate(Math.ceil(l1Copy.length / geometry.clusterSize));
-    await file.extendTo(l1Offset + Math.ceil(l1Copy.length / geometry.clusterSize) * geometry.clusterSize);
     await parts.syncRefcounts();
     await file.write(l1Copy, l1Offset);
     await file.flush();
@@ -79,9 +78,9 @@ export async function createSnapshot(parts: SnapshotParts, name: string, size: n
     vmClockNanoseconds: 0,
     vmStateSize: 0,
     diskSize: size,
-    // qemu-img records instruction count 0 (no VM ran).
-    icount: parts.header.header.version >= 3 ? 0 : undefined,
-    extraData: new Uint8Array(parts.header.header.version >= 3 ? 24 : 16),
+    // As qemu-img, v2 and v3 alike: 24 bytes of extra data, instruction count 0 (no VM ran).
+    icount: 0,
+    extraData: new Uint8Array(24),
   };
   // 3. The new table names it; the header switches to that table in one write.
   await writeSnapshotTable(parts, [...parts.metadata.snapshots, entry]);
@@ -161,12 +160,14 @@ async function writeCopied(parts: SnapshotParts, l1Bytes: Uint8Array): Promise<v
 /** Writes a snapshot table elsewhere, switches the header to it (one write, synced), then frees the old one. */
 async function writeSnapshotTable(parts: SnapshotParts, entries: SnapshotEntry[]): Promise<void> {
   const { geometry, file, header, refcounts, regions } = parts;
-  const bytes = encodeSnapshotTable(entries);
+  // QEMU pads every entry to 8 bytes but the last: the table (and the file, when it ends there) stops after it.
+  const padded = encodeSnapshotTable(entries);
+  const last = entries.at(-1);
+  const bytes = last === undefined ? padded : padded.subarray(0, padded.length - snapshotEntrySize(last) + unpaddedEntrySize(last));
   const clusters = Math.ceil(bytes.length / geometry.clusterSize);
   let offset = 0;
   if (clusters > 0) {
     offset = await refcounts.allocate(clusters);
-    await file.extendTo(offset + clusters * geometry.clusterSize);
     await parts.syncRefcounts();
     await file.write(bytes, offset);
     await file.flush();
@@ -181,4 +182,11 @@ async function writeSnapshotTable(parts: SnapshotParts, entries: SnapshotEntry[]
     for (let i = 0; i < oldClusters; i++) await refcounts.adjust(old.offset / geometry.clusterSize + i, -1);
   }
   if (offset !== 0) regions.add(offset, clusters * geometry.clusterSize, 'snapshot table');
+}
+
+function unpaddedEntrySize(entry: SnapshotEntry): number {
+  const text = new TextEncoder();
+  const id = entry.idBytes ?? text.encode(entry.id);
+  const name = entry.nameBytes ?? text.encode(entry.name);
+  return 40 + entry.extraData.length + id.length + name.length;
 }

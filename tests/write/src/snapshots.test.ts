@@ -29,6 +29,12 @@ const configs: SnapshotConfig[] = [
     writes: [['write -P 1 0 1M', 'write -P 2 5M 100k'], ['write -P 3 512k 64k', 'write -z 5M 64k'], ['write -P 4 0 4k', 'discard 1M 1M']],
   },
   {
+    name: 'v2 (compat=0.10)',
+    create: ['-o', 'compat=0.10'],
+    size: '8M',
+    writes: [['write -P 1 0 200k', 'write -P 2 3M 64k'], ['write -P 3 64k 8k', 'write -z 3M 64k'], ['write -P 4 1M 4k']],
+  },
+  {
     name: '4 KiB clusters, 8-bit refcounts',
     create: ['-o', 'cluster_size=4k,refcount_bits=8'],
     size: '8M',
