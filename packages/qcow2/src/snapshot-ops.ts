@@ -1,4 +1,6 @@
-import { encodeSnapshotTable, snapshotEntrySize, type SnapshotEntry } from '@q/format';
+import { encodeSnapshotTable, MAX_SNAPSHOTS, snapshotEntrySize, type SnapshotEntry } from '@q/format';
+
+const MAX_NAME_BYTES = 255;
 import { ACTIVE_L2_TABLE, type L1Table, type MetadataRegions } from '@q/mapper';
 import { DiskError } from '@q/raw';
 import { readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
@@ -49,8 +51,12 @@ export function nextSnapshotId(entries: readonly SnapshotEntry[]): string {
   return String(max + 1);
 }
 
-export async function createSnapshot(parts: SnapshotParts, name: string, size: number, now: Date): Promise<SnapshotEntry> {
+export async function createSnapshot(parts: SnapshotParts, requestedName: string, size: number, now: Date): Promise<SnapshotEntry> {
   const { geometry, l1, refcounts, file } = parts;
+  if (parts.metadata.snapshots.length >= MAX_SNAPSHOTS) throw new DiskError('E_TOO_LARGE', 'File too large');
+  // qemu-img keeps at most 255 bytes of a name (its snapshot name buffer), cut where the bytes end.
+  const nameBytes = new TextEncoder().encode(requestedName).subarray(0, MAX_NAME_BYTES);
+  const name = new TextDecoder().decode(nameBytes);
   // 1. The active tree stops being exclusive: clear COPIED (an extra copy-on-write is harmless; a COPIED flag on
   //    a shared cluster is not), then count the snapshot's reference to every table and cluster.
   // The snapshot keeps the table as it was, COPIED flags included (QEMU does; they mean nothing in a snapshot).
@@ -73,6 +79,7 @@ export async function createSnapshot(parts: SnapshotParts, name: string, size: n
     l1Size: l1.entries,
     id: nextSnapshotId(parts.metadata.snapshots),
     name,
+    nameBytes,
     dateSeconds: seconds,
     dateNanoseconds: (now.getTime() % 1000) * 1_000_000,
     vmClockNanoseconds: 0,
