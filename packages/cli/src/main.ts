@@ -6,6 +6,7 @@ import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
+import { serveCommand, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
 import { ExitError, UsageError } from './usage-error.js';
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
+  serve: { run: serveCommand, usage: serveUsage, errorExitCode: 1 },
 };
 
 function usage(): string {

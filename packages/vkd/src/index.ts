@@ -1,2 +1,3 @@
 export { parseDiskSpec, type DiskSpec } from './disk-spec.js';
 export { openDisk, type OpenDiskOptions, type DiskFormat } from './open-disk.js';
+export { CothreadDisk, type CothreadOptions } from './cothread-disk.js';

@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { NbdServer } from '@q/nbd';
+import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
+import type { BlockDevice } from '@q/raw';
+import { parseDiskSpec } from '@q/vkd';
+import { describeError } from '../describe-error.js';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
+import { parseInteger } from '../numbers.js';
+import { openImage } from '../open-source.js';
+import { ExitError, UsageError } from '../usage-error.js';
+
+export const serveUsage = 'serve [-r] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] FILE';
+
+/** The IANA port of NBD; qemu-nbd's default too. */
+const DEFAULT_PORT = 10809;
+
+/**
+ * `qcow serve`: qemu-nbd's flags for exporting FILE (or FILE@SNAP, always read-only) over NBD on TCP
+ * (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). Unlike qemu-nbd without -t it stays up for any number of
+ * clients, one after another or at once (-t is accepted for scripts written for qemu-nbd). It runs until SIGTERM
+ * or SIGINT: then it stops accepting, lets running requests reply, flushes and closes the image, and exits 0.
+ */
+export async function serveCommand(args: string[]): Promise<number> {
+  const parsed = getopt(args, {
+    short: 'rf:b:p:k:x:D:t',
+    long: {
+      'read-only': false,
+      format: true,
+      bind: true,
+      port: true,
+      socket: true,
+      'export-name': true,
+      description: true,
+      persistent: false,
+    },
+  });
+  const [file, ...extra] = parsed.operands;
+  if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const socketPath = lastValue(parsed, 'k', 'socket');
+  const portText = lastValue(parsed, 'p', 'port');
+  const host = lastValue(parsed, 'b', 'bind') ?? '127.0.0.1';
+  const port = portText === undefined ? DEFAULT_PORT : parseInteger(portText, 'port');
+  if (port < 0 || port > 65535) throw new UsageError(`Invalid port '${portText ?? ''}'`);
+  if (socketPath !== undefined && (portText !== undefined || lastValue(parsed, 'b', 'bind') !== undefined)) {
+    throw new UsageError('-k cannot be combined with -b or -p');
+  }
+  const snapshot = parseDiskSpec(file, existsSync).snapshot;
+  const readOnly = hasFlag(parsed, 'r', 'read-only') || snapshot !== undefined;
+
+  let device: BlockDevice;
+  try {
+    // Blocking file I/O, as the other commands use: requests from the page cache are served fastest that way, and
+    // network I/O still overlaps with it (replies are queued on the sockets, not waited for).
+    device = await openImage(file, { format: lastValue(parsed, 'f', 'format'), writable: !readOnly, blockingIo: true });
+  } catch (error) {
+    throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
+  }
+
+  const server = new NbdServer({
+    device,
+    name: lastValue(parsed, 'x', 'export-name') ?? '',
+    readOnly,
+    ...(lastValue(parsed, 'D', 'description') === undefined ? {} : { description: lastValue(parsed, 'D', 'description') }),
+    log: process.env['QCOW_DEBUG'] === '1' ? (message) => process.stderr.write(`qcow serve: ${message}\n`) : undefined,
+  });
+  const address: ListenAddress = socketPath === undefined ? { host, port } : { path: socketPath };
+  let listener: NbdListener;
+  try {
+    listener = await listenNbd(server, address);
+  } catch (error) {
+    await device.close().catch(() => {});
+    const where = socketPath ?? `${host}:${port}`;
+    throw new ExitError(`Failed to listen on ${where}: ${error instanceof Error ? error.message : String(error)}`, 1);
+  }
+
+  await untilSignalled();
+  await listener.close();
+  try {
+    await device.flush();
+  } finally {
+    await device.close();
+  }
+  return 0;
+}
+
+/** Resolves on the first SIGTERM or SIGINT, then takes its handlers back so nothing keeps the process alive. */
+function untilSignalled(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

@@ -1,0 +1,111 @@
+import { allocationExtents } from './allocation-status.js';
+import type { NegotiatedSession } from './handshake.js';
+import { BASE_ALLOCATION_ID } from './meta-context.js';
+import { NbdRequestError, nbdErrno } from './nbd-error.js';
+import { exportIsReadOnly, type NbdExport } from './nbd-export.js';
+import {
+  MAX_PAYLOAD,
+  NBD_CMD_BLOCK_STATUS,
+  NBD_CMD_FLAG_DF,
+  NBD_CMD_FLAG_FAST_ZERO,
+  NBD_CMD_FLAG_FUA,
+  NBD_CMD_FLAG_NO_HOLE,
+  NBD_CMD_FLAG_REQ_ONE,
+  NBD_CMD_FLUSH,
+  NBD_CMD_READ,
+  NBD_CMD_TRIM,
+  NBD_CMD_WRITE,
+  NBD_CMD_WRITE_ZEROES,
+  NBD_EINVAL,
+  NBD_ENOSPC,
+  NBD_ENOTSUP,
+  NBD_EPERM,
+} from './protocol.js';
+import { blockStatusChunk, errorChunk, noneChunk, offsetDataHead, simpleReply } from './replies.js';
+import { commandName, flagsAllowed, type NbdRequest } from './request.js';
+
+/**
+ * Runs one request against the export's device and returns the reply to send, as parts to be written back to
+ * back. Never throws: every failure becomes an error reply for this request alone (proto.md "Error values"), so
+ * one bad request or one failing sector never takes the connection down.
+ */
+export async function executeRequest(
+  nbdExport: NbdExport,
+  session: NegotiatedSession,
+  request: NbdRequest,
+  payload: Uint8Array | undefined,
+  log?: (message: string) => void,
+): Promise<Uint8Array[]> {
+  try {
+    return await run(nbdExport, session, request, payload);
+  } catch (error) {
+    const errno = nbdErrno(error);
+    const message = error instanceof Error ? error.message : String(error);
+    if (!(error instanceof NbdRequestError)) log?.(`${commandName(request.type)} at ${request.offset ?? '?'} failed: ${message}`);
+    return errorReply(session, request, errno, message);
+  }
+}
+
+/** An error reply: a structured ERROR chunk when negotiated (READ must not get a simple one), else a simple reply. */
+export function errorReply(session: NegotiatedSession, request: NbdRequest, errno: number, message: string): Uint8Array[] {
+  return session.structuredReplies ? [errorChunk(request.handle, errno, message)] : [simpleReply(request.handle, errno)];
+}
+
+async function run(nbdExport: NbdExport, session: NegotiatedSession, request: NbdRequest, payload: Uint8Array | undefined): Promise<Uint8Array[]> {
+  const { device } = nbdExport;
+  const { handle, length, flags } = request;
+  if (!flagsAllowed(request)) throw new NbdRequestError(NBD_EINVAL, `unknown ${commandName(request.type)} or flags 0x${flags.toString(16)}`);
+  const success = (): Uint8Array[] => [session.structuredReplies ? noneChunk(handle) : simpleReply(handle, 0)];
+  if (request.type === NBD_CMD_FLUSH) {
+    await device.flush();
+    return success();
+  }
+
+  const writes = request.type === NBD_CMD_WRITE || request.type === NBD_CMD_TRIM || request.type === NBD_CMD_WRITE_ZEROES;
+  // proto.md "Error values": EPERM for changes to a read-only export, checked before anything else about them.
+  if (writes && exportIsReadOnly(nbdExport)) throw new NbdRequestError(NBD_EPERM, 'the export is read-only');
+  const offset = request.offset;
+  if (offset === undefined || offset + length > device.size) {
+    // The spec asks for ENOSPC when a write runs past the end, EINVAL for other requests outside the export.
+    const errno = request.type === NBD_CMD_WRITE || request.type === NBD_CMD_WRITE_ZEROES ? NBD_ENOSPC : NBD_EINVAL;
+    throw new NbdRequestError(errno, `${commandName(request.type)} at ${offset ?? 'a huge offset'} length ${length} is past the end (${device.size} bytes)`);
+  }
+
+  switch (request.type) {
+    case NBD_CMD_READ: {
+      if (length > MAX_PAYLOAD) throw new NbdRequestError(NBD_EINVAL, `read of ${length} bytes is above the ${MAX_PAYLOAD}-byte limit`);
+      if ((flags & NBD_CMD_FLAG_DF) !== 0 && !session.structuredReplies) throw new NbdRequestError(NBD_EINVAL, 'DF needs structured replies');
+      const data = new Uint8Array(length);
+      if (length > 0) await device.read(data, offset);
+      if (!session.structuredReplies) return [simpleReply(handle, 0), data];
+      // An OFFSET_DATA chunk must carry at least one byte; an empty read is answered with the final NONE chunk.
+      return length === 0 ? [noneChunk(handle)] : [offsetDataHead(handle, offset, length), data];
+    }
+    case NBD_CMD_WRITE:
+      await device.write(payload ?? new Uint8Array(0), offset);
+      break;
+    case NBD_CMD_TRIM:
+      await device.discard(offset, length);
+      break;
+    case NBD_CMD_WRITE_ZEROES:
+      // We cannot promise that zeroing is cheaper than writing (raw files write real zeros), so a client asking
+      // for a fast zero is told to fall back, as the FAST_ZERO extension intends.
+      if ((flags & NBD_CMD_FLAG_FAST_ZERO) !== 0) throw new NbdRequestError(NBD_ENOTSUP, 'fast zeroing is not available');
+      await device.writeZeroes(offset, length, { unmap: (flags & NBD_CMD_FLAG_NO_HOLE) === 0 });
+      break;
+    case NBD_CMD_BLOCK_STATUS: {
+      // proto.md "Metadata querying": without a selected context the request is invalid; lengths of 0 have no
+      // descriptor to return.
+      if (!session.baseAllocation) throw new NbdRequestError(NBD_EINVAL, 'no metadata context was selected');
+      if (length === 0) throw new NbdRequestError(NBD_EINVAL, 'block status of an empty range');
+      let extents = await allocationExtents(device, offset, length);
+      if ((flags & NBD_CMD_FLAG_REQ_ONE) !== 0) extents = extents.slice(0, 1);
+      return [blockStatusChunk(handle, BASE_ALLOCATION_ID, extents)];
+    }
+    default:
+      throw new NbdRequestError(NBD_EINVAL, `unknown ${commandName(request.type)}`);
+  }
+  // proto.md "Ordering of messages and writes": no reply to a FUA request before its data is durable.
+  if ((flags & NBD_CMD_FLAG_FUA) !== 0) await device.flush();
+  return success();
+}

@@ -1,0 +1,7 @@
+export { NbdServer, type NbdServerOptions } from './nbd-server.js';
+export { exportIsReadOnly, transmissionFlags, type NbdExport } from './nbd-export.js';
+export type { NbdTransport } from './transport.js';
+export { memoryTransportPair, type MemoryClientEnd } from './memory-transport.js';
+export { NbdProtocolError, NbdRequestError, nbdErrno } from './nbd-error.js';
+export { allocationExtents, type AllocationExtent } from './allocation-status.js';
+export * from './protocol.js';

@@ -1,0 +1,42 @@
+import { isDiskError } from '@q/raw';
+import { NBD_EINVAL, NBD_EIO, NBD_EPERM } from './protocol.js';
+
+/**
+ * The peer broke a MUST of the protocol in a way that leaves the byte stream unusable (bad magic, a cut-off
+ * message, an oversized option): the only answer is to drop the connection (proto.md "Termination of the
+ * session during option haggling", "Terminating the transmission phase").
+ */
+export class NbdProtocolError extends Error {
+  override readonly name = 'NbdProtocolError';
+  readonly code = 'E_NBD_PROTOCOL';
+}
+
+/** A request the server refuses with a given NBD error value; the connection carries on. */
+export class NbdRequestError extends Error {
+  override readonly name = 'NbdRequestError';
+  readonly errno: number;
+
+  constructor(errno: number, message: string) {
+    super(message);
+    this.errno = errno;
+  }
+}
+
+/**
+ * The NBD error value for a failure of the device: the protocol only has a handful (proto.md "Error values"), so
+ * a read-only device gives EPERM, a bad range EINVAL, and everything else (I/O, corruption) EIO.
+ */
+export function nbdErrno(error: unknown): number {
+  if (error instanceof NbdRequestError) return error.errno;
+  if (isDiskError(error)) {
+    switch (error.code) {
+      case 'E_READ_ONLY':
+        return NBD_EPERM;
+      case 'E_INVALID':
+        return NBD_EINVAL;
+      default:
+        return NBD_EIO;
+    }
+  }
+  return NBD_EIO;
+}

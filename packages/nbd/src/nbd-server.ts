@@ -1,0 +1,86 @@
+import type { BlockDevice } from '@q/raw';
+import { ByteReader } from './byte-reader.js';
+import { negotiate } from './handshake.js';
+import { NbdProtocolError } from './nbd-error.js';
+import type { NbdExport } from './nbd-export.js';
+import { runTransmission } from './transmission.js';
+import type { NbdTransport } from './transport.js';
+
+export interface NbdServerOptions {
+  device: BlockDevice;
+  /** The export name (`qemu-nbd -x`); default: the empty name. */
+  name?: string;
+  description?: string;
+  /** Serve read-only even when the device is writable. */
+  readOnly?: boolean;
+  /** Requests in flight per connection before the server stops reading from it (default 16). */
+  maxInFlight?: number;
+  /** Where to report dropped connections and failed requests; default: nowhere. */
+  log?: (message: string) => void;
+}
+
+/**
+ * Serves one device over NBD to any number of connections at once. Transport-neutral: hand it each connection
+ * (`serve`), from `@q/nbd/node`'s listener, an in-memory pair, or anything else that moves bytes. A client that
+ * misbehaves loses its own connection only; the server, and every other client, carry on.
+ */
+export class NbdServer {
+  readonly export: NbdExport;
+  private readonly maxInFlight: number;
+  private readonly log: ((message: string) => void) | undefined;
+  private readonly connections = new Set<{ reader: ByteReader; done: Promise<void> }>();
+  private stopping = false;
+
+  constructor(options: NbdServerOptions) {
+    this.export = {
+      device: options.device,
+      name: options.name ?? '',
+      readOnly: options.readOnly === true,
+      ...(options.description === undefined ? {} : { description: options.description }),
+    };
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 16);
+    this.log = options.log;
+  }
+
+  /** Connections currently open. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Runs one connection from the greeting to its end, then closes the transport. Never rejects. */
+  serve(transport: NbdTransport): Promise<void> {
+    const reader = new ByteReader(transport.incoming);
+    const entry = { reader, done: Promise.resolve() };
+    entry.done = this.run(transport, reader).finally(() => {
+      this.connections.delete(entry);
+      transport.close();
+    });
+    this.connections.add(entry);
+    return entry.done;
+  }
+
+  /**
+   * Stops serving: options still being haggled get NBD_REP_ERR_SHUTDOWN, new requests ESHUTDOWN, requests already
+   * running finish and reply, then every connection is closed. Resolves when all have ended.
+   */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    const open = [...this.connections];
+    for (const connection of open) connection.reader.stop();
+    await Promise.allSettled(open.map((connection) => connection.done));
+  }
+
+  private async run(transport: NbdTransport, reader: ByteReader): Promise<void> {
+    const shuttingDown = (): boolean => this.stopping;
+    try {
+      if (this.stopping) return;
+      const session = await negotiate(reader, transport, this.export, shuttingDown);
+      if (session === undefined) return;
+      await runTransmission(reader, transport, this.export, session, { maxInFlight: this.maxInFlight, shuttingDown, log: this.log });
+    } catch (error) {
+      // Protocol errors are the client's; anything else (a socket reset mid-handshake) only ends this connection.
+      const what = error instanceof NbdProtocolError ? 'protocol error' : 'connection error';
+      this.log?.(`${transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBlockFile, RawDisk } from '@q/raw';
+import { NbdServer } from './nbd-server.js';
+import { listenNbd, type NbdListener } from './node-listener.js';
+import { socketTransport } from './node-transport.js';
+import { NBD_CMD_READ, NBD_CMD_WRITE, NBD_REPLY_TYPE_OFFSET_DATA } from './protocol.js';
+import { TestClient } from './test-client.js';
+import type { MemoryClientEnd } from './memory-transport.js';
+import { ByteReader } from './byte-reader.js';
+
+/** A TestClient over a real socket: the same byte-level client, with the socket as its pipe. */
+async function socketClient(address: { port: number } | { path: string }): Promise<{ client: TestClient; socket: Socket }> {
+  const socket = 'path' in address ? connect(address.path) : connect(address.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const reader = new ByteReader(socket);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const end: MemoryClientEnd = {
+    send: (bytes) => void socket.write(bytes),
+    end: () => void socket.end(),
+    receive: async (length) => reader.read(length).catch(() => undefined),
+    closed,
+  };
+  return { client: new TestClient(end), socket };
+}
+
+describe('listenNbd', () => {
+  let listener: NbdListener | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await listener?.close();
+    listener = undefined;
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  const start = async (address: { port: number } | { path: string }): Promise<{ port: number } | { path: string }> => {
+    const device = await RawDisk.open(new MemoryBlockFile(new Uint8Array(1 << 20).fill(0x5a)));
+    listener = await listenNbd(new NbdServer({ device }), address);
+    return typeof listener.address === 'string' ? { path: listener.address } : { port: listener.address.port };
+  };
+
+  it('serves several TCP clients at once and stays up after they leave', async () => {
+    const address = await start({ port: 0 });
+    const clients = await Promise.all([socketClient(address), socketClient(address), socketClient(address)]);
+    for (const { client } of clients) await client.connect({ structured: true });
+    const write = new Uint8Array(512).fill(7);
+    clients[0]!.client.sendRequest(NBD_CMD_WRITE, 1n, 0, 512, { payload: write });
+    expect(await clients[0]!.client.reply()).toMatchObject({ error: 0 });
+    // CAN_MULTI_CONN: a completed write on one connection is seen by the others.
+    clients[1]!.client.sendRequest(NBD_CMD_READ, 2n, 0, 512);
+    const read = await clients[1]!.client.reply();
+    expect(read.type).toBe(NBD_REPLY_TYPE_OFFSET_DATA);
+    expect(new Uint8Array(read.payload.subarray(8))).toEqual(write);
+    for (const { socket } of clients) socket.destroy();
+
+    const later = await socketClient(address);
+    await later.client.connect();
+    later.client.sendRequest(NBD_CMD_READ, 3n, 512, 4);
+    expect(new Uint8Array((await later.client.reply(4)).payload)).toEqual(new Uint8Array(4).fill(0x5a));
+    later.socket.destroy();
+  });
+
+  it('drops a garbage client and serves the next one (Unix socket)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
+    const address = await start({ path: join(dir, 'nbd.sock') });
+    const garbage = await socketClient(address);
+    await garbage.client.need(18);
+    garbage.socket.write(new Uint8Array(4));
+    const random = new Uint8Array(4096);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 131 + 17) & 0xff;
+    garbage.socket.write(random);
+    await garbage.client.end.closed;
+
+    const wrongRequestMagic = await socketClient(address);
+    await wrongRequestMagic.client.connect();
+    wrongRequestMagic.socket.write(random.subarray(0, 28));
+    await wrongRequestMagic.client.end.closed;
+
+    const good = await socketClient(address);
+    await good.client.connect();
+    good.client.sendRequest(NBD_CMD_READ, 9n, 0, 8);
+    expect(await good.client.reply(8)).toMatchObject({ handle: 9n, error: 0 });
+    good.socket.destroy();
+  });
+
+  it('shuts down: open connections close and the port stops accepting', async () => {
+    const address = await start({ port: 0 });
+    const { client } = await socketClient(address);
+    await client.connect();
+    client.sendRequest(NBD_CMD_READ, 1n, 0, 1 << 20);
+    expect(await client.reply(1 << 20)).toMatchObject({ handle: 1n, error: 0 });
+    await listener!.close();
+    listener = undefined;
+    await client.end.closed;
+    await expect(socketClient(address)).rejects.toThrow();
+  });
+
+  it('socketTransport rejects writes after close', async () => {
+    const address = await start({ port: 0 });
+    const socket = connect((address as { port: number }).port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const transport = socketTransport(socket);
+    transport.close();
+    await expect(transport.write([new Uint8Array(1)])).rejects.toThrow();
+  });
+});

@@ -1,0 +1,71 @@
+import type { AllocationExtent } from './allocation-status.js';
+import {
+  NBD_REPLY_FLAG_DONE,
+  NBD_REPLY_TYPE_BLOCK_STATUS,
+  NBD_REPLY_TYPE_ERROR,
+  NBD_REPLY_TYPE_NONE,
+  NBD_REPLY_TYPE_OFFSET_DATA,
+  OPTION_REPLY_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+} from './protocol.js';
+import { MessageBuilder, encodeText } from './wire.js';
+
+/** An option reply: magic, the option it answers, reply type, length, data (proto.md "Fixed newstyle negotiation"). */
+export function optionReply(option: number, type: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  return new MessageBuilder(20 + data.length).u64(OPTION_REPLY_MAGIC).u32(option).u32(type).u32(data.length).bytesOf(data).finish();
+}
+
+/** An option error reply carrying a message for people (any error reply may, proto.md "Option reply types"). */
+export function optionError(option: number, type: number, message: string): Uint8Array {
+  return optionReply(option, type, encodeText(message.slice(0, 1024)));
+}
+
+/** The 16-byte simple reply header; a successful READ's data follows it (proto.md "Simple reply message"). */
+export function simpleReply(handle: Uint8Array, error: number): Uint8Array {
+  return new MessageBuilder(16).u32(SIMPLE_REPLY_MAGIC).u32(error).bytesOf(handle).finish();
+}
+
+/** The 20-byte header of a structured reply chunk (proto.md "Structured reply chunk message"). */
+export function chunkHeader(handle: Uint8Array, flags: number, type: number, length: number): Uint8Array {
+  return new MessageBuilder(20).u32(STRUCTURED_REPLY_MAGIC).u16(flags).u16(type).bytesOf(handle).u32(length).finish();
+}
+
+/** The final, empty chunk: success for a request that has nothing to return. */
+export function noneChunk(handle: Uint8Array): Uint8Array {
+  return chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, 0);
+}
+
+/**
+ * Header and offset of a final OFFSET_DATA chunk; the data itself is sent right after as its own part, so a
+ * 32 MiB read is never copied into a bigger buffer just to prepend 28 bytes.
+ */
+export function offsetDataHead(handle: Uint8Array, offset: number, dataLength: number): Uint8Array {
+  return new MessageBuilder(28)
+    .bytesOf(chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, 8 + dataLength))
+    .u64(offset)
+    .finish();
+}
+
+/** A final ERROR chunk: error value, message length, message (proto.md "NBD_REPLY_TYPE_ERROR"). */
+export function errorChunk(handle: Uint8Array, error: number, message: string): Uint8Array {
+  // The message length field is 16 bits, and the protocol caps strings at 4096 bytes anyway.
+  let text = encodeText(message);
+  if (text.length > 4096) text = text.subarray(0, 4096);
+  return new MessageBuilder(26 + text.length)
+    .bytesOf(chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, 6 + text.length))
+    .u32(error)
+    .u16(text.length)
+    .bytesOf(text)
+    .finish();
+}
+
+/** A final BLOCK_STATUS chunk for one metadata context: its id, then (length, flags) pairs. */
+export function blockStatusChunk(handle: Uint8Array, contextId: number, extents: readonly AllocationExtent[]): Uint8Array {
+  const payload = 4 + 8 * extents.length;
+  const builder = new MessageBuilder(20 + payload)
+    .bytesOf(chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, payload))
+    .u32(contextId);
+  for (const extent of extents) builder.u32(extent.length).u32(extent.flags);
+  return builder.finish();
+}

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BlockDevice } from '@q/raw';
+import { CothreadDisk } from './cothread-disk.js';
+import { openDisk } from './open-disk.js';
+
+/** The worker runs the built script (tests run after the package's build). */
+const workerUrl = new URL('../dist/cothread-worker.js', import.meta.url);
+const fixtures = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'images');
+const scratch = mkdtempSync(join(tmpdir(), 'q-cothread-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function sha(device: BlockDevice): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(1 << 20);
+  for (let offset = 0; offset < device.size; offset += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, device.size - offset));
+    await device.read(part, offset);
+    hash.update(part);
+  }
+  return hash.digest('hex');
+}
+
+describe('CothreadDisk', () => {
+  it('reads what openDisk reads, snapshots and backing chains included', async () => {
+    for (const spec of ['v3-64k.qcow2', 'zstd-64k.qcow2', 'chain-top.qcow2']) {
+      const answer = JSON.parse(readFileSync(join(fixtures, spec.replace('.qcow2', '.json')), 'utf8')) as { guestSha256: string };
+      const disk = await CothreadDisk.open(join(fixtures, spec), { workerUrl });
+      try {
+        expect(disk.readOnly).toBe(true);
+        expect(await sha(disk)).toBe(answer.guestSha256);
+        expect(await disk.blockStatus(0, disk.size)).toEqual(await (await openDisk(join(fixtures, spec))).blockStatus(0, disk.size));
+      } finally {
+        await disk.close();
+      }
+    }
+  });
+
+  it('writes with many requests in flight, then a flush covers them all', async () => {
+    const path = join(scratch, 'rw.qcow2');
+    copyFileSync(join(fixtures, 'v3-64k.qcow2'), path);
+    const disk = await CothreadDisk.open(path, { writable: true, workerUrl });
+    const writes = Array.from({ length: 64 }, (_, i) => disk.write(new Uint8Array(4096 + i * 512).fill(i + 1), i * 60_000));
+    await Promise.all(writes);
+    await disk.writeZeroes(65536, 65536);
+    await disk.flush();
+    await disk.close();
+    const check = await openDisk(path);
+    try {
+      for (let i = 0; i < 64; i++) {
+        const back = new Uint8Array(4096 + i * 512);
+        await check.read(back, i * 60_000);
+        // Check the bytes outside the zeroed range.
+        const wrong = [...back].findIndex((byte, k) => {
+          const at = i * 60_000 + k;
+          return byte !== (at >= 65536 && at < 131072 ? 0 : i + 1);
+        });
+        expect(wrong, `write ${i}`).toBe(-1);
+      }
+    } finally {
+      await check.close();
+    }
+  });
+
+  it('returns errors per request as DiskErrors and keeps serving', async () => {
+    const disk = await CothreadDisk.open(join(fixtures, 'v3-64k.qcow2'), { workerUrl });
+    try {
+      await expect(disk.read(new Uint8Array(16), disk.size)).rejects.toMatchObject({ code: 'E_INVALID' });
+      await expect(disk.write(new Uint8Array(16), 0)).rejects.toMatchObject({ code: 'E_READ_ONLY' });
+      const ok = new Uint8Array(512);
+      await disk.read(ok, 0);
+    } finally {
+      await disk.close();
+    }
+    await expect(disk.flush()).rejects.toMatchObject({ code: 'E_IO' });
+  });
+
+  it('reports a disk that cannot be opened', async () => {
+    await expect(CothreadDisk.open(join(scratch, 'missing.qcow2'), { workerUrl })).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});
