@@ -106,3 +106,31 @@ describe('openDisk errors', () => {
     });
   });
 });
+
+describe('openDisk in cow mode', () => {
+  it('takes writes but leaves the image file unchanged, and leaves no overlay behind', async () => {
+    const scratchDir = mkdtempSync(join(tmpdir(), 'q-cow-'));
+    try {
+      for (const name of ['v3-64k.qcow2', 'chain-base.raw']) {
+        const path = join(scratchDir, name);
+        writeFileSync(path, readFileSync(join(dir, name)));
+        const before = createHash('sha256').update(readFileSync(path)).digest('hex');
+        const disk = await openDisk(path, { cow: true });
+        expect(disk.readOnly).toBe(false);
+        const original = new Uint8Array(8192);
+        await disk.read(original, 0);
+        await disk.write(new Uint8Array(4096).fill(0x5c), 4096);
+        const back = new Uint8Array(8192);
+        await disk.read(back, 0);
+        expect(back.subarray(0, 4096)).toEqual(original.subarray(0, 4096));
+        expect(back.subarray(4096).every((b) => b === 0x5c)).toBe(true);
+        await disk.flush();
+        await disk.close();
+        expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(before);
+      }
+      expect(readdirSync(tmpdir()).filter((entry) => entry.startsWith('qcow-cow-'))).toEqual([]);
+    } finally {
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
+  });
+});

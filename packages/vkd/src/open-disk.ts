@@ -6,6 +6,7 @@ import { nodeCodecs } from '@q/qcow2/node';
 import { checkImage } from '@q/check';
 import { DiskError, RawDisk, type BlockDevice, type BlockFile } from '@q/raw';
 import { openNodeFile } from '@q/raw/node';
+import { openCowOverlay } from './cow-overlay.js';
 import { parseDiskSpec } from './disk-spec.js';
 
 export type DiskFormat = 'qcow2' | 'raw';
@@ -22,6 +23,11 @@ export interface OpenDiskOptions {
   /** Most backing layers below the top image. */
   maxBackingDepth?: number;
   l2CacheBytes?: number;
+  /**
+   * Cow mode: writable, but writes stay in a temporary overlay (removed with the process) and the image file never
+   * changes. Not with a snapshot.
+   */
+  cow?: boolean;
   /** Blocking file I/O on this thread (see `NodeFileOptions.blocking`): for CLIs and cothread workers. */
   blockingIo?: boolean;
   codecs?: Codecs;
@@ -35,6 +41,14 @@ export interface OpenDiskOptions {
 export async function openDisk(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
   const parsed = parseDiskSpec(spec, exists);
   const snapshot = options.snapshot ?? parsed.snapshot;
+  if (options.cow === true) {
+    if (snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'cow mode cannot start from a snapshot', { file: spec });
+    const { cow: _cow, ...rest } = options;
+    const base = await openDisk(spec, { ...rest, writable: false, ignoreBacking: true });
+    const shape = { path: parsed.path, size: base.size, format: base.format };
+    await base.close();
+    return openCowOverlay(shape, (overlay) => openDisk(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }));
+  }
   const codecs = options.codecs ?? nodeCodecs();
   let top = true;
   return openChain(parsed.path, options.format, {

@@ -173,4 +173,41 @@ describe('qcow serve with real NBD clients', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('missing.qcow2');
   });
+
+  it('--cow takes writes but leaves the image file unchanged', async () => {
+    const image = sampleImage();
+    const before = await sha256File(image);
+    const server = await serve(['--cow', image]);
+    expect(nbdinfo(server.uri).is_read_only).toBe(false);
+    const io = run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 128k', '-c', 'read -P 0x77 0 128k', '-c', 'read -P 0x11 1M 1M', server.uri]);
+    expect(io.stdout).not.toMatch(/verification failed|failed/);
+    expect(io.status, io.stdout + io.stderr).toBe(0);
+    // A second client sees the first one's writes (one private overlay per server).
+    const again = run('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 0x77 0 128k', server.uri]);
+    expect(again.stdout).not.toMatch(/verification failed/);
+    await server.stop();
+    servers = servers.filter((s) => s !== server);
+    expect(await sha256File(image)).toBe(before);
+  });
+
+  it('fio (nbd engine) random 4 KiB writes at queue depth 16 verify with crc32c', async () => {
+    const image = dir.path('fio.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', image, '64M']);
+    const server = await serve([image], 'tcp');
+    const fio = run(
+      'fio',
+      ['--name=verify', '--ioengine=nbd', `--uri=${server.uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=32m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1', '--output-format=json'],
+      { timeoutMs: 240_000 },
+    );
+    expect(fio.status, fio.stderr + fio.stdout.slice(-2000)).toBe(0);
+    // fio's nbd engine prints "fio: connected to NBD server" before the report.
+    const report = JSON.parse(fio.stdout.slice(fio.stdout.indexOf('{'))) as { jobs: Array<{ error: number; write: { io_bytes: number }; read: { io_bytes: number } }> };
+    expect(report.jobs[0]!.error).toBe(0);
+    expect(report.jobs[0]!.write.io_bytes).toBe(32 << 20);
+    expect(report.jobs[0]!.read.io_bytes).toBe(32 << 20);
+    await server.stop();
+    servers = servers.filter((s) => s !== server);
+    const check = run('qemu-img', ['check', image]);
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+  });
 });

@@ -9,7 +9,7 @@ import { parseInteger } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const serveUsage = 'serve [-r] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] FILE';
+export const serveUsage = 'serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] FILE';
 
 /** The IANA port of NBD; qemu-nbd's default too. */
 const DEFAULT_PORT = 10809;
@@ -22,7 +22,7 @@ const DEFAULT_PORT = 10809;
  */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
-    short: 'rf:b:p:k:x:D:t',
+    short: 'rf:b:p:k:x:D:ts',
     long: {
       'read-only': false,
       format: true,
@@ -32,6 +32,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       'export-name': true,
       description: true,
       persistent: false,
+      snapshot: false,
+      cow: false,
     },
   });
   const [file, ...extra] = parsed.operands;
@@ -46,12 +48,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const snapshot = parseDiskSpec(file, existsSync).snapshot;
   const readOnly = hasFlag(parsed, 'r', 'read-only') || snapshot !== undefined;
+  // --cow (qemu-nbd's -s/--snapshot): clients may write, the image file never changes.
+  const cow = hasFlag(parsed, 's', 'snapshot') || hasFlag(parsed, 'cow');
+  if (cow && readOnly) throw new UsageError('--cow cannot be combined with -r or FILE@SNAP');
 
   let device: BlockDevice;
   try {
     // Blocking file I/O, as the other commands use: requests from the page cache are served fastest that way, and
     // network I/O still overlaps with it (replies are queued on the sockets, not waited for).
-    device = await openImage(file, { format: lastValue(parsed, 'f', 'format'), writable: !readOnly, blockingIo: true });
+    device = await openImage(file, { format: lastValue(parsed, 'f', 'format'), writable: !readOnly, cow, blockingIo: true });
   } catch (error) {
     throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
   }

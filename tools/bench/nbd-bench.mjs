@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Benchmark (issue 5): `qcow serve` against `qemu-nbd --cache=writeback` with fio's nbd engine, same machine,
+// same run, alternating servers. Reports median IOPS per case, the ratio, and qcow serve's peak RSS. A report, not
+// a test: missed targets exit 0. Target: qcow >= 0.8x qemu-nbd on each case; raw served at least as fast as qcow2.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
+const argv = process.argv.slice(2).filter((a) => a !== '--');
+const runs = Number(argv[argv.indexOf('--runs') + 1] ?? 3) || 3;
+const seconds = Number(argv[argv.indexOf('--seconds') + 1] ?? 5) || 5;
+const workDir = '/dev/shm/qcow-nbd-bench';
+
+const CASES = [
+  { name: 'seq read 64 KiB QD8', image: 'full.qcow2', fio: ['--rw=read', '--bs=64k', '--iodepth=8'] },
+  { name: 'rand read 4 KiB QD1', image: 'full.qcow2', fio: ['--rw=randread', '--bs=4k', '--iodepth=1'] },
+  { name: 'rand read 4 KiB QD16', image: 'full.qcow2', fio: ['--rw=randread', '--bs=4k', '--iodepth=16'] },
+  { name: 'rand write 4 KiB QD16, empty image', image: 'empty.qcow2', fio: ['--rw=randwrite', '--bs=4k', '--iodepth=16'], fresh: true },
+  { name: 'raw: seq read 64 KiB QD8', image: 'full.raw', fio: ['--rw=read', '--bs=64k', '--iodepth=8'] },
+  { name: 'raw: rand read 4 KiB QD16', image: 'full.raw', fio: ['--rw=randread', '--bs=4k', '--iodepth=16'] },
+];
+
+function sh(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+function waitForPort(port) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const attempt = () => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve()));
+      socket.once('error', () => (Date.now() - started > 10_000 ? reject(new Error(`port ${port} never opened`)) : setTimeout(attempt, 50)));
+    };
+    attempt();
+  });
+}
+
+function peakRssMiB(pid) {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function measure(server, image, fioArgs, port) {
+  const format = image.endsWith('.raw') ? 'raw' : 'qcow2';
+  const args =
+    server === 'qemu-nbd'
+      ? ['qemu-nbd', ['-f', format, '--cache=writeback', '-t', '-p', String(port), image]]
+      : [process.execPath, [qcowCli, 'serve', '-f', format, '-t', '-p', String(port), image]];
+  const child = spawn(args[0], args[1], { stdio: 'ignore' });
+  try {
+    await waitForPort(port);
+    const out = sh('fio', ['--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}`, '--size=1g', `--runtime=${seconds}`, '--time_based', '--output-format=json', ...fioArgs]);
+    const job = JSON.parse(out.slice(out.indexOf('{'))).jobs[0];
+    return { iops: job.read.iops + job.write.iops, rss: peakRssMiB(child.pid) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+async function main() {
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  const full = path.join(workDir, 'full.qcow2');
+  process.stderr.write('building a fully allocated 1 GiB image (pattern 0xa5) and its raw copy...\n');
+  sh('qemu-img', ['create', '-q', '-f', 'qcow2', full, '1G']);
+  sh('qemu-img', ['bench', '-q', '-w', '-c', '16384', '-d', '16', '-s', '64k', '--pattern=165', full]);
+  sh('qemu-img', ['convert', '-O', 'raw', full, path.join(workDir, 'full.raw')]);
+  const rows = [];
+  let port = 10950;
+  for (const benchCase of CASES) {
+    const results = { 'qemu-nbd': [], qcow: [] };
+    let rss = 0;
+    for (let i = 0; i < runs; i++) {
+      for (const server of i % 2 === 0 ? ['qemu-nbd', 'qcow'] : ['qcow', 'qemu-nbd']) {
+        let image = path.join(workDir, benchCase.image);
+        if (benchCase.fresh) {
+          image = path.join(workDir, `fresh-${server}.qcow2`);
+          fs.rmSync(image, { force: true });
+          sh('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1G']);
+        }
+        const result = await measure(server, image, benchCase.fio, port++);
+        results[server].push(result.iops);
+        if (server === 'qcow') rss = Math.max(rss, result.rss);
+      }
+    }
+    const qemu = median(results['qemu-nbd']);
+    const qcow = median(results.qcow);
+    rows.push(`| ${benchCase.name} | ${Math.round(qemu)} | ${Math.round(qcow)} | ${(qcow / qemu).toFixed(2)}x | ${rss.toFixed(0)} | ${qcow / qemu >= 0.8 ? 'pass' : 'MISS'} |`);
+    process.stderr.write(`${benchCase.name}: done\n`);
+  }
+  fs.rmSync(workDir, { recursive: true, force: true });
+  process.stdout.write(
+    [
+      `Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:nbd --runs ${runs}\`, ${seconds} s per run, fio nbd engine, Node ${process.versions.node}; images on /dev/shm):`,
+      '',
+      '| case | qemu-nbd IOPS | qcow IOPS | ratio | qcow peak RSS MiB | target (>= 0.8x) |',
+      '|---|--:|--:|--:|--:|---|',
+      ...rows,
+      '',
+    ].join('\n'),
+  );
+}
+
+await main();
