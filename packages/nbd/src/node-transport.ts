@@ -22,9 +22,23 @@ export function socketTransport(socket: Socket): NbdTransport {
         }
         let ready = true;
         // Consecutive writes with no await in between: nothing from another reply can come between the parts.
+        // Corked, they leave in one writev (header and data together) instead of one send per part.
+        socket.cork();
         for (const part of parts) ready = socket.write(part);
-        if (ready) resolve();
-        else socket.once('drain', resolve).once('close', resolve);
+        socket.uncork();
+        if (ready) {
+          resolve();
+          return;
+        }
+        // Wait for room (or the end); whichever comes first removes the other listener, so replies waiting on a
+        // busy socket never pile listeners up.
+        const done = (): void => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
       }),
     close: () => {
       if (socket.destroyed) return;
