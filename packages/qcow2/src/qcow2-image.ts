@@ -317,6 +317,7 @@ export class Qcow2Image implements BlockDevice {
       await writer.writePath.flush();
       const { file, header, l1, refcounts, syncRefcounts } = writer.resizeParts;
       const parts: SnapshotParts = {
+        imageName: this.name,
         geometry: this.metadata.geometry,
         mapper: this.mapper,
         l2Cache: writer.l2Cache,
@@ -394,7 +395,6 @@ export class Qcow2Image implements BlockDevice {
     } catch {
       // The error being reported matters more than a failure to record it.
     }
-    if (/marked corrupt/.test(error.message)) return error;
     return new DiskError(error.code, `${error.message}; the image is now marked corrupt`, { file: error.file, offset: error.offset, cause: error });
   }
 

@@ -137,7 +137,7 @@ export async function applySnapshot(parts: SnapshotParts, entry: SnapshotEntry, 
   if (size !== header.header.size) await header.switchL1(l1.offset, l1.entries, size);
   // 2. Drop the old active tree's references, then set COPIED where the new tree is exclusive.
   forgetTables(parts, await adjustTree(parts, old, -1));
-  for (const [, offset] of l2Tables(next)) parts.regions.add(offset, geometry.clusterSize, ACTIVE_L2_TABLE);
+  for (const [, offset] of l2Tables(l1)) parts.regions.add(offset, geometry.clusterSize, ACTIVE_L2_TABLE);
   await parts.syncRefcounts();
   await restoreCopied(parts);
   return size;

@@ -1,5 +1,5 @@
-import { L1_COPIED_HI, L2_COPIED_HI, l1EntryOffset, type Geometry } from '@q/format';
-import { referencedClusters, type ClusterMapper, type L1Table } from '@q/mapper';
+import { L1_COPIED_HI, L2_COPIED_HI, type Geometry } from '@q/format';
+import { L1Table, referencedClusters, type ClusterMapper } from '@q/mapper';
 import type { TableCache } from '@q/cache';
 import type { RefcountStore } from '@q/refcount';
 
@@ -9,18 +9,19 @@ import type { RefcountStore } from '@q/refcount';
  * so taking or dropping a tree moves every count in it by one.
  */
 export interface TreeParts {
+  /** The image's name, for errors. */
+  imageName: string;
   geometry: Geometry;
   mapper: ClusterMapper;
   l2Cache: TableCache;
   refcounts: RefcountStore;
 }
 
-/** The L2 tables an L1 table's bytes name: [L1 index, table offset] (empty entries skipped). */
-export function l2Tables(l1: Uint8Array): Array<[number, number]> {
-  const view = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+/** The L2 tables an L1 table names: [L1 index, table offset] (empty entries skipped; offsets checked aligned). */
+export function l2Tables(l1: L1Table): Array<[number, number]> {
   const tables: Array<[number, number]> = [];
-  for (let index = 0; index < l1.length / 8; index++) {
-    const offset = l1EntryOffset(view.getUint32(index * 8), view.getUint32(index * 8 + 4));
+  for (let index = 0; index < l1.entries; index++) {
+    const offset = l1.l2Offset(index);
     if (offset !== 0) tables.push([index, offset]);
   }
   return tables;
@@ -33,7 +34,7 @@ export function l2Tables(l1: Uint8Array): Array<[number, number]> {
 export async function adjustTree(parts: TreeParts, l1: Uint8Array, delta: 1 | -1): Promise<number[]> {
   const { geometry, mapper, refcounts } = parts;
   const freed: number[] = [];
-  for (const [l1Index, offset] of l2Tables(l1)) {
+  for (const [l1Index, offset] of l2Tables(new L1Table(l1, 0, geometry.clusterSize, parts.imageName))) {
     const table = parts.l2Cache.peek(offset) ?? (await mapper.loadL2(offset, l1Index));
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     for (let index = 0; index < geometry.l2Entries; index++) {

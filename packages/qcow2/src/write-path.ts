@@ -108,7 +108,7 @@ export class WritePath {
   }
 
   private async writeInPlace(bytes: Uint8Array, host: number): Promise<void> {
-    await this.checkOverlap(host, bytes.length);
+    this.checkOverlap(host, bytes.length);
     const write = this.p.dataFile.write(bytes, host);
     this.inPlace.add(write);
     try {
@@ -152,7 +152,7 @@ export class WritePath {
 
     const fileEnd = this.p.file.end;
     const host = reuse ? this.dataHost(entry, cluster) : await this.p.lock.run(() => this.newHostCluster(cluster));
-    await this.checkOverlap(host + spanStart, spanEnd - spanStart);
+    this.checkOverlap(host + spanStart, spanEnd - spanStart);
     // A new cluster past the old end of the file is all zeros already: only the written bytes need to go there.
     const fresh = !reuse && !geometry.externalDataFile && host >= fileEnd && zeroBelow;
     if (fresh) await this.p.dataFile.write(bytes, host + at);
@@ -262,15 +262,14 @@ export class WritePath {
     }
   }
 
-  /** A write landing on metadata would destroy the image: mark it corrupt and refuse (QEMU's overlap check). */
-  private async checkOverlap(host: number, length: number): Promise<void> {
+  /**
+   * A write landing on metadata would destroy the image: refuse it (QEMU's overlap check). The engine marks the
+   * image corrupt on the way out, as for every broken pointer (Qcow2Image.signalCorruption).
+   */
+  private checkOverlap(host: number, length: number): void {
     if (this.p.geometry.externalDataFile) return;
     const overlapped = this.p.metadata.overlap(host, length);
     if (overlapped === undefined) return;
-    await this.p.header.setCorrupt();
-    throw new DiskError('E_CORRUPT', `write at ${hex(host)} would overwrite the ${overlapped}; the image is now marked corrupt`, {
-      file: this.p.file.name,
-      offset: host,
-    });
+    throw new DiskError('E_CORRUPT', `write at ${hex(host)} would overwrite the ${overlapped}`, { file: this.p.file.name, offset: host });
   }
 }
