@@ -13,6 +13,10 @@ const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 const runs = Number(argv[argv.indexOf('--runs') + 1] ?? 3) || 3;
 const seconds = Number(argv[argv.indexOf('--seconds') + 1] ?? 5) || 5;
+const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
+/** `qcow:MODE` runs `qcow serve --aio=MODE` (auto, threads, cothread); plain `qcow` is the default (auto). */
+const qcowServers = option('--servers', 'qcow').split(',');
+const onlyCases = option('--cases', undefined)?.split(',').map(Number);
 const workDir = '/dev/shm/qcow-nbd-bench';
 
 const CASES = [
@@ -56,7 +60,7 @@ async function measure(server, image, fioArgs, port) {
   const args =
     server === 'qemu-nbd'
       ? ['qemu-nbd', ['-f', format, '--cache=writeback', '-t', '-p', String(port), image]]
-      : [process.execPath, [qcowCli, 'serve', '-f', format, '-t', '-p', String(port), image]];
+      : [process.execPath, [qcowCli, 'serve', '-f', format, '-t', '-p', String(port), ...aioArgs(server), image]];
   const child = spawn(args[0], args[1], { stdio: 'ignore' });
   try {
     await waitForPort(port);
@@ -68,6 +72,8 @@ async function measure(server, image, fioArgs, port) {
     await new Promise((resolve) => child.once('exit', resolve));
   }
 }
+
+const aioArgs = (server) => (server.includes(':') ? [`--aio=${server.split(':')[1]}`] : []);
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -81,11 +87,13 @@ async function main() {
   sh('qemu-img', ['convert', '-O', 'raw', full, path.join(workDir, 'full.raw')]);
   const rows = [];
   let port = 10950;
-  for (const benchCase of CASES) {
-    const results = { 'qemu-nbd': [], qcow: [] };
-    let rss = 0;
+  for (const [index, benchCase] of CASES.entries()) {
+    if (onlyCases !== undefined && !onlyCases.includes(index)) continue;
+    const servers = ['qemu-nbd', ...qcowServers];
+    const results = Object.fromEntries(servers.map((server) => [server, []]));
+    const rss = Object.fromEntries(servers.map((server) => [server, 0]));
     for (let i = 0; i < runs; i++) {
-      for (const server of i % 2 === 0 ? ['qemu-nbd', 'qcow'] : ['qcow', 'qemu-nbd']) {
+      for (const server of i % 2 === 0 ? servers : [...servers].reverse()) {
         let image = path.join(workDir, benchCase.image);
         if (benchCase.fresh) {
           image = path.join(workDir, `fresh-${server}.qcow2`);
@@ -94,12 +102,15 @@ async function main() {
         }
         const result = await measure(server, image, benchCase.fio, port++);
         results[server].push(result.iops);
-        if (server === 'qcow') rss = Math.max(rss, result.rss);
+        rss[server] = Math.max(rss[server], result.rss);
       }
     }
     const qemu = median(results['qemu-nbd']);
-    const qcow = median(results.qcow);
-    rows.push(`| ${benchCase.name} | ${Math.round(qemu)} | ${Math.round(qcow)} | ${(qcow / qemu).toFixed(2)}x | ${rss.toFixed(0)} | ${qcow / qemu >= 0.8 ? 'pass' : 'MISS'} |`);
+    for (const server of qcowServers) {
+      const qcow = median(results[server]);
+      const label = qcowServers.length > 1 ? `${benchCase.name} (${server})` : benchCase.name;
+      rows.push(`| ${label} | ${Math.round(qemu)} | ${Math.round(qcow)} | ${(qcow / qemu).toFixed(2)}x | ${rss[server].toFixed(0)} | ${qcow / qemu >= 0.8 ? 'pass' : 'MISS'} |`);
+    }
     process.stderr.write(`${benchCase.name}: done\n`);
   }
   fs.rmSync(workDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeBlockFileConformance } from './conformance.js';
-import { openNodeFile } from './node-file.js';
+import { isMemoryBacked, openNodeFile } from './node-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'q-raw-'));
 let counter = 0;
@@ -25,6 +25,15 @@ describeBlockFileConformance('NodeBlockFile (blocking)', {
     writeFileSync(path, bytes);
     return openNodeFile(path, { blocking: true });
   },
+});
+
+describe('isMemoryBacked', () => {
+  it('tells tmpfs (/dev/shm) from a disk file system, and says no when it cannot tell', () => {
+    // /dev/shm is tmpfs on Linux; the repository lives on a disk file system here and in CI.
+    expect(isMemoryBacked('/dev/shm')).toBe(true);
+    expect(isMemoryBacked(import.meta.dirname)).toBe(false);
+    expect(isMemoryBacked(join(dir, 'missing', 'file'))).toBe(false);
+  });
 });
 
 describe('openNodeFile', () => {

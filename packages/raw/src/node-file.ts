@@ -13,10 +13,23 @@ export interface NodeFileOptions {
    * Read, write and truncate requests under 64 KiB with blocking system calls on the calling thread instead of
    * libuv's thread pool. A small request in the page cache then costs a copy, not a round trip between threads:
    * about three times faster at 4 KiB. Larger requests (and flushes) stay on the pool, where their copies run in
-   * parallel with this thread's. Only for a thread that may block: a CLI, or a worker running the engine as the
-   * cothread; never an event loop that serves clients.
+   * parallel with this thread's. `true` only for a thread that may block: a CLI, or a worker running the engine as
+   * the cothread. `'memory'` for an event loop that serves clients: blocking calls only when the file lives in
+   * memory (tmpfs, ramfs), where a call is a copy and never waits for a device; the thread pool otherwise.
    */
-  blocking?: boolean;
+  blocking?: boolean | 'memory';
+}
+
+/** statfs(2) f_type of file systems whose files live in memory: a system call on them never waits for a device. */
+const MEMORY_FILE_SYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+/** Whether `path` lives in memory (see MEMORY_FILE_SYSTEMS); false when that cannot be told. */
+export function isMemoryBacked(path: string): boolean {
+  try {
+    return MEMORY_FILE_SYSTEMS.has(fs.statfsSync(path).type);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -53,7 +66,8 @@ export class NodeBlockFile implements BlockFile {
       fs.closeSync(fd);
       throw error;
     }
-    return new NodeBlockFile(path, fd, writable, options.blocking === true);
+    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking === true;
+    return new NodeBlockFile(path, fd, writable, blocking);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {

@@ -1,2 +1,2 @@
 /** Node-only adapters: import from `@q/raw/node` so browser builds of `@q/raw` never see `node:fs`. */
-export { NodeBlockFile, openNodeFile, type NodeFileOptions } from './node-file.js';
+export { NodeBlockFile, isMemoryBacked, openNodeFile, type NodeFileOptions } from './node-file.js';

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { chainStatus } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
 import { CothreadDisk } from './cothread-disk.js';
 import { openDisk } from './open-disk.js';
@@ -32,7 +33,12 @@ describe('CothreadDisk', () => {
       try {
         expect(disk.readOnly).toBe(true);
         expect(await sha(disk)).toBe(answer.guestSha256);
-        expect(await disk.blockStatus(0, disk.size)).toEqual(await (await openDisk(join(fixtures, spec))).blockStatus(0, disk.size));
+        const direct = await openDisk(join(fixtures, spec));
+        expect(await disk.blockStatus(0, disk.size)).toEqual(await direct.blockStatus(0, disk.size));
+        // The backing layers show through, so chain walks (NBD block status) see what the worker sees.
+        expect(await chainStatus(disk, 0, disk.size)).toEqual(await chainStatus(direct, 0, disk.size));
+        expect(disk.backing === undefined).toBe(direct.backing === undefined);
+        await direct.close();
       } finally {
         await disk.close();
       }
@@ -62,6 +68,29 @@ describe('CothreadDisk', () => {
       }
     } finally {
       await check.close();
+    }
+  });
+
+  it('queues more requests than it has slots, and splits requests bigger than a slot', async () => {
+    const spec = join(fixtures, 'v3-64k.qcow2');
+    const disk = await CothreadDisk.open(spec, { workerUrl });
+    const direct = await openDisk(spec);
+    try {
+      const offsets = Array.from({ length: 300 }, (_, i) => (i * 7919 * 512) % (disk.size - 4096));
+      const viaWorker = offsets.map(() => new Uint8Array(4096));
+      await Promise.all(offsets.map((offset, i) => disk.read(viaWorker[i]!, offset)));
+      for (const [i, offset] of offsets.entries()) {
+        const expected = new Uint8Array(4096);
+        await direct.read(expected, offset);
+        expect(viaWorker[i]).toEqual(expected);
+      }
+      const big = new Uint8Array(Math.min(disk.size, 3 << 20) - 1000);
+      const bigExpected = new Uint8Array(big.length);
+      await Promise.all([disk.read(big, 1000), direct.read(bigExpected, 1000)]);
+      expect(Buffer.compare(big, bigExpected)).toBe(0);
+    } finally {
+      await disk.close();
+      await direct.close();
     }
   });
 

@@ -1,6 +1,21 @@
 import { Worker } from 'node:worker_threads';
 import { checkRange, checkWritable, DiskError, type BlockDevice, type BlockStatus } from '@q/raw';
-import { deserializeError, type CothreadReady, type CothreadReply, type CothreadRequest, type CothreadStart } from './cothread-protocol.js';
+import { CothreadChannel, type CothreadReply } from './cothread-channel.js';
+import { deserializeError, type CothreadLayer, type CothreadReady, type CothreadStart } from './cothread-protocol.js';
+import {
+  CothreadRing,
+  FLAG_FUA,
+  FLAG_UNMAP,
+  LAYER_SHIFT,
+  OP_BLOCK_STATUS,
+  OP_CLOSE,
+  OP_DISCARD,
+  OP_FLUSH,
+  OP_READ,
+  OP_WRITE,
+  OP_WRITE_ZEROES,
+  SLOT_BYTES,
+} from './cothread-ring.js';
 import type { OpenDiskOptions } from './open-disk.js';
 
 export interface CothreadOptions extends Omit<OpenDiskOptions, 'codecs' | 'blockingIo'> {
@@ -8,39 +23,38 @@ export interface CothreadOptions extends Omit<OpenDiskOptions, 'codecs' | 'block
   workerUrl?: URL;
 }
 
-type Pending = { resolve: (reply: CothreadReply & { ok: true }) => void; reject: (error: Error) => void };
-
 /**
  * A disk whose requests run on a cothread (DESIGN.md): a worker thread owns the image and does the blocking I/O,
- * so the event loop that serves clients never waits on the disk. Each request is a message; replies may arrive
- * out of order and are matched by id. Errors come back per request as DiskErrors; the device stays usable.
+ * so the event loop that serves clients never waits on the disk. Requests travel through shared memory
+ * (CothreadChannel). Each layer of the backing chain shows as its own device (`backing`), so chain walks such as
+ * NBD block status see what the worker's layers hold. Errors come back per request as DiskErrors; the device
+ * stays usable.
  */
 export class CothreadDisk implements BlockDevice {
   readonly name: string;
   readonly format: string;
   readonly size: number;
   readonly readOnly: boolean;
-  readonly backing = undefined;
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private closed = false;
+  readonly backing: CothreadDisk | undefined;
 
-  private constructor(worker: Worker, ready: CothreadReady & { ready: true }) {
-    this.worker = worker;
-    this.name = ready.name;
-    this.format = ready.format;
-    this.size = ready.size;
-    this.readOnly = ready.readOnly;
-    worker.on('message', (reply: CothreadReply) => this.settle(reply));
-    worker.on('error', (error) => this.failAll(new DiskError('E_IO', `the disk's worker failed: ${error.message}`, { file: this.name })));
-    worker.on('exit', () => this.failAll(new DiskError('E_IO', "the disk's worker exited", { file: this.name })));
+  private constructor(
+    private readonly channel: CothreadChannel,
+    layers: CothreadLayer[],
+    private readonly depth: number,
+  ) {
+    const layer = layers[depth]!;
+    this.name = layer.name;
+    this.format = layer.format;
+    this.size = layer.size;
+    this.readOnly = layer.readOnly;
+    this.backing = depth + 1 < layers.length ? new CothreadDisk(channel, layers, depth + 1) : undefined;
   }
 
   /** Starts the worker and opens `spec` there (FILE or FILE@SNAP, as openDisk). */
   static open(spec: string, options: CothreadOptions = {}): Promise<CothreadDisk> {
     const { workerUrl, ...openOptions } = options;
-    const start: CothreadStart = { spec, options: openOptions };
+    const ring = new CothreadRing();
+    const start: CothreadStart = { spec, options: openOptions, ring: ring.buffer };
     const worker = new Worker(workerUrl ?? new URL('./cothread-worker.js', import.meta.url), { workerData: start });
     return new Promise((resolve, reject) => {
       const fail = (error: Error): void => {
@@ -50,7 +64,7 @@ export class CothreadDisk implements BlockDevice {
       worker.once('error', fail);
       worker.once('message', (ready: CothreadReady) => {
         worker.off('error', fail);
-        if (ready.ready) resolve(new CothreadDisk(worker, ready));
+        if (ready.ready) resolve(new CothreadDisk(new CothreadChannel(worker, ring, ready.layers[0]!.name), ready.layers, 0));
         else fail(deserializeError(ready.error));
       });
     });
@@ -58,71 +72,59 @@ export class CothreadDisk implements BlockDevice {
 
   async read(dst: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, dst.length);
-    if (dst.length === 0) return;
-    const reply = await this.send({ id: 0, op: 'read', offset, length: dst.length });
-    dst.set(new Uint8Array(reply.data!));
+    const pieces: Promise<CothreadReply>[] = [];
+    for (let done = 0; done < dst.length; done += SLOT_BYTES) {
+      const part = dst.subarray(done, done + SLOT_BYTES);
+      pieces.push(this.request(OP_READ, offset + done, part.length, 0, undefined, part));
+    }
+    await Promise.all(pieces);
   }
 
   async write(src: Uint8Array, offset: number, options: { fua?: boolean } = {}): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, src.length);
-    if (src.length === 0) return;
-    // The caller keeps its buffer: a copy travels (transferred, not cloned).
-    const data = src.slice().buffer;
-    await this.send({ id: 0, op: 'write', offset, data, fua: options.fua === true }, [data]);
+    const flags = options.fua === true ? FLAG_FUA : 0;
+    const pieces: Promise<CothreadReply>[] = [];
+    for (let done = 0; done < src.length; done += SLOT_BYTES) {
+      const part = src.subarray(done, done + SLOT_BYTES);
+      pieces.push(this.request(OP_WRITE, offset + done, part.length, flags, part));
+    }
+    await Promise.all(pieces);
   }
 
   async writeZeroes(offset: number, length: number, options: { unmap?: boolean } = {}): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
-    await this.send({ id: 0, op: 'writeZeroes', offset, length, unmap: options.unmap === true });
+    await this.request(OP_WRITE_ZEROES, offset, length, options.unmap === true ? FLAG_UNMAP : 0);
   }
 
   async discard(offset: number, length: number): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
-    await this.send({ id: 0, op: 'discard', offset, length });
+    await this.request(OP_DISCARD, offset, length, 0);
   }
 
   async flush(): Promise<void> {
-    await this.send({ id: 0, op: 'flush' });
+    await this.request(OP_FLUSH, 0, 0, 0);
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus[]> {
-    return (await this.send({ id: 0, op: 'blockStatus', offset, length })).extents ?? [];
+    const reply = await this.request(OP_BLOCK_STATUS, offset, length, 0);
+    return reply?.ok === true ? reply.extents : [];
   }
 
-  /** Flushes and closes the disk in the worker, then stops the worker. */
+  /** Flushes and closes the disk (the whole chain) in the worker, then stops the worker. Backing layers: no-op. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.depth > 0 || this.channel.closed) return;
     try {
-      await this.send({ id: 0, op: 'close' });
+      await this.request(OP_CLOSE, 0, 0, 0);
     } finally {
-      this.closed = true;
-      await this.worker.terminate();
+      this.channel.failAll(new DiskError('E_IO', 'the disk is closed', { file: this.name }));
+      await this.channel.worker.terminate();
     }
   }
 
-  private send(request: CothreadRequest, transfer: ArrayBuffer[] = []): Promise<CothreadReply & { ok: true }> {
-    if (this.closed) return Promise.reject(new DiskError('E_IO', 'the disk is closed', { file: this.name }));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...request, id }, transfer);
-    });
-  }
-
-  private settle(reply: CothreadReply): void {
-    const waiting = this.pending.get(reply.id);
-    if (waiting === undefined) return;
-    this.pending.delete(reply.id);
-    if (reply.ok) waiting.resolve(reply);
-    else waiting.reject(deserializeError(reply.error));
-  }
-
-  private failAll(error: Error): void {
-    this.closed = true;
-    for (const waiting of this.pending.values()) waiting.reject(error);
-    this.pending.clear();
+  private request(op: number, offset: number, length: number, flags: number, src?: Uint8Array, dst?: Uint8Array): Promise<CothreadReply> {
+    return this.channel.request(op, offset, length, flags | (this.depth << LAYER_SHIFT), src, dst);
   }
 }

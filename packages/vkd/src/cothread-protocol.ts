@@ -3,29 +3,32 @@ import type { OpenDiskOptions } from './open-disk.js';
 
 /**
  * Messages between a cothread disk (the event loop's side) and its worker (which owns the image and does the
- * blocking I/O). Buffers travel as transferred ArrayBuffers: one copy on each side, no structured-clone walk.
+ * blocking I/O). Requests and plain completions go through the shared ring (cothread-ring.ts); messages carry
+ * the start, the worker's first answer, and replies with more than a status.
  */
 export interface CothreadStart {
   spec: string;
   options: Omit<OpenDiskOptions, 'codecs'>;
+  ring: SharedArrayBuffer;
 }
 
-export type CothreadRequest =
-  | { id: number; op: 'read'; offset: number; length: number }
-  | { id: number; op: 'write'; offset: number; data: ArrayBuffer; fua: boolean }
-  | { id: number; op: 'writeZeroes'; offset: number; length: number; unmap: boolean }
-  | { id: number; op: 'discard'; offset: number; length: number }
-  | { id: number; op: 'flush' }
-  | { id: number; op: 'blockStatus'; offset: number; length: number }
-  | { id: number; op: 'close' };
+/** The reply of a slot completed with STATUS_MESSAGE. */
+export interface CothreadMessage {
+  slot: number;
+  reply: { ok: true; extents: BlockStatus[] } | { ok: false; error: SerializedError };
+}
 
-export type CothreadReply =
-  | { id: number; ok: true; data?: ArrayBuffer; extents?: BlockStatus[] }
-  | { id: number; ok: false; error: SerializedError };
+/** One layer of the opened chain, top first. */
+export interface CothreadLayer {
+  name: string;
+  format: string;
+  size: number;
+  readOnly: boolean;
+}
 
-/** The first message from the worker: the device it opened, or why it could not. */
+/** The first message from the worker: the device it opened (its chain), or why it could not. */
 export type CothreadReady =
-  | { ready: true; name: string; format: string; size: number; readOnly: boolean }
+  | { ready: true; layers: CothreadLayer[] }
   | { ready: false; error: SerializedError };
 
 export interface SerializedError {

@@ -133,4 +133,24 @@ describe('openDisk in cow mode', () => {
       rmSync(scratchDir, { recursive: true, force: true });
     }
   });
+  it('starts from a snapshot with FILE@SNAP: reads the snapshot, takes writes, changes nothing', async () => {
+    const answer = JSON.parse(readFileSync(join(dir, 'snapshots.json'), 'utf8')) as { snapshotSha256: Record<string, string> };
+    const scratchDir = mkdtempSync(join(tmpdir(), 'q-cow-'));
+    try {
+      const path = join(scratchDir, 'snapshots.qcow2');
+      writeFileSync(path, readFileSync(join(dir, 'snapshots.qcow2')));
+      const before = createHash('sha256').update(readFileSync(path)).digest('hex');
+      const disk = await openDisk(`${path}@first`, { cow: true });
+      expect(disk.readOnly).toBe(false);
+      expect(await guestSha256(disk)).toBe(answer.snapshotSha256['first']);
+      await disk.write(new Uint8Array(4096).fill(0x5c), 0);
+      const back = new Uint8Array(4096);
+      await disk.read(back, 0);
+      expect(back.every((b) => b === 0x5c)).toBe(true);
+      await disk.close();
+      expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(before);
+    } finally {
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
+  });
 });

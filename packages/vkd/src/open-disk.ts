@@ -28,8 +28,11 @@ export interface OpenDiskOptions {
    * changes. Not with a snapshot.
    */
   cow?: boolean;
-  /** Blocking file I/O on this thread (see `NodeFileOptions.blocking`): for CLIs and cothread workers. */
-  blockingIo?: boolean;
+  /**
+   * Blocking file I/O on this thread (see `NodeFileOptions.blocking`): `true` for CLIs and cothread workers,
+   * `'memory'` for an event loop serving clients (blocking only for files in memory, which never wait for a device).
+   */
+  blockingIo?: boolean | 'memory';
   codecs?: Codecs;
 }
 
@@ -42,29 +45,42 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
   const parsed = parseDiskSpec(spec, exists);
   const snapshot = options.snapshot ?? parsed.snapshot;
   if (options.cow === true) {
-    if (snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'cow mode cannot start from a snapshot', { file: spec });
-    const { cow: _cow, ...rest } = options;
-    const base = await openDisk(spec, { ...rest, writable: false, ignoreBacking: true });
+    // The overlay's backing file is the image; with FILE@SNAP the engine opens that layer at the snapshot (a
+    // backing file name cannot say so), and the overlay takes the snapshot's size.
+    const { cow: _cow, snapshot: _snapshot, ...rest } = options;
+    const base = await openDisk(parsed.path, { ...rest, snapshot, writable: false, ignoreBacking: true });
     const shape = { path: parsed.path, size: base.size, format: base.format };
     await base.close();
-    return openCowOverlay(shape, (overlay) => openDisk(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }));
+    return openCowOverlay(shape, (overlay) => openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, snapshot));
   }
+  return openSpecChain(spec, options, undefined, snapshot);
+}
+
+/** Opens `spec` and its chain: `snapshot` for the top layer, `backingSnapshot` for the one below (cow mode). */
+async function openSpecChain(
+  spec: string,
+  options: Omit<OpenDiskOptions, 'cow' | 'snapshot'>,
+  backingSnapshot: OpenDiskOptions['snapshot'],
+  snapshot?: OpenDiskOptions['snapshot'],
+): Promise<BlockDevice> {
+  const parsed = parseDiskSpec(spec, exists);
   const codecs = options.codecs ?? nodeCodecs();
-  let top = true;
+  let depth = 0;
   return openChain(parsed.path, options.format, {
     maxDepth: options.maxBackingDepth,
     identify: async (path) => realpath(path).catch(() => path),
     openLayer: async (path, format, openBacking) => {
-      const isTop = top;
-      top = false;
+      const isTop = depth === 0;
+      const layerSnapshot = isTop ? snapshot : depth === 1 ? backingSnapshot : undefined;
+      depth++;
       return openLayer(path, format, openBacking, {
         codecs,
-        snapshot: isTop ? snapshot : undefined,
+        snapshot: layerSnapshot,
         name: isTop && parsed.snapshot !== undefined ? spec : path,
         writable: isTop && options.writable === true,
         ignoreBacking: options.ignoreBacking === true,
         l2CacheBytes: options.l2CacheBytes,
-        blocking: options.blockingIo === true,
+        blocking: options.blockingIo ?? false,
       });
     },
   });
@@ -77,7 +93,7 @@ interface LayerOptions {
   name: string;
   ignoreBacking: boolean;
   l2CacheBytes: number | undefined;
-  blocking: boolean;
+  blocking: boolean | 'memory';
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {

@@ -2,21 +2,21 @@ import { existsSync } from 'node:fs';
 import { NbdServer } from '@q/nbd';
 import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
 import type { BlockDevice } from '@q/raw';
-import { parseDiskSpec } from '@q/vkd';
+import { CothreadDisk, parseDiskSpec } from '@q/vkd';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const serveUsage = 'serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] FILE';
+export const serveUsage = 'serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] [--aio=auto|threads|cothread] FILE';
 
 /** The IANA port of NBD; qemu-nbd's default too. */
 const DEFAULT_PORT = 10809;
 
 /**
- * `qcow serve`: qemu-nbd's flags for exporting FILE (or FILE@SNAP, always read-only) over NBD on TCP
- * (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). Unlike qemu-nbd without -t it stays up for any number of
+ * `qcow serve`: qemu-nbd's flags for exporting FILE (or FILE@SNAP: read-only, or private writes with --cow) over
+ * NBD on TCP (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). Unlike qemu-nbd without -t it stays up for any number of
  * clients, one after another or at once (-t is accepted for scripts written for qemu-nbd). It runs until SIGTERM
  * or SIGINT: then it stops accepting, lets running requests reply, flushes and closes the image, and exits 0.
  */
@@ -34,6 +34,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       persistent: false,
       snapshot: false,
       cow: false,
+      aio: true,
     },
   });
   const [file, ...extra] = parsed.operands;
@@ -46,17 +47,21 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (socketPath !== undefined && (portText !== undefined || lastValue(parsed, 'b', 'bind') !== undefined)) {
     throw new UsageError('-k cannot be combined with -b or -p');
   }
-  const snapshot = parseDiskSpec(file, existsSync).snapshot;
-  const readOnly = hasFlag(parsed, 'r', 'read-only') || snapshot !== undefined;
-  // --cow (qemu-nbd's -s/--snapshot): clients may write, the image file never changes.
+  // --cow (qemu-nbd's -s/--snapshot): clients may write, the image file never changes; FILE@SNAP then starts from
+  // the snapshot. Without --cow a snapshot is served read-only.
   const cow = hasFlag(parsed, 's', 'snapshot') || hasFlag(parsed, 'cow');
-  if (cow && readOnly) throw new UsageError('--cow cannot be combined with -r or FILE@SNAP');
+  if (cow && hasFlag(parsed, 'r', 'read-only')) throw new UsageError('--cow cannot be combined with -r');
+  const snapshot = parseDiskSpec(file, existsSync).snapshot;
+  const readOnly = hasFlag(parsed, 'r', 'read-only') || (snapshot !== undefined && !cow);
+
+  const format = lastValue(parsed, 'f', 'format');
+  if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
+  const aio = lastValue(parsed, 'aio') ?? 'auto';
+  if (!['auto', 'threads', 'cothread'].includes(aio)) throw new UsageError(`Invalid aio option: ${aio}`);
 
   let device: BlockDevice;
   try {
-    // Blocking file I/O, as the other commands use: requests from the page cache are served fastest that way, and
-    // network I/O still overlaps with it (replies are queued on the sockets, not waited for).
-    device = await openImage(file, { format: lastValue(parsed, 'f', 'format'), writable: !readOnly, cow, blockingIo: true });
+    device = await openServed(file, aio, { format, writable: !readOnly, cow });
   } catch (error) {
     throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
   }
@@ -86,6 +91,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     await device.close();
   }
   return 0;
+}
+
+/**
+ * Where the disk's blocking calls run, so the event loop serving clients never waits for a device:
+ * - auto: on the event loop only for files in memory (tmpfs: a call is a copy), on libuv's thread pool otherwise;
+ * - threads: always on the thread pool (qemu-nbd's --aio=threads);
+ * - cothread: the whole engine on a worker thread (CothreadDisk), requests through shared memory.
+ * `pnpm bench:nbd` measures them against each other: see the README.
+ */
+function openServed(file: string, aio: string, options: { format: string | undefined; writable: boolean; cow: boolean }): Promise<BlockDevice> {
+  if (aio === 'cothread') return CothreadDisk.open(file, options);
+  return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });
 }
 
 /** Resolves on the first SIGTERM or SIGINT, then takes its handlers back so nothing keeps the process alive. */
