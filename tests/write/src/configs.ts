@@ -1,7 +1,6 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { qemuImg, qemuIo } from '@q/test-support';
-import { GiB, KiB, MiB, Rng, type WorkloadShape } from './workload.js';
+import { GiB, KiB, MiB, qemuImg, qemuIo, Rng, type WorkloadShape } from '@q/test-support';
 
 /**
  * The image configurations the random workloads run on. `prepare` builds the starting image `start.qcow2` (and any
