@@ -165,6 +165,20 @@ export const configs: WriteConfig[] = [
     },
   },
   {
+    // v2 has no zero flag, so QEMU ignores discards here rather than let the backing file show through.
+    name: 'v2 overlay on a v2 qcow2 backing file (discard changes nothing)',
+    shape: { size: 8 * MiB, clusterSize: 64 * KiB },
+    seeds: [27, 28, 127],
+    count: 400,
+    prepare(dir) {
+      qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', join(dir, 'base.qcow2'), String(8 * MiB)]);
+      seedData(join(dir, 'base.qcow2'), 8 * MiB);
+      create(dir, 'compat=0.10', 8 * MiB, ['-b', 'base.qcow2', '-F', 'qcow2']);
+      // Overlay data over the base's, so a discard that let the base show through would change bytes.
+      qemuIo(join(dir, START), ['write -P 0xa1 0 3M', 'write -P 0xa2 5M 2M']);
+    },
+  },
+  {
     name: 'image with an internal snapshot',
     shape: { size: 8 * MiB, clusterSize: 64 * KiB },
     seeds: [19, 20, 119],
