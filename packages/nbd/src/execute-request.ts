@@ -21,7 +21,8 @@ import {
   NBD_ENOTSUP,
   NBD_EPERM,
 } from './protocol.js';
-import { blockStatusChunk, errorChunk, noneChunk, offsetDataHead, simpleReply } from './replies.js';
+import { readReply } from './read-reply.js';
+import { blockStatusChunk, errorChunk, noneChunk, simpleReply } from './replies.js';
 import { commandName, flagsAllowed, type NbdRequest } from './request.js';
 
 /**
@@ -75,11 +76,7 @@ async function run(nbdExport: NbdExport, session: NegotiatedSession, request: Nb
     case NBD_CMD_READ: {
       if (length > MAX_PAYLOAD) throw new NbdRequestError(NBD_EINVAL, `read of ${length} bytes is above the ${MAX_PAYLOAD}-byte limit`);
       if ((flags & NBD_CMD_FLAG_DF) !== 0 && !session.structuredReplies) throw new NbdRequestError(NBD_EINVAL, 'DF needs structured replies');
-      const data = new Uint8Array(length);
-      if (length > 0) await device.read(data, offset);
-      if (!session.structuredReplies) return [simpleReply(handle, 0), data];
-      // An OFFSET_DATA chunk must carry at least one byte; an empty read is answered with the final NONE chunk.
-      return length === 0 ? [noneChunk(handle)] : [offsetDataHead(handle, offset, length), data];
+      return readReply(device, handle, offset, length, { structured: session.structuredReplies, fragment: (flags & NBD_CMD_FLAG_DF) === 0 });
     }
     case NBD_CMD_WRITE:
       await device.write(payload ?? new Uint8Array(0), offset);

@@ -36,7 +36,8 @@ export function exportMatches(nbdExport: NbdExport, name: string): boolean {
  * The transmission flags for this export (proto.md "Transmission flags"). Write-side features are not exposed on
  * a read-only export, so well-behaved clients never try them. CAN_MULTI_CONN is honest: every connection goes to
  * the same device object in this process, so a flush on one covers writes completed on any other. SEND_DF only
- * once structured replies are on (the spec requires it clear otherwise); we always send reads in one chunk anyway.
+ * once structured replies are on (the spec requires it clear otherwise): with DF a read comes back as one data chunk,
+ * without it a long read may come as data and hole chunks.
  */
 export function transmissionFlags(nbdExport: NbdExport, structuredReplies: boolean): number {
   let flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN;

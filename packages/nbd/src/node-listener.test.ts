@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,5 +106,32 @@ describe('listenNbd', () => {
     const transport = socketTransport(socket);
     transport.close();
     await expect(transport.write([new Uint8Array(1)])).rejects.toThrow();
+  });
+
+  it('socketTransport: replies waiting for a full socket share one drain listener', async () => {
+    let client: Socket | undefined;
+    const socket = await new Promise<Socket>((resolve) => {
+      const server = createServer((accepted) => {
+        server.close();
+        resolve(accepted);
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        if (address === null || typeof address === 'string') throw new Error('no port');
+        // A client that reads nothing for now, so the server's socket fills.
+        client = connect(address.port, '127.0.0.1').pause();
+      });
+    });
+    const transport = socketTransport(socket);
+    const closeListeners = socket.listenerCount('close');
+    // Sixteen replies in flight (a connection's default limit), each far larger than the socket buffers.
+    const writes = Array.from({ length: 16 }, () => transport.write([new Uint8Array(16), new Uint8Array(1 << 20)]));
+    expect(socket.listenerCount('drain')).toBe(1);
+    expect(socket.listenerCount('close')).toBe(closeListeners + 1);
+    client!.resume();
+    await Promise.all(writes);
+    expect(socket.listenerCount('drain')).toBe(0);
+    socket.destroy();
+    client!.destroy();
   });
 });

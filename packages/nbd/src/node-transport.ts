@@ -11,35 +11,34 @@ export function socketTransport(socket: Socket): NbdTransport {
   // A reset by the peer must not become an uncaught 'error' event; the read loop sees the stream end instead.
   socket.on('error', () => {});
   const peer = socket.remoteAddress === undefined ? 'unix socket client' : `${socket.remoteAddress}:${socket.remotePort ?? '?'}`;
+  // One wait for room per socket, shared by every reply that finds the socket full: each reply adding its own
+  // 'drain' and 'close' listeners would pass node's limit of 10 (and warn on stderr) with 16 requests in flight.
+  // 'drain' means everything queued so far has been handed to the kernel, so it frees all of them at once.
+  let room: Promise<void> | undefined;
+  const whenRoom = (): Promise<void> =>
+    (room ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        room = undefined;
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    }));
   return {
     incoming: socket,
     peer,
-    write: (parts) =>
-      new Promise<void>((resolve, reject) => {
-        if (socket.destroyed || socket.writableEnded) {
-          reject(new Error('the connection is closed'));
-          return;
-        }
-        let ready = true;
-        // Consecutive writes with no await in between: nothing from another reply can come between the parts.
-        // Corked, they leave in one writev (header and data together) instead of one send per part.
-        socket.cork();
-        for (const part of parts) ready = socket.write(part);
-        socket.uncork();
-        if (ready) {
-          resolve();
-          return;
-        }
-        // Wait for room (or the end); whichever comes first removes the other listener, so replies waiting on a
-        // busy socket never pile listeners up.
-        const done = (): void => {
-          socket.off('drain', done);
-          socket.off('close', done);
-          resolve();
-        };
-        socket.on('drain', done);
-        socket.on('close', done);
-      }),
+    write: async (parts) => {
+      if (socket.destroyed || socket.writableEnded) throw new Error('the connection is closed');
+      let ready = true;
+      // Consecutive writes with no await in between: nothing from another reply can come between the parts.
+      // Corked, they leave in one writev (header and data together) instead of one send per part.
+      socket.cork();
+      for (const part of parts) ready = socket.write(part);
+      socket.uncork();
+      if (!ready) await whenRoom();
+    },
     close: () => {
       if (socket.destroyed) return;
       // end() sends what is queued, then FIN; destroy afterwards so a client that never closes its side does not

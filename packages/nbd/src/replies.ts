@@ -5,6 +5,7 @@ import {
   NBD_REPLY_TYPE_ERROR,
   NBD_REPLY_TYPE_NONE,
   NBD_REPLY_TYPE_OFFSET_DATA,
+  NBD_REPLY_TYPE_OFFSET_HOLE,
   OPTION_REPLY_MAGIC,
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
@@ -37,13 +38,25 @@ export function noneChunk(handle: Uint8Array): Uint8Array {
 }
 
 /**
- * Header and offset of a final OFFSET_DATA chunk; the data itself is sent right after as its own part, so a
- * 32 MiB read is never copied into a bigger buffer just to prepend 28 bytes.
+ * Header and offset of an OFFSET_DATA chunk (`final`: it carries NBD_REPLY_FLAG_DONE); the data itself is sent
+ * right after as its own part, so a 32 MiB read is never copied into a bigger buffer just to prepend 28 bytes.
  */
-export function offsetDataHead(handle: Uint8Array, offset: number, dataLength: number): Uint8Array {
+export function offsetDataHead(handle: Uint8Array, offset: number, dataLength: number, final: boolean): Uint8Array {
   return new MessageBuilder(28)
-    .bytesOf(chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, 8 + dataLength))
+    .bytesOf(chunkHeader(handle, final ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_OFFSET_DATA, 8 + dataLength))
     .u64(offset)
+    .finish();
+}
+
+/**
+ * An OFFSET_HOLE chunk: `holeLength` bytes at `offset` read as zeros, and are not sent (proto.md
+ * "NBD_REPLY_TYPE_OFFSET_HOLE": a 64-bit offset, then a 32-bit hole size that must not be 0).
+ */
+export function offsetHoleChunk(handle: Uint8Array, offset: number, holeLength: number, final: boolean): Uint8Array {
+  return new MessageBuilder(32)
+    .bytesOf(chunkHeader(handle, final ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_OFFSET_HOLE, 12))
+    .u64(offset)
+    .u32(holeLength)
     .finish();
 }
 

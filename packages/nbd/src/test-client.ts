@@ -1,9 +1,10 @@
 // A minimal NBD client for the unit tests: just enough to speak the handshake and read replies byte-exactly.
-import { MemoryBlockFile, RawDisk } from '@q/raw';
+import { MemoryBlockFile, RawDisk, type BlockStatus } from '@q/raw';
 import { memoryTransportPair, type MemoryClientEnd } from './memory-transport.js';
 import { NbdServer, type NbdServerOptions } from './nbd-server.js';
 import {
   IHAVEOPT,
+  NBD_REPLY_FLAG_DONE,
   NBD_FLAG_C_FIXED_NEWSTYLE,
   NBD_FLAG_C_NO_ZEROES,
   NBD_OPT_GO,
@@ -123,6 +124,27 @@ export class TestClient {
     const error = type >= 0x8000 ? viewOf(payload).getUint32(0) : 0;
     return { kind: 'structured', handle: rest.getBigUint64(4), error, flags: rest.getUint16(0), type, payload };
   }
+
+  /** Structured chunks up to and including the one flagged NBD_REPLY_FLAG_DONE (one request in flight). */
+  async replyChunks(): Promise<ReplyChunk[]> {
+    const chunks: ReplyChunk[] = [];
+    for (;;) {
+      const chunk = await this.reply();
+      chunks.push(chunk);
+      if (chunk.kind === 'simple' || (chunk.flags & NBD_REPLY_FLAG_DONE) !== 0) return chunks;
+    }
+  }
+}
+
+/** The part of `statuses` inside `[offset, offset + length)`, cut at its ends, as a device's blockStatus returns it. */
+export function clipStatuses(statuses: readonly BlockStatus[], offset: number, length: number): BlockStatus[] {
+  return statuses
+    .filter((s) => s.offset < offset + length && s.offset + s.length > offset)
+    .map((s) => {
+      const start = Math.max(s.offset, offset);
+      const end = Math.min(s.offset + s.length, offset + length);
+      return { ...s, offset: start, length: end - start, ...(s.hostOffset === undefined ? {} : { hostOffset: s.hostOffset + start - s.offset }) };
+    });
 }
 
 /** A server over a fresh in-memory raw disk of `size` bytes, and a connected test client. */

@@ -27,7 +27,7 @@ import {
   NBD_STATE_HOLE,
   NBD_STATE_ZERO,
 } from './protocol.js';
-import { TestClient, memoryServer } from './test-client.js';
+import { TestClient, clipStatuses, memoryServer } from './test-client.js';
 import { viewOf } from './wire.js';
 import { DiskError } from '@q/raw';
 
@@ -177,14 +177,7 @@ describe('allocationExtents', () => {
       size,
       readOnly: true,
       backing,
-      blockStatus: async (offset: number, length: number) =>
-        statuses
-          .filter((s) => s.offset < offset + length && s.offset + s.length > offset)
-          .map((s) => {
-            const start = Math.max(s.offset, offset);
-            const end = Math.min(s.offset + s.length, offset + length);
-            return { ...s, offset: start, length: end - start, ...(s.hostOffset === undefined ? {} : { hostOffset: s.hostOffset + start - s.offset }) };
-          }),
+      blockStatus: async (offset: number, length: number) => clipStatuses(statuses, offset, length),
     }) as unknown as BlockDevice;
 
   it('maps data, zero and unallocated extents to HOLE/ZERO flags and merges runs', async () => {

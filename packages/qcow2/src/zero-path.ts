@@ -38,10 +38,13 @@ export class ZeroPath {
 
   /**
    * Discards whole clusters (a partial cluster is left as it is: discard is advisory). The clusters are released;
-   * on v3 they read as zeros afterwards, on v2 (no zero flag) whatever is below shows through, as in QEMU.
+   * on v3 they read as zeros afterwards. v2 has no zero flag: without a backing file a released cluster reads as
+   * zeros too, with one it would show the backing file's old bytes instead, so QEMU leaves a v2 overlay as it is
+   * and so do we.
    */
   async discard(offset: number, length: number): Promise<void> {
     const { geometry, header } = this.writes.p;
+    if (header.header.version === 2 && this.writes.p.backing !== undefined) return;
     await this.forEachCluster(offset, length, async (cluster, _at, _count, whole) => {
       if (!whole) return;
       await this.writes.changeEntry(cluster, (entry) => {

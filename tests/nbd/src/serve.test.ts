@@ -1,30 +1,14 @@
 import { connect } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { qcow, qemuImg, qemuIo, run, runOk, scratch, sha256File, type Scratch } from '@q/test-support';
-import { startServe, type ServeProcess } from './nbd-server.js';
+import { describe, expect, it } from 'vitest';
+import { qcow, qemuImg, qemuIo, run, runOk, sha256File } from '@q/test-support';
+import { serveScope } from './serve-scope.js';
 
-let dir: Scratch;
-let servers: ServeProcess[] = [];
-
-beforeEach(() => {
-  dir = scratch('qcow-nbd-');
-});
-
-afterEach(async () => {
-  for (const server of servers) await server.stop();
-  servers = [];
-  dir.cleanup();
-});
-
-async function serve(args: readonly string[], where: 'tcp' | 'unix' = 'unix'): Promise<ServeProcess> {
-  const server = await startServe(args, where === 'tcp' ? 'tcp' : { socket: dir.path(`nbd-${servers.length}.sock`) });
-  servers.push(server);
-  return server;
-}
+const scope = serveScope();
+const serve = scope.serve;
 
 /** A 64 MiB qcow2 image with data, a zeroed range and holes, all written by qemu-io. */
 function sampleImage(name = 'disk.qcow2'): string {
-  const image = dir.path(name);
+  const image = scope.dir.path(name);
   qemuImg(['create', '-q', '-f', 'qcow2', image, '64M']);
   qemuIo(image, ['write -P 0x11 1M 2M', 'write -P 0x22 10M 64k', 'write -z 20M 1M', 'write -P 0x33 63M 1M']);
   return image;
@@ -98,7 +82,6 @@ describe('qcow serve with real NBD clients', () => {
     ]);
     runOk('qemu-io', ['-f', 'raw', '-c', 'read -P 0x66 5M 300k', '-c', 'read -P 0 1M 512k', server.uri]);
     expect(await server.stop()).toBe(0);
-    servers = [];
     const check = run('qemu-img', ['check', image]);
     expect(check.status, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toContain('No errors were found');
@@ -133,9 +116,9 @@ describe('qcow serve with real NBD clients', () => {
   it('nbdcopy over several connections copies the guest bytes exactly', async () => {
     const image = sampleImage();
     const server = await serve(['-r', '-x', 'disk', image], 'tcp');
-    const out = dir.path('copy.raw');
+    const out = scope.dir.path('copy.raw');
     runOk('nbdcopy', ['--connections=4', `${server.uri}/disk`, out]);
-    const reference = dir.path('reference.raw');
+    const reference = scope.dir.path('reference.raw');
     qemuImg(['convert', '-O', 'raw', image, reference]);
     expect(await sha256File(out)).toBe(await sha256File(reference));
   });
@@ -162,13 +145,12 @@ describe('qcow serve with real NBD clients', () => {
     const server = await serve([image], 'tcp');
     runOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x99 32M 1M', server.uri]);
     expect(await server.stop()).toBe(0);
-    servers = [];
     expect(run('qemu-img', ['check', image]).status).toBe(0);
     qemuIo(image, ['read -P 0x99 32M 1M']);
   });
 
   it('fails with one line for a missing file', () => {
-    const result = qcow(['serve', '-k', dir.path('x.sock'), dir.path('missing.qcow2')]);
+    const result = qcow(['serve', '-k', scope.dir.path('x.sock'), scope.dir.path('missing.qcow2')]);
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('missing.qcow2');
@@ -186,12 +168,11 @@ describe('qcow serve with real NBD clients', () => {
     const again = run('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 0x77 0 128k', server.uri]);
     expect(again.stdout).not.toMatch(/verification failed/);
     await server.stop();
-    servers = servers.filter((s) => s !== server);
     expect(await sha256File(image)).toBe(before);
   });
 
   it('fio (nbd engine) random 4 KiB writes at queue depth 16 verify with crc32c', async () => {
-    const image = dir.path('fio.qcow2');
+    const image = scope.dir.path('fio.qcow2');
     qemuImg(['create', '-q', '-f', 'qcow2', image, '64M']);
     const server = await serve([image], 'tcp');
     const fio = run(
@@ -206,7 +187,6 @@ describe('qcow serve with real NBD clients', () => {
     expect(report.jobs[0]!.write.io_bytes).toBe(32 << 20);
     expect(report.jobs[0]!.read.io_bytes).toBe(32 << 20);
     await server.stop();
-    servers = servers.filter((s) => s !== server);
     const check = run('qemu-img', ['check', image]);
     expect(check.status, check.stdout + check.stderr).toBe(0);
   });

@@ -9,3 +9,4 @@ export {
   type HeaderArea,
   type HeaderExtension,
 } from './qcow2-header.js';
+export { workload, batches, l2Coverage, Rng, KiB, MiB, GiB, TiB, type WorkloadShape } from './workload.js';

@@ -1,9 +1,8 @@
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { qcow, qemuImg, qemuRaw, run, sha256File, type Scratch } from '@q/test-support';
+import { batches, qcow, qemuImg, qemuRaw, run, type Scratch, sha256File, workload } from '@q/test-support';
 import { refcountTableField, START, type WriteConfig } from './configs.js';
-import { batches, workload } from './workload.js';
 
 /** Runs one random workload with qemu-io on one copy and `qcow io` on another, then holds qemu-img to judge. */
 

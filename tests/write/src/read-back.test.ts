@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qemuImg, qemuIo, run, scratch, type Scratch } from '@q/test-support';
+import { KiB, l2Coverage, MiB, qemuImg, qemuIo, run, scratch, type Scratch } from '@q/test-support';
 import { qcowIo } from './harness.js';
-import { KiB, l2Coverage, MiB } from './workload.js';
 
 // Patterns written by `qcow io` must read back through qemu: every written range with `qemu-io -r -c 'read -P'`,
 // zeroed ranges as 0, and every gap between them as what was there before (zeros, the backing file's byte, or
