@@ -11,14 +11,11 @@ export class ByteReader {
   private head = 0;
   private buffered = 0;
   private ended = false;
-  private readonly stopped: Promise<IteratorResult<Uint8Array>>;
-  private markStopped: () => void = () => {};
+  /** Ends the pull in progress, if any (stop). */
+  private interruptPull: (() => void) | undefined;
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.iterator = source[Symbol.asyncIterator]();
-    this.stopped = new Promise((resolve) => {
-      this.markStopped = () => resolve({ value: undefined, done: true });
-    });
   }
 
   /**
@@ -74,7 +71,7 @@ export class ByteReader {
    */
   stop(): void {
     this.ended = true;
-    this.markStopped();
+    this.interruptPull?.();
   }
 
   private async fill(length: number): Promise<boolean> {
@@ -87,8 +84,14 @@ export class ByteReader {
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
     for (;;) {
-      const next = await Promise.race([this.iterator.next(), this.stopped]);
-      if (this.ended) return false;
+      // Not Promise.race against one long-lived "stopped" promise: every race leaves a reaction on it that keeps
+      // the race's result (a chunk) alive, so a long connection kept every byte it ever received.
+      const next = await new Promise<IteratorResult<Uint8Array> | undefined>((resolve, reject) => {
+        this.interruptPull = () => resolve(undefined);
+        this.iterator.next().then(resolve, reject);
+      });
+      this.interruptPull = undefined;
+      if (this.ended || next === undefined) return false;
       if (next.done === true) {
         this.ended = true;
         return false;

@@ -26,17 +26,27 @@ export function socketTransport(socket: Socket): NbdTransport {
       socket.on('drain', done);
       socket.on('close', done);
     }));
+  // Replies finished in one turn of the event loop (with many requests in flight, several complete together)
+  // leave in one writev: the socket stays corked until the turn's microtasks have run. On loopback a send costs
+  // about as much as serving a 4 KiB request from the page cache, so one per reply halved write IOPS.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
   return {
     incoming: socket,
     peer,
     write: async (parts) => {
       if (socket.destroyed || socket.writableEnded) throw new Error('the connection is closed');
-      let ready = true;
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
       // Consecutive writes with no await in between: nothing from another reply can come between the parts.
-      // Corked, they leave in one writev (header and data together) instead of one send per part.
-      socket.cork();
+      let ready = true;
       for (const part of parts) ready = socket.write(part);
-      socket.uncork();
       if (!ready) await whenRoom();
     },
     close: () => {

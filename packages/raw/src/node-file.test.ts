@@ -27,6 +27,15 @@ describeBlockFileConformance('NodeBlockFile (blocking)', {
   },
 });
 
+describeBlockFileConformance('NodeBlockFile (blocking always)', {
+  create: () => openNodeFile(join(dir, `a${counter++}`), { create: true, truncate: true, blocking: 'always' }),
+  readOnly: async (bytes) => {
+    const path = join(dir, `aro${counter++}`);
+    writeFileSync(path, bytes);
+    return openNodeFile(path, { blocking: 'always' });
+  },
+});
+
 describe('isMemoryBacked', () => {
   it('tells tmpfs (/dev/shm) from a disk file system, and says no when it cannot tell', () => {
     // /dev/shm is tmpfs on Linux; the repository lives on a disk file system here and in CI.

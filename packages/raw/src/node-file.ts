@@ -16,8 +16,10 @@ export interface NodeFileOptions {
    * parallel with this thread's. `true` only for a thread that may block: a CLI, or a worker running the engine as
    * the cothread. `'memory'` for an event loop that serves clients: blocking calls only when the file lives in
    * memory (tmpfs, ramfs), where a call is a copy and never waits for a device; the thread pool otherwise.
+   * `'always'`: every read, write and truncate blocks, whatever its size (a cothread worker, which has nothing to
+   * overlap a copy with and pays a wake-up for every trip to the pool).
    */
-  blocking?: boolean | 'memory';
+  blocking?: boolean | 'memory' | 'always';
 }
 
 /** statfs(2) f_type of file systems whose files live in memory: a system call on them never waits for a device. */
@@ -40,13 +42,14 @@ export class NodeBlockFile implements BlockFile {
   readonly name: string;
   readonly capabilities: BlockFileCapabilities;
   private fd: number | undefined;
-  private readonly blocking: boolean;
+  /** Requests below this many bytes use blocking calls (0: none). */
+  private readonly blockingBelow: number;
 
-  private constructor(name: string, fd: number, writable: boolean, blocking: boolean) {
+  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number) {
     this.name = name;
     this.fd = fd;
     this.capabilities = { writable, sparse: true };
-    this.blocking = blocking;
+    this.blockingBelow = blockingBelow;
   }
 
   static async open(path: string, options: NodeFileOptions = {}): Promise<NodeBlockFile> {
@@ -66,13 +69,14 @@ export class NodeBlockFile implements BlockFile {
       fs.closeSync(fd);
       throw error;
     }
-    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking === true;
-    return new NodeBlockFile(path, fd, writable, blocking);
+    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking !== undefined && options.blocking !== false;
+    const blockingBelow = options.blocking === 'always' ? Infinity : blocking ? BLOCKING_BELOW : 0;
+    return new NodeBlockFile(path, fd, writable, blockingBelow);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {
     const fd = this.descriptor();
-    if (this.blocking && dst.length < BLOCKING_BELOW) return this.sync('read', offset, () => readSyncFully(fd, dst, offset));
+    if (dst.length < this.blockingBelow) return this.sync('read', offset, () => readSyncFully(fd, dst, offset));
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {
@@ -91,7 +95,7 @@ export class NodeBlockFile implements BlockFile {
   write(src: Uint8Array, offset: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (this.blocking && src.length < BLOCKING_BELOW) return this.sync('write', offset, () => writeSyncFully(fd, src, offset));
+    if (src.length < this.blockingBelow) return this.sync('write', offset, () => writeSyncFully(fd, src, offset));
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {
@@ -124,7 +128,7 @@ export class NodeBlockFile implements BlockFile {
   truncate(size: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (this.blocking) return this.sync('truncate', undefined, () => fs.ftruncateSync(fd, size));
+    if (this.blockingBelow > 0) return this.sync('truncate', undefined, () => fs.ftruncateSync(fd, size));
     return new Promise((resolve, reject) =>
       fs.ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
     );

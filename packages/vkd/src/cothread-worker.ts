@@ -171,7 +171,7 @@ async function serve(): Promise<void> {
   announce();
 }
 
-openDisk(start.spec, { ...start.options, blockingIo: true }).then(
+openDisk(start.spec, { ...start.options, blockingIo: 'always' }).then(
   (opened) => {
     device = opened;
     const layers: CothreadLayer[] = [];

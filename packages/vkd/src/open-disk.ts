@@ -30,9 +30,10 @@ export interface OpenDiskOptions {
   cow?: boolean;
   /**
    * Blocking file I/O on this thread (see `NodeFileOptions.blocking`): `true` for CLIs and cothread workers,
-   * `'memory'` for an event loop serving clients (blocking only for files in memory, which never wait for a device).
+   * `'memory'` for an event loop serving clients (blocking only for files in memory, which never wait for a device),
+   * `'always'` for a cothread worker (every request, whatever its size).
    */
-  blockingIo?: boolean | 'memory';
+  blockingIo?: boolean | 'memory' | 'always';
   codecs?: Codecs;
 }
 
@@ -93,7 +94,7 @@ interface LayerOptions {
   name: string;
   ignoreBacking: boolean;
   l2CacheBytes: number | undefined;
-  blocking: boolean | 'memory';
+  blocking: boolean | 'memory' | 'always';
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { NbdServer } from '@q/nbd';
 import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
 import type { BlockDevice } from '@q/raw';
+import { isMemoryBacked } from '@q/raw/node';
 import { CothreadDisk, parseDiskSpec } from '@q/vkd';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
@@ -95,13 +96,15 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 /**
  * Where the disk's blocking calls run, so the event loop serving clients never waits for a device:
- * - auto: on the event loop only for files in memory (tmpfs: a call is a copy), on libuv's thread pool otherwise;
- * - threads: always on the thread pool (qemu-nbd's --aio=threads);
- * - cothread: the whole engine on a worker thread (CothreadDisk), requests through shared memory.
- * `pnpm bench:nbd` measures them against each other: see the README.
+ * - cothread: the engine on a worker thread (CothreadDisk), requests through shared memory;
+ * - auto (default): files in memory (tmpfs) on the event loop itself, where a call is a page copy that cannot wait
+ *   for a device and a trip to another thread would cost more than the copy; other files on the cothread;
+ * - threads: the engine on the event loop, its file calls on libuv's thread pool (as qemu-nbd's --aio=threads).
+ * `pnpm bench:nbd` measures the three against qemu-nbd: see the README.
  */
 function openServed(file: string, aio: string, options: { format: string | undefined; writable: boolean; cow: boolean }): Promise<BlockDevice> {
-  if (aio === 'cothread') return CothreadDisk.open(file, options);
+  const path = parseDiskSpec(file, existsSync).path;
+  if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(path))) return CothreadDisk.open(file, options);
   return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });
 }
 
