@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { socketChunks } from './socket-chunks.js';
 import type { NbdTransport } from './transport.js';
 
 /**
@@ -35,7 +36,7 @@ export function socketTransport(socket: Socket): NbdTransport {
     socket.uncork();
   };
   return {
-    incoming: socket,
+    incoming: socketChunks(socket),
     peer,
     write: async (parts) => {
       if (socket.destroyed || socket.writableEnded) throw new Error('the connection is closed');

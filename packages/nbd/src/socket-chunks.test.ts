@@ -1,0 +1,43 @@
+import { createServer, connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { socketChunks } from './socket-chunks.js';
+
+/** A connected TCP pair on loopback: what the client writes, the server side reads. */
+async function socketPair(): Promise<{ client: Socket; server: Socket; close: () => void }> {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const address = listener.address() as { port: number };
+  const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
+  const client = connect(address.port, '127.0.0.1');
+  const server = await accepted;
+  return { client, server, close: () => (client.destroy(), server.destroy(), listener.close()) };
+}
+
+let cleanup: (() => void) | undefined;
+afterEach(() => cleanup?.());
+
+describe('socketChunks', () => {
+  it('yields every byte in order and ends when the peer closes', async () => {
+    const pair = await socketPair();
+    cleanup = pair.close;
+    const sent = new Uint8Array(300_000).map((_, i) => i * 7);
+    pair.client.end(sent);
+    const received: Uint8Array[] = [];
+    for await (const chunk of socketChunks(pair.server)) received.push(chunk);
+    expect(Buffer.concat(received)).toEqual(Buffer.from(sent));
+  });
+
+  it('pauses the socket past its high water mark and resumes as the consumer catches up', async () => {
+    const pair = await socketPair();
+    cleanup = pair.close;
+    const iterator = socketChunks(pair.server)[Symbol.asyncIterator]();
+    pair.client.write(new Uint8Array(3 << 20));
+    // Nobody consumes: the socket stops reading once a megabyte is queued.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(pair.server.isPaused()).toBe(true);
+    let total = 0;
+    while (total < 3 << 20) total += (await iterator.next()).value!.length;
+    expect(total).toBe(3 << 20);
+    expect(pair.server.isPaused()).toBe(false);
+  });
+});
