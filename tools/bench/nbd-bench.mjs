@@ -29,8 +29,12 @@ const CASES = [
 ];
 
 function sh(command, args) {
+  return shOr(command, () => '', args);
+}
+
+function shOr(command, context, args) {
   const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr}`);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr.slice(0, 2000)}\n${context()}`);
   return result.stdout;
 }
 
@@ -61,10 +65,13 @@ async function measure(server, image, fioArgs, port) {
     server === 'qemu-nbd'
       ? ['qemu-nbd', ['-f', format, '--cache=writeback', '-t', '-p', String(port), image]]
       : [process.execPath, [qcowCli, 'serve', '-f', format, '-t', '-p', String(port), ...aioArgs(server), image]];
-  const child = spawn(args[0], args[1], { stdio: 'ignore' });
+  // QCOW_DEBUG=1: qcow serve logs every failed request; shown if fio fails.
+  const child = spawn(args[0], args[1], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QCOW_DEBUG: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   try {
     await waitForPort(port);
-    const out = sh('fio', ['--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}`, '--size=1g', `--runtime=${seconds}`, '--time_based', '--output-format=json', ...fioArgs]);
+    const out = shOr('fio', () => `${server} said: ${stderr}`, ['--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}`, '--size=1g', `--runtime=${seconds}`, '--time_based', '--output-format=json', ...fioArgs]);
     const job = JSON.parse(out.slice(out.indexOf('{'))).jobs[0];
     return { iops: job.read.iops + job.write.iops, rss: peakRssMiB(child.pid) };
   } finally {

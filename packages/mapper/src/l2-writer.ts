@@ -72,6 +72,8 @@ export class L2Writer {
     }
     await this.options.syncRefcounts();
     await file.write(bytes, offset);
+    // Readers run outside the lock: once L1 points at the table, their bounds check must already cover it.
+    mapper.imageFileSize = Math.max(mapper.imageFileSize, offset + geometry.clusterSize);
     await file.flush();
     await l1.set(l1Index, offset, true, file);
     await file.flush();

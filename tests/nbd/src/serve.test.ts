@@ -178,7 +178,8 @@ describe('qcow serve with real NBD clients', () => {
     const fio = run(
       'fio',
       ['--name=verify', '--ioengine=nbd', `--uri=${server.uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=32m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1', '--output-format=json'],
-      { timeoutMs: 240_000 },
+      // fio leaves a verify state file in its working directory.
+      { timeoutMs: 240_000, cwd: scope.dir.dir },
     );
     expect(fio.status, fio.stderr + fio.stdout.slice(-2000)).toBe(0);
     // fio's nbd engine prints "fio: connected to NBD server" before the report.
