@@ -123,7 +123,7 @@ async function main() {
   fs.rmSync(workDir, { recursive: true, force: true });
   process.stdout.write(
     [
-      `Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:nbd --runs ${runs}\`, ${seconds} s per run, fio nbd engine, Node ${process.versions.node}; images on /dev/shm):`,
+      `Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:nbd --runs ${runs}${qcowServers.join(',') === 'qcow' ? '' : ` --servers ${qcowServers.join(',')}`}\`, ${seconds} s per run, fio nbd engine, Node ${process.versions.node}; images on /dev/shm):`,
       '',
       '| case | qemu-nbd IOPS | qcow IOPS | ratio | qcow peak RSS MiB | target (>= 0.8x) |',
       '|---|--:|--:|--:|--:|---|',
