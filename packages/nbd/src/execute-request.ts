@@ -2,6 +2,7 @@ import { allocationExtents } from './allocation-status.js';
 import type { NegotiatedSession } from './handshake.js';
 import { BASE_ALLOCATION_ID } from './meta-context.js';
 import { NbdRequestError, nbdErrno } from './nbd-error.js';
+import { isDiskError } from '@q/raw';
 import { exportIsReadOnly, type NbdExport } from './nbd-export.js';
 import {
   MAX_PAYLOAD,
@@ -85,10 +86,14 @@ async function run(nbdExport: NbdExport, session: NegotiatedSession, request: Nb
       await device.discard(offset, length);
       break;
     case NBD_CMD_WRITE_ZEROES:
-      // We cannot promise that zeroing is cheaper than writing (raw files write real zeros), so a client asking
-      // for a fast zero is told to fall back, as the FAST_ZERO extension intends.
-      if ((flags & NBD_CMD_FLAG_FAST_ZERO) !== 0) throw new NbdRequestError(NBD_ENOTSUP, 'fast zeroing is not available');
-      await device.writeZeroes(offset, length, { unmap: (flags & NBD_CMD_FLAG_NO_HOLE) === 0 });
+      if ((flags & NBD_CMD_FLAG_FAST_ZERO) === 0) await device.writeZeroes(offset, length, { unmap: (flags & NBD_CMD_FLAG_NO_HOLE) === 0 });
+      else {
+        // FAST_ZERO: only if the device can do it without writing data (a qcow2 zero flag); otherwise ENOTSUP at
+        // once, so the client falls back to writing (proto.md "NBD_CMD_FLAG_FAST_ZERO").
+        await device.writeZeroes(offset, length, { unmap: (flags & NBD_CMD_FLAG_NO_HOLE) === 0, fast: true }).catch((error: unknown) => {
+          throw isDiskError(error) && error.code === 'E_UNSUPPORTED' ? new NbdRequestError(NBD_ENOTSUP, error.message) : error;
+        });
+      }
       break;
     case NBD_CMD_BLOCK_STATUS: {
       // proto.md "Metadata querying": without a selected context the request is invalid; lengths of 0 have no

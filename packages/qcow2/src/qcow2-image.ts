@@ -9,7 +9,7 @@ import {
   type SnapshotEntry,
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
-import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus } from '@q/raw';
+import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import type { Codecs } from './codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
@@ -204,9 +204,11 @@ export class Qcow2Image implements BlockDevice {
     await this.changing(() => writer.writePath.write(src, offset));
   }
 
-  async writeZeroes(offset: number, length: number, options: { unmap?: boolean } = {}): Promise<void> {
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     const writer = this.writable(offset, length);
     if (length === 0) return;
+    const slow = options.fast === true ? writer.zeroPath.whyNotFast(offset, length) : undefined;
+    if (slow !== undefined) throw new DiskError('E_UNSUPPORTED', `zeroing would write data: ${slow}`, { file: this.name, offset });
     await this.changing(() => writer.zeroPath.writeZeroes(offset, length, options.unmap === true));
   }
 

@@ -37,6 +37,21 @@ export class ZeroPath {
   }
 
   /**
+   * Why zeroing `[offset, offset + length)` would write data rather than only change L2 entries, or undefined
+   * when it would not (the test behind WriteZeroesOptions.fast): partial clusters (subclusters with extended L2)
+   * at either end, a raw external data file (its zeros are written), v2 over a backing file (no zero flag).
+   */
+  whyNotFast(offset: number, length: number): string | undefined {
+    const { geometry, header, backing, dataFileRaw } = this.writes.p;
+    if (dataFileRaw) return 'the raw external data file gets its zeros written';
+    const grain = geometry.extendedL2 ? geometry.subclusterSize : geometry.clusterSize;
+    const end = offset + length;
+    if (offset % grain !== 0 || (end % grain !== 0 && end !== this.writes.p.virtualSize())) return `the range is not aligned to ${grain} bytes`;
+    if (header.header.version === 2 && backing !== undefined && offset < backing.size) return 'a v2 image has no zero flag to hide its backing file';
+    return undefined;
+  }
+
+  /**
    * Discards whole clusters (a partial cluster is left as it is: discard is advisory). The clusters are released;
    * on v3 they read as zeros afterwards. v2 has no zero flag: without a backing file a released cluster reads as
    * zeros too, with one it would show the backing file's old bytes instead, so QEMU leaves a v2 overlay as it is

@@ -24,13 +24,23 @@ export interface BlockDevice {
   /** Writes guest bytes (E_READ_ONLY on a read-only device). */
   write(src: Uint8Array, offset: number): Promise<void>;
   /** Makes the range read as zeros; `unmap` lets the device release the space. */
-  writeZeroes(offset: number, length: number, options?: { unmap?: boolean }): Promise<void>;
+  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void>;
   /** Advisory: the range's contents are no longer needed (it may read as zeros or as before). */
   discard(offset: number, length: number): Promise<void>;
   /** Makes every completed write durable. */
   flush(): Promise<void>;
   /** Flushes (when writable) and releases the device and everything below it. */
   close(): Promise<void>;
+}
+
+export interface WriteZeroesOptions {
+  /** The device may release the space (QEMU's MAY_UNMAP; NBD without NO_HOLE). */
+  unmap?: boolean;
+  /**
+   * Only if it is cheaper than writing zeros (metadata only): otherwise fail with E_UNSUPPORTED and change nothing,
+   * so the caller can choose (NBD's FAST_ZERO, QEMU's NO_FALLBACK).
+   */
+  fast?: boolean;
 }
 
 /** One run of guest bytes with the same allocation state in one layer. */

@@ -1,6 +1,7 @@
 import type { BlockFile } from './block-file.js';
 import { readPadded } from './block-file.js';
-import { checkRange, checkWritable, type BlockDevice, type BlockStatus } from './block-device.js';
+import { DiskError } from './errors.js';
+import { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 
 /**
  * The raw backend: guest offset = file offset, nothing in between. It stays the default for anything without a
@@ -45,9 +46,11 @@ export class RawDisk implements BlockDevice {
     await this.file.write(src, offset);
   }
 
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
+    // No hole punching in the port: zeros are always written.
+    if (options.fast === true && length > 0) throw new DiskError('E_UNSUPPORTED', 'a raw file cannot zero faster than it writes', { file: this.name });
     const zeros = new Uint8Array(Math.min(length, 1 << 20));
     for (let at = 0; at < length; at += zeros.length) {
       await this.file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);

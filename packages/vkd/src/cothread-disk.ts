@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
-import { checkRange, checkWritable, DiskError, type BlockDevice, type BlockStatus } from '@q/raw';
+import { checkRange, checkWritable, DiskError, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { CothreadChannel, type CothreadReply } from './cothread-channel.js';
 import { deserializeError, type CothreadLayer, type CothreadReady, type CothreadStart } from './cothread-protocol.js';
 import {
   CothreadRing,
+  FLAG_FAST,
   FLAG_FUA,
   FLAG_UNMAP,
   LAYER_SHIFT,
@@ -92,10 +93,11 @@ export class CothreadDisk implements BlockDevice {
     await Promise.all(pieces);
   }
 
-  async writeZeroes(offset: number, length: number, options: { unmap?: boolean } = {}): Promise<void> {
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
-    await this.request(OP_WRITE_ZEROES, offset, length, options.unmap === true ? FLAG_UNMAP : 0);
+    const flags = (options.unmap === true ? FLAG_UNMAP : 0) | (options.fast === true ? FLAG_FAST : 0);
+    await this.request(OP_WRITE_ZEROES, offset, length, flags);
   }
 
   async discard(offset: number, length: number): Promise<void> {

@@ -32,6 +32,7 @@ export const OP_CLOSE = 7;
 /** Request flags. */
 export const FLAG_FUA = 1;
 export const FLAG_UNMAP = 2;
+export const FLAG_FAST = 4;
 /** The layer of the backing chain a request is for (0 = the top image), in the flags above this bit. */
 export const LAYER_SHIFT = 8;
 

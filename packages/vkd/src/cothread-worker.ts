@@ -4,6 +4,7 @@ import { serializeError, type CothreadLayer, type CothreadMessage, type Cothread
 import {
   COMPLETED,
   CothreadRing,
+  FLAG_FAST,
   FLAG_FUA,
   FLAG_UNMAP,
   LAYER_SHIFT,
@@ -74,7 +75,7 @@ async function execute(slot: number): Promise<CothreadMessage['reply'] | undefin
       if ((flags & FLAG_FUA) !== 0) await device.flush();
       return undefined;
     case OP_WRITE_ZEROES:
-      await device.writeZeroes(offset, length, { unmap: (flags & FLAG_UNMAP) !== 0 });
+      await device.writeZeroes(offset, length, { unmap: (flags & FLAG_UNMAP) !== 0, fast: (flags & FLAG_FAST) !== 0 });
       return undefined;
     case OP_DISCARD:
       await device.discard(offset, length);

@@ -98,6 +98,33 @@ describe.each(MODES)('qcow serve --aio=%s under fio', (mode) => {
   });
 });
 
+describe.each(MODES)('qcow serve --aio=%s and FAST_ZERO (qemu-io write -z -n)', (mode) => {
+  it('zeroes whole clusters of a v3 image; refuses partial clusters, raw files and v2 overlays with ENOTSUP', async () => {
+    const v3 = dir.path('v3.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', v3, '16M']);
+    qemuIo(v3, ['write -P 0x41 0 2M']);
+    const raw = dir.path('disk.raw');
+    qemuImg(['create', '-q', '-f', 'raw', raw, '16M']);
+    const base = dir.path('base.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', base, '16M']);
+    const v2 = dir.path('v2.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', '-b', base, '-F', 'qcow2', v2]);
+    const served = await serve([`--aio=${mode}`, v3]);
+    runOk('qemu-io', ['-f', 'raw', '-c', 'write -z -n 64k 1M', '-c', 'read -P 0 64k 1M', '-c', 'read -P 0x41 0 64k', served.uri]);
+    const partial = run('qemu-io', ['-f', 'raw', '-c', 'write -z -n 4k 64k', served.uri]);
+    expect(partial.stdout + partial.stderr).toMatch(/not supported/i);
+    expect(await stop(served)).toBe(0);
+    expect(run('qemu-img', ['check', v3]).status).toBe(0);
+    qemuIo(v3, ['read -P 0x41 0 64k', 'read -P 0 64k 1M', 'read -P 0x41 1088k 960k']);
+    for (const [image, format] of [[raw, 'raw'], [v2, 'qcow2']] as const) {
+      const server = await serve([`--aio=${mode}`, '-f', format, image]);
+      const refused = run('qemu-io', ['-f', 'raw', '-c', 'write -z -n 0 64k', server.uri]);
+      expect(refused.stdout + refused.stderr, image).toMatch(/not supported/i);
+      await stop(server);
+    }
+  });
+});
+
 describe('qcow serve --cow FILE@SNAP', () => {
   it('serves the snapshot writable, privately: the image file does not change', async () => {
     const image = dir.path('snap.qcow2');
