@@ -24,7 +24,9 @@ export type DiskErrorCode =
   /** A request outside the device, or an argument that makes no sense. */
   | 'E_INVALID'
   /** A named snapshot, bitmap or other object that does not exist. */
-  | 'E_NO_SUCH';
+  | 'E_NO_SUCH'
+  /** Another process holds the file (an exclusive lock for writing could not be taken). */
+  | 'E_LOCKED';
 
 export interface DiskErrorOptions {
   /** The file the problem is in, as the user named it. */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { flock } from '@q/flock';
 import type { BlockFile, BlockFileCapabilities } from './block-file.js';
 import { DiskError } from './errors.js';
 
@@ -20,6 +21,12 @@ export interface NodeFileOptions {
    * overlap a copy with and pays a wake-up for every trip to the pool).
    */
   blocking?: boolean | 'memory' | 'always';
+  /**
+   * Hold an exclusive flock(2) on the file while it is open (a disk image opened for writing: two writers would
+   * damage it). Fails with E_LOCKED when another process (another open of the file) holds a lock. Where the lock
+   * addon (@q/flock) is not built, nothing is locked.
+   */
+  exclusive?: boolean;
 }
 
 /** statfs(2) f_type of file systems whose files live in memory: a system call on them never waits for a device. */
@@ -65,6 +72,10 @@ export class NodeBlockFile implements BlockFile {
         fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
       );
       if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
+      // QEMU's words for the same refusal (its own locks are fcntl ones, which flock does not see).
+      if (options.exclusive === true && !flock(fd, 'exclusive')) {
+        throw new DiskError('E_LOCKED', 'Failed to get "write" lock: is another process using the image?', { file: path });
+      }
     } catch (error) {
       fs.closeSync(fd);
       throw error;

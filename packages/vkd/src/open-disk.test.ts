@@ -107,6 +107,25 @@ describe('openDisk errors', () => {
   });
 });
 
+describe('openDisk read-write is exclusive', () => {
+  it('refuses a second writer (E_LOCKED, QEMU\'s words), lets readers in, and frees the image at close', async () => {
+    const scratchDir = mkdtempSync(join(tmpdir(), 'q-lock-'));
+    try {
+      const path = join(scratchDir, 'v3-64k.qcow2');
+      writeFileSync(path, readFileSync(join(dir, 'v3-64k.qcow2')));
+      const writer = await openDisk(path, { writable: true });
+      await expect(openDisk(path, { writable: true })).rejects.toMatchObject({ code: 'E_LOCKED', message: expect.stringContaining('Failed to get "write" lock') });
+      // Readers (and cow mode, which only reads the image) are not writers.
+      for (const options of [{}, { cow: true }]) await (await openDisk(path, options)).close();
+      await writer.close();
+      const again = await openDisk(path, { writable: true });
+      await again.close();
+    } finally {
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('openDisk in cow mode', () => {
   it('takes writes but leaves the image file unchanged, and leaves no overlay behind', async () => {
     const scratchDir = mkdtempSync(join(tmpdir(), 'q-cow-'));

@@ -98,7 +98,7 @@ interface LayerOptions {
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
-  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking });
+  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking, exclusive: options.writable });
   try {
     const chosen = format ?? (await probeFormat(file));
     if (chosen === 'raw') {
@@ -114,7 +114,7 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
       ignoreBacking: options.ignoreBacking,
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
-      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking }),
+      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking, exclusive: writable }),
       repairDirty: (dirty) => repairDirtyImage(dirty, path),
     });
   } catch (error) {

@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "flock",
+      "sources": ["src/flock.c"]
+    }
+  ]
+}
