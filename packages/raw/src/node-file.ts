@@ -80,7 +80,7 @@ export class NodeBlockFile implements BlockFile {
       fs.closeSync(fd);
       throw error;
     }
-    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking !== undefined && options.blocking !== false;
+    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking === true;
     const blockingBelow = options.blocking === 'always' ? Infinity : blocking ? BLOCKING_BELOW : 0;
     return new NodeBlockFile(path, fd, writable, blockingBelow);
   }

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chainStatus } from '@q/backing';
-import type { BlockDevice } from '@q/raw';
 import { CothreadDisk } from './cothread-disk.js';
 import { openDisk } from './open-disk.js';
+import { guestSha256 } from './guest-sha256.js';
 
 /** The worker runs the built script (tests run after the package's build). */
 const workerUrl = new URL('../dist/cothread-worker.js', import.meta.url);
@@ -14,16 +13,6 @@ const fixtures = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'images
 const scratch = mkdtempSync(join(tmpdir(), 'q-cothread-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function sha(device: BlockDevice): Promise<string> {
-  const hash = createHash('sha256');
-  const chunk = new Uint8Array(1 << 20);
-  for (let offset = 0; offset < device.size; offset += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, device.size - offset));
-    await device.read(part, offset);
-    hash.update(part);
-  }
-  return hash.digest('hex');
-}
 
 describe('CothreadDisk', () => {
   it('reads what openDisk reads, snapshots and backing chains included', async () => {
@@ -32,7 +21,7 @@ describe('CothreadDisk', () => {
       const disk = await CothreadDisk.open(join(fixtures, spec), { workerUrl });
       try {
         expect(disk.readOnly).toBe(true);
-        expect(await sha(disk)).toBe(answer.guestSha256);
+        expect(await guestSha256(disk)).toBe(answer.guestSha256);
         const direct = await openDisk(join(fixtures, spec));
         expect(await disk.blockStatus(0, disk.size)).toEqual(await direct.blockStatus(0, disk.size));
         // The backing layers show through, so chain walks (NBD block status) see what the worker sees.

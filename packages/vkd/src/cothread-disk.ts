@@ -73,6 +73,11 @@ export class CothreadDisk implements BlockDevice {
 
   async read(dst: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, dst.length);
+    // The usual request fits one slot: no pieces to gather.
+    if (dst.length <= SLOT_BYTES) {
+      await this.request(OP_READ, offset, dst.length, 0, undefined, dst);
+      return;
+    }
     const pieces: Promise<CothreadReply>[] = [];
     for (let done = 0; done < dst.length; done += SLOT_BYTES) {
       const part = dst.subarray(done, done + SLOT_BYTES);
@@ -85,6 +90,10 @@ export class CothreadDisk implements BlockDevice {
     checkWritable(this);
     checkRange(this, offset, src.length);
     const flags = options.fua === true ? FLAG_FUA : 0;
+    if (src.length <= SLOT_BYTES) {
+      await this.request(OP_WRITE, offset, src.length, flags, src);
+      return;
+    }
     const pieces: Promise<CothreadReply>[] = [];
     for (let done = 0; done < src.length; done += SLOT_BYTES) {
       const part = src.subarray(done, done + SLOT_BYTES);

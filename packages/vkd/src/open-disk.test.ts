@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chainStatus } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
 import { openDisk } from './open-disk.js';
+import { guestSha256 } from './guest-sha256.js';
 
 /** The committed fixtures, opened from disk with their backing chains and data files (no QEMU needed). */
 const dir = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'images');
@@ -21,16 +22,6 @@ const answers = readdirSync(dir)
   .filter((name) => name.endsWith('.json'))
   .map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Answer);
 
-async function guestSha256(device: BlockDevice): Promise<string> {
-  const hash = createHash('sha256');
-  const chunk = new Uint8Array(1 << 20);
-  for (let offset = 0; offset < device.size; offset += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, device.size - offset));
-    await device.read(part, offset);
-    hash.update(part);
-  }
-  return hash.digest('hex');
-}
 
 /** qemu-img map's entries for a device, from the chain walk; `offset` is only given with a known host offset. */
 async function qemuMap(device: BlockDevice): Promise<Array<Record<string, unknown>>> {

@@ -25,7 +25,7 @@ export interface OpenDiskOptions {
   l2CacheBytes?: number;
   /**
    * Cow mode: writable, but writes stay in a temporary overlay (removed with the process) and the image file never
-   * changes. Not with a snapshot.
+   * changes. With a snapshot (`FILE@SNAP`) the disk starts from the snapshot.
    */
   cow?: boolean;
   /**
@@ -52,17 +52,16 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
     const base = await openDisk(parsed.path, { ...rest, snapshot, writable: false, ignoreBacking: true });
     const shape = { path: parsed.path, size: base.size, format: base.format };
     await base.close();
-    return openCowOverlay(shape, (overlay) => openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, snapshot));
+    return openCowOverlay(shape, (overlay) => openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, { backing: snapshot }));
   }
-  return openSpecChain(spec, options, undefined, snapshot);
+  return openSpecChain(spec, options, { top: snapshot });
 }
 
-/** Opens `spec` and its chain: `snapshot` for the top layer, `backingSnapshot` for the one below (cow mode). */
+/** Opens `spec` and its chain, the top layer at `snapshots.top` and the one below at `snapshots.backing` (cow). */
 async function openSpecChain(
   spec: string,
   options: Omit<OpenDiskOptions, 'cow' | 'snapshot'>,
-  backingSnapshot: OpenDiskOptions['snapshot'],
-  snapshot?: OpenDiskOptions['snapshot'],
+  snapshots: { top?: OpenDiskOptions['snapshot']; backing?: OpenDiskOptions['snapshot'] },
 ): Promise<BlockDevice> {
   const parsed = parseDiskSpec(spec, exists);
   const codecs = options.codecs ?? nodeCodecs();
@@ -72,7 +71,7 @@ async function openSpecChain(
     identify: async (path) => realpath(path).catch(() => path),
     openLayer: async (path, format, openBacking) => {
       const isTop = depth === 0;
-      const layerSnapshot = isTop ? snapshot : depth === 1 ? backingSnapshot : undefined;
+      const layerSnapshot = isTop ? snapshots.top : depth === 1 ? snapshots.backing : undefined;
       depth++;
       return openLayer(path, format, openBacking, {
         codecs,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { MemoryBlockFile, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
-import { scratch, type Scratch } from '@q/test-support';
+import { Rng, scratch, type Scratch } from '@q/test-support';
 import { describeOp, firstMismatch, isBarrier, SECTOR, SectorModel, type GuestOp } from './guest-model.js';
 import { qemuCheck, qemuCheckHuman, runAsync, runPool } from './qemu-check.js';
 
@@ -449,16 +449,10 @@ export function formatFailures(failures: CrashFailure[], limit = 5): string {
     .concat(failures.length > limit ? `\n\n... and ${failures.length - limit} more` : '');
 }
 
-/** mulberry32: the workloads' deterministic generator. */
+/** The workloads' deterministic generator: test-support's mulberry32, as a number in [0, 1). */
 export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next() / 4294967296;
 }
 
 /** Header fields the growth tests look at. */

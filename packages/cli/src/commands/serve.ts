@@ -52,8 +52,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   // the snapshot. Without --cow a snapshot is served read-only.
   const cow = hasFlag(parsed, 's', 'snapshot') || hasFlag(parsed, 'cow');
   if (cow && hasFlag(parsed, 'r', 'read-only')) throw new UsageError('--cow cannot be combined with -r');
-  const snapshot = parseDiskSpec(file, existsSync).snapshot;
-  const readOnly = hasFlag(parsed, 'r', 'read-only') || (snapshot !== undefined && !cow);
+  const spec = parseDiskSpec(file, existsSync);
+  const readOnly = hasFlag(parsed, 'r', 'read-only') || (spec.snapshot !== undefined && !cow);
 
   const format = lastValue(parsed, 'f', 'format');
   if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
@@ -62,7 +62,7 @@ export async function serveCommand(args: string[]): Promise<number> {
 
   let device: BlockDevice;
   try {
-    device = await openServed(file, aio, { format, writable: !readOnly, cow });
+    device = await openServed(file, spec.path, aio, { format, writable: !readOnly, cow });
   } catch (error) {
     throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
   }
@@ -102,8 +102,12 @@ export async function serveCommand(args: string[]): Promise<number> {
  * - threads: the engine on the event loop, its file calls on libuv's thread pool (as qemu-nbd's --aio=threads).
  * `pnpm bench:nbd` measures the three against qemu-nbd: see the README.
  */
-function openServed(file: string, aio: string, options: { format: string | undefined; writable: boolean; cow: boolean }): Promise<BlockDevice> {
-  const path = parseDiskSpec(file, existsSync).path;
+function openServed(
+  file: string,
+  path: string,
+  aio: string,
+  options: { format: string | undefined; writable: boolean; cow: boolean },
+): Promise<BlockDevice> {
   if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(path))) return CothreadDisk.open(file, options);
   return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });
 }
