@@ -1,12 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { oracleSuite } from '../../vitest.shared.js';
 
-// Crash tests replay thousands of crash points, each checked by qemu-img: long timeouts, few workers (CI has 2 cores).
-export default defineConfig({
-  test: {
-    testTimeout: 600_000,
-    hookTimeout: 300_000,
-    setupFiles: ['@q/test-support/yield-setup'],
-    pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-  },
-});
+// Crash tests replay thousands of crash points, each checked by qemu-img: a longer timeout per test.
+export default defineConfig(oracleSuite(600_000));

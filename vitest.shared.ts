@@ -1,0 +1,17 @@
+import type { ViteUserConfig } from 'vitest/config';
+
+/**
+ * The config every suite under tests/ shares: they drive qemu-img, qemu-io, fio and the built CLI as child
+ * processes, so long timeouts and few workers (CI has 2 cores); yield-setup lets the worker report between tests.
+ */
+export function oracleSuite(testTimeout = 300_000): ViteUserConfig {
+  return {
+    test: {
+      testTimeout,
+      hookTimeout: 300_000,
+      setupFiles: ['@q/test-support/yield-setup'],
+      pool: 'forks',
+      poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    },
+  };
+}
