@@ -47,6 +47,10 @@ export async function openChain(path: string, format: string | undefined, option
       try {
         return await open(backingPath, backingFormat, depth + 1);
       } catch (error) {
+        if (error instanceof DiskError && error.code === 'E_LOCKED' && error.file === backingPath) {
+          // qemu-img's wording: "Could not open 'top': Could not open backing file: Failed to get ... lock".
+          throw new DiskError('E_LOCKED', `Could not open backing file: ${error.message}`, { file: layerPath, cause: error });
+        }
         if (error instanceof DiskError && error.code === 'E_NOT_FOUND' && error.file === backingPath) {
           throw new DiskError('E_NOT_FOUND', `Could not open backing file '${backingPath}': ${error.message}`, {
             file: layerPath,

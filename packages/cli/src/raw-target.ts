@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BlockFile } from '@q/raw';
 import { openNodeFile } from '@q/raw/node';
+import { imageFileLocks, toolUser } from '@q/vkd';
 import { dataRuns } from './zero-detect.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
@@ -28,7 +29,7 @@ export interface RawFileTargetOptions {
  */
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
-  const file: BlockFile = await openNodeFile(path, existing ? { writable: true } : { create: true, truncate: true });
+  const file: BlockFile = await openNodeFile(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {

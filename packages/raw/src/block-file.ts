@@ -19,12 +19,31 @@ export interface BlockFile {
   /** Sets the length; growing reads back as zeros. */
   truncate(size: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Gives the space of `length` bytes at `offset` back to the store (a hole is punched): the range reads as zeros
+   * afterwards. Resolves false when the store cannot, and the bytes are then unchanged. Only where
+   * `capabilities.deallocate` says so; a writer frees clusters and discards through it, so `du` drops as with QEMU.
+   */
+  deallocate?(offset: number, length: number): Promise<boolean>;
+  /**
+   * Whether the bytes at `offset` are stored (`data`) or a hole that reads as zeros, and for how many bytes from
+   * `offset` (at most `length`). Optional: a store that cannot tell says nothing, and callers treat it as data.
+   */
+  runAt?(offset: number, length: number): Promise<FileRun>;
+}
+
+/** A run of a store's bytes: stored data, or a hole that reads as zeros without being stored. */
+export interface FileRun {
+  data: boolean;
+  length: number;
 }
 
 export interface BlockFileCapabilities {
   readonly writable: boolean;
   /** Unwritten ranges cost no space and read as zeros (so skipping zero writes is safe and cheap). */
   readonly sparse: boolean;
+  /** `deallocate` punches holes here (Node files on Linux, on file systems that can). */
+  readonly deallocate?: boolean;
 }
 
 /**

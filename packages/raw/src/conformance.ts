@@ -109,6 +109,34 @@ export function describeBlockFileConformance(adapter: string, factory: BlockFile
       await file.close();
     });
 
+    it('deallocates ranges where it says it can: zeros read back, the size stays', async () => {
+      const file = await factory.create();
+      if (file.capabilities.deallocate !== true || file.deallocate === undefined) return void (await file.close());
+      await file.write(pattern(256 * 1024, 6), 0);
+      expect(await file.deallocate(64 * 1024, 128 * 1024)).toBe(true);
+      expect(await file.size()).toBe(256 * 1024);
+      const all = new Uint8Array(256 * 1024);
+      await file.read(all, 0);
+      expect(all.subarray(64 * 1024, 192 * 1024).every((b) => b === 0)).toBe(true);
+      expect(all.subarray(0, 64 * 1024)).toEqual(pattern(256 * 1024, 6).subarray(0, 64 * 1024));
+      expect(all.subarray(192 * 1024)).toEqual(pattern(256 * 1024, 6).subarray(192 * 1024));
+      await file.close();
+    });
+
+    it('reports runs that cover what was asked, and data where bytes were written', async () => {
+      const file = await factory.create();
+      if (file.runAt === undefined) return void (await file.close());
+      await file.write(pattern(64 * 1024, 8), 0);
+      const run = await file.runAt(0, 64 * 1024);
+      expect(run.data).toBe(true);
+      expect(run.length).toBeGreaterThan(0);
+      expect(run.length).toBeLessThanOrEqual(64 * 1024);
+      const past = await file.runAt(1 << 20, 4096);
+      expect(past.length).toBeGreaterThan(0);
+      expect(past.length).toBeLessThanOrEqual(4096);
+      await file.close();
+    });
+
     it('fails cleanly after close', async () => {
       const file = await factory.create();
       await file.close();

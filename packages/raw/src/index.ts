@@ -1,5 +1,5 @@
 export { DiskError, isDiskError, hex, type DiskErrorCode, type DiskErrorOptions } from './errors.js';
-export { readExact, readPadded, type BlockFile, type BlockFileCapabilities } from './block-file.js';
+export { readExact, readPadded, type BlockFile, type BlockFileCapabilities, type FileRun } from './block-file.js';
 export { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 export { MemoryBlockFile } from './memory-file.js';
 export { RawDisk } from './raw-disk.js';

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
-import { flock } from '@q/flock';
-import type { BlockFile, BlockFileCapabilities } from './block-file.js';
+import { fileRunAt, posixSupport, punchHole } from '@q/posix';
+import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
+import { lockImage, unlockImage, type LockPermissions } from './image-lock.js';
 
 export interface NodeFileOptions {
   /** Open for writing (O_RDWR); default read-only. */
@@ -22,11 +23,12 @@ export interface NodeFileOptions {
    */
   blocking?: boolean | 'memory' | 'always';
   /**
-   * Hold an exclusive flock(2) on the file while it is open (a disk image opened for writing: two writers would
-   * damage it). Fails with E_LOCKED when another process (another open of the file) holds a lock. Where the lock
-   * addon (@q/flock) is not built, nothing is locked.
+   * Take QEMU's image locks (see `lock()`) at open, before an existing file is truncated, so QEMU and other `qcow` processes
+   * see this open and refuse what would conflict with it, and the other way round. Fails with E_LOCKED in QEMU's
+   * words when another process holds a conflicting lock; with E_UNSUPPORTED where locks cannot be taken (not
+   * Linux). Default: no locks (scratch files, tests).
    */
-  exclusive?: boolean;
+  lock?: LockPermissions;
 }
 
 /** statfs(2) f_type of file systems whose files live in memory: a system call on them never waits for a device. */
@@ -55,7 +57,7 @@ export class NodeBlockFile implements BlockFile {
   private constructor(name: string, fd: number, writable: boolean, blockingBelow: number) {
     this.name = name;
     this.fd = fd;
-    this.capabilities = { writable, sparse: true };
+    this.capabilities = { writable, sparse: true, deallocate: writable && posixSupport().available };
     this.blockingBelow = blockingBelow;
   }
 
@@ -63,7 +65,10 @@ export class NodeBlockFile implements BlockFile {
     const writable = options.writable === true || options.create === true;
     let flags = writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
     if (options.create) flags |= fs.constants.O_CREAT;
-    if (options.truncate) flags |= fs.constants.O_TRUNC;
+    // With a lock, O_TRUNC waits until the lock is held: a file another process uses must not lose its bytes
+    // before we learn that it is in use (qemu-img create does the same).
+    const truncateAfterLock = options.truncate === true && options.lock !== undefined;
+    if (options.truncate && !truncateAfterLock) flags |= fs.constants.O_TRUNC;
     const fd = await new Promise<number>((resolve, reject) => {
       fs.open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
     });
@@ -72,10 +77,8 @@ export class NodeBlockFile implements BlockFile {
         fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
       );
       if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
-      // QEMU's words for the same refusal (its own locks are fcntl ones, which flock does not see).
-      if (options.exclusive === true && !flock(fd, 'exclusive')) {
-        throw new DiskError('E_LOCKED', 'Failed to get "write" lock: is another process using the image?', { file: path });
-      }
+      if (options.lock !== undefined) lockImage(fd, options.lock, path);
+      if (truncateAfterLock) fs.ftruncateSync(fd, 0);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -143,6 +146,32 @@ export class NodeBlockFile implements BlockFile {
     return new Promise((resolve, reject) =>
       fs.ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
     );
+  }
+
+  /**
+   * Takes QEMU's image locks for `permissions` on this open (dropping any it held), for as long as it stays open:
+   * QEMU and other `qcow` processes then refuse what conflicts with it, and a conflict they hold fails here with
+   * E_LOCKED in QEMU's words. Where locks cannot be taken (not Linux), E_UNSUPPORTED: never silently unlocked.
+   */
+  lock(permissions: LockPermissions): void {
+    const fd = this.descriptor();
+    unlockImage(fd);
+    lockImage(fd, permissions, this.name);
+  }
+
+  /** Punches a hole (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros and its blocks are freed. */
+  deallocate(offset: number, length: number): Promise<boolean> {
+    const fd = this.descriptor();
+    if (!this.capabilities.deallocate) return Promise.resolve(false);
+    return this.sync('deallocate', offset, () => punchHole(fd, offset, length));
+  }
+
+  /** SEEK_DATA / SEEK_HOLE: whether the bytes at `offset` are stored or a hole, and how far that goes. */
+  runAt(offset: number, length: number): Promise<FileRun> {
+    const fd = this.descriptor();
+    // Where lseek cannot tell, everything is data: true, only less precise.
+    if (!posixSupport().available) return Promise.resolve({ data: true, length });
+    return this.sync('seek', offset, () => fileRunAt(fd, offset, length));
   }
 
   close(): Promise<void> {

@@ -98,17 +98,26 @@ describe('openDisk errors', () => {
   });
 });
 
-describe('openDisk read-write is exclusive', () => {
-  it('refuses a second writer (E_LOCKED, QEMU\'s words), lets readers in, and frees the image at close', async () => {
+describe("openDisk takes QEMU's image locks", () => {
+  it('refuses a second writer and readers beside a writer, lets -U read, and frees the image at close', async () => {
     const scratchDir = mkdtempSync(join(tmpdir(), 'q-lock-'));
     try {
       const path = join(scratchDir, 'v3-64k.qcow2');
       writeFileSync(path, readFileSync(join(dir, 'v3-64k.qcow2')));
       const writer = await openDisk(path, { writable: true });
-      await expect(openDisk(path, { writable: true })).rejects.toMatchObject({ code: 'E_LOCKED', message: expect.stringContaining('Failed to get "write" lock') });
-      // Readers (and cow mode, which only reads the image) are not writers.
-      for (const options of [{}, { cow: true }]) await (await openDisk(path, options)).close();
+      await expect(openDisk(path, { writable: true })).rejects.toMatchObject({ code: 'E_LOCKED', message: expect.stringMatching(/^Failed to get "write" lock\n/) });
+      // A qcow2 reader refuses writers (QEMU's qcow2 driver does), so it cannot open beside one; nor can cow mode.
+      for (const options of [{}, { cow: true }]) {
+        await expect(openDisk(path, options)).rejects.toMatchObject({ code: 'E_LOCKED', message: expect.stringMatching(/^Failed to get shared "write" lock\n/) });
+      }
+      await (await openDisk(path, { forceShare: true })).close();
+      await (await openDisk(path, { locking: false })).close();
+      await expect(openDisk(path, { forceShare: true, writable: true })).rejects.toMatchObject({ code: 'E_INVALID' });
       await writer.close();
+      // Readers share with readers (and cow mode only reads the image).
+      const readers = [await openDisk(path), await openDisk(path, { cow: true }), await openDisk(path)];
+      await expect(openDisk(path, { writable: true })).rejects.toMatchObject({ code: 'E_LOCKED' });
+      for (const reader of readers) await reader.close();
       const again = await openDisk(path, { writable: true });
       await again.close();
     } finally {

@@ -5,7 +5,8 @@ import { Qcow2Image, type Codecs } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { checkImage } from '@q/check';
 import { DiskError, RawDisk, type BlockDevice, type BlockFile } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
+import { openNodeFile, type LockPermissions } from '@q/raw/node';
+import { BACKING_USER, dataFileLocks, imageFileLocks, toolUser } from './lock-model.js';
 import { openCowOverlay } from './cow-overlay.js';
 import { parseDiskSpec } from './disk-spec.js';
 
@@ -34,6 +35,21 @@ export interface OpenDiskOptions {
    * `'always'` for a cothread worker (every request, whatever its size).
    */
   blockingIo?: boolean | 'memory' | 'always';
+  /**
+   * Read beside a writer (`-U`, QEMU's force-share): take only the "consistent read" lock, refuse nothing to
+   * others. Only for read-only opens: what is read may change underneath.
+   */
+  forceShare?: boolean;
+  /**
+   * Take QEMU's image locks on every file opened (default true): a writer excludes every other writer and
+   * reader, readers exclude writers, in QEMU processes as in ours. false: no locks (QEMU's `file.locking=off`).
+   */
+  locking?: boolean;
+  /**
+   * What the disk's user needs and refuses to share, as QEMU's permissions (lock-model.ts): default read (and
+   * write when writable), refusing nothing, as qemu-io. An NBD export refuses resize; `qemu-img info` needs nothing.
+   */
+  lockUser?: LockPermissions;
   codecs?: Codecs;
 }
 
@@ -44,6 +60,9 @@ export interface OpenDiskOptions {
  */
 export async function openDisk(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
   const parsed = parseDiskSpec(spec, exists);
+  if (options.forceShare === true && (options.writable === true || options.cow === true)) {
+    throw new DiskError('E_INVALID', 'force-share=on can only be used with read-only images');
+  }
   const snapshot = options.snapshot ?? parsed.snapshot;
   if (options.cow === true) {
     // The overlay's backing file is the image; with FILE@SNAP the engine opens that layer at the snapshot (a
@@ -81,6 +100,7 @@ async function openSpecChain(
         ignoreBacking: options.ignoreBacking === true,
         l2CacheBytes: options.l2CacheBytes,
         blocking: options.blockingIo ?? false,
+        locks: options.locking === false ? undefined : layerLocks(isTop, options),
       });
     },
   });
@@ -94,12 +114,29 @@ interface LayerOptions {
   ignoreBacking: boolean;
   l2CacheBytes: number | undefined;
   blocking: boolean | 'memory' | 'always';
+  /** QEMU's locks for this layer, by its format (known once probed); undefined: no locks. */
+  locks: LayerLocks | undefined;
+}
+
+interface LayerLocks {
+  image(format: string): LockPermissions;
+  dataFile: LockPermissions;
+}
+
+/** The top layer serves the disk's user; a backing layer serves the overlay above it (lock-model.ts). */
+function layerLocks(isTop: boolean, options: OpenDiskOptions): LayerLocks {
+  const writable = isTop && options.writable === true;
+  const forceShare = options.forceShare === true;
+  const user = isTop ? (options.lockUser ?? toolUser(writable)) : BACKING_USER;
+  return { image: (format) => imageFileLocks(format, user, writable, forceShare), dataFile: dataFileLocks(writable, forceShare) };
 }
 
 async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
-  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking, exclusive: options.writable });
+  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking });
   try {
     const chosen = format ?? (await probeFormat(file));
+    // As QEMU: probe first, then lock by what the format needs (a qcow2 file refuses writers, a raw one may not).
+    if (options.locks !== undefined) file.lock(options.locks.image(chosen));
     if (chosen === 'raw') {
       if (options.snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'raw images have no snapshots', { file: path });
       return await RawDisk.open(file, { name: path });
@@ -113,7 +150,8 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
       ignoreBacking: options.ignoreBacking,
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
-      openDataFile: (name, writable) => openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking, exclusive: writable }),
+      openDataFile: (name, writable) =>
+        openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking, lock: options.locks?.dataFile }),
       repairDirty: (dirty) => repairDirtyImage(dirty, path),
     });
   } catch (error) {

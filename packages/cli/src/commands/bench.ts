@@ -61,7 +61,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   if (!['threads', 'native', 'io_uring'].includes(aio)) throw new UsageError(`Invalid aio option: ${aio}`);
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: plan.write, blockingIo: aio !== 'threads' });
+    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: plan.write, blockingIo: aio !== 'threads', forceShare: hasFlag(parsed, 'U', 'force-share') });
   } catch (error) {
     throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
   }

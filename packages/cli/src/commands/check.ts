@@ -2,7 +2,8 @@ import { statSync } from 'node:fs';
 import { resolveBackingPath } from '@q/backing';
 import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
 import { isDiskError, type BlockFile } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
+import { openNodeFile, type NodeBlockFile } from '@q/raw/node';
+import { imageFileLocks, toolUser } from '@q/vkd';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
@@ -35,7 +36,18 @@ export async function checkCommand(args: string[]): Promise<number> {
   if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
   const quiet = hasFlag(parsed, 'q', 'quiet');
 
+  const forceShare = hasFlag(parsed, 'U', 'force-share');
+  if (forceShare && repair !== undefined) throw new ExitError(`Could not open '${path}': force-share=on can only be used with read-only images`, 1);
   const file = await openImageFile(path, repair !== undefined);
+  try {
+    // Locked as QEMU locks it, by format: a qcow2 file refuses writers, a raw one (no checks) only reads.
+    const kind = format ?? ((await hasQcowMagic(file)) ? 'qcow2' : 'raw');
+    file.lock(imageFileLocks(kind, toolUser(repair !== undefined), repair !== undefined, forceShare));
+  } catch (error) {
+    await file.close();
+    if (isDiskError(error) && error.code === 'E_LOCKED') throw new ExitError(`Could not open '${path}': ${error.message}`, 1);
+    throw error;
+  }
   try {
     const layout = await openLayout(file, path, format);
     for (const warning of layout.warnings) process.stderr.write(`qcow: warning: ${warning}\n`);
@@ -56,7 +68,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   }
 }
 
-async function openImageFile(path: string, writable: boolean): Promise<BlockFile> {
+async function openImageFile(path: string, writable: boolean): Promise<NodeBlockFile> {
   try {
     return await openNodeFile(path, { writable });
   } catch (error) {

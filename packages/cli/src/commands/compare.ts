@@ -22,9 +22,10 @@ export async function compareCommand(args: string[]): Promise<number> {
   const quiet = hasFlag(parsed, 'q');
   const say = (line: string): void => void (quiet || process.stdout.write(line + '\n'));
   const formatA = lastValue(parsed, 'f');
-  const a = await openImage(first, { format: formatA });
+  const forceShare = hasFlag(parsed, 'U', 'force-share');
+  const a = await openImage(first, { format: formatA, forceShare });
   try {
-    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA });
+    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA, forceShare });
     try {
       const strict = hasFlag(parsed, 's');
       if (strict && a.size !== b.size) {

@@ -1,5 +1,6 @@
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger } from '../numbers.js';
+import { LOCK_USERS } from '@q/vkd';
 import { openImage, parseSnapshotParam } from '../open-source.js';
 import { copyDevice } from '../copy-device.js';
 import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
@@ -36,7 +37,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   const sparseText = lastValue(parsed, 'S');
   const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q');
 
-  const device = await openImage(source, { format: lastValue(parsed, 'f'), snapshot });
+  const device = await openImage(source, { format: lastValue(parsed, 'f'), snapshot, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource });
   let target: RawTarget | undefined;
   try {
     const toStdout = destination === '-' || destination === '/dev/stdout';

@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, join } from 'node:path';
 import { checkCreateOptions, createQcow2 } from '@q/qcow2';
-import { isDiskError } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
+import { isDiskError, type BlockFile } from '@q/raw';
+import { openNodeFile, type LockPermissions } from '@q/raw/node';
+import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions } from '../create-options.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
@@ -47,9 +48,9 @@ export async function createCommand(args: string[]): Promise<number> {
     checkCreateOptions(result);
     return result;
   });
-  const target = await openNodeFile(file, { create: true, truncate: true });
+  const target = await openLocked(file, imageFileLocks('qcow2', toolUser(true), true, false));
   await createQcow2(target, qcowOptions, {
-    openDataFile: (name, writable) => openNodeFile(isAbsolute(name) ? name : join(dirname(file), name), writable ? { create: true } : {}),
+    openDataFile: (name, writable) => openNodeFile(isAbsolute(name) ? name : join(dirname(file), name), writable ? { create: true, lock: dataFileLocks(true, false) } : {}),
   });
   return 0;
 }
@@ -67,7 +68,8 @@ function inFile<T>(file: string, check: () => T): T {
 /** The size of the backing file, opened as the new image will open it (relative to the new image's directory). */
 async function backingSize(file: string, backing: string, format: string | undefined): Promise<number> {
   const path = isAbsolute(backing) ? backing : join(dirname(file), backing);
-  const device = await openImage(path, { format, ignoreBacking: true });
+  // Only the size is read: qemu-img create reads it beside a running VM too (force-share).
+  const device = await openImage(path, { format, ignoreBacking: true, forceShare: true });
   try {
     return device.size;
   } finally {
@@ -75,8 +77,19 @@ async function backingSize(file: string, backing: string, format: string | undef
   }
 }
 
+/** The new image's file, locked as a writer before it is emptied (qemu-img refuses an image in use). */
+async function openLocked(path: string, lock: LockPermissions): Promise<BlockFile> {
+  try {
+    return await openNodeFile(path, { create: true, truncate: true, lock });
+  } catch (error) {
+    // qemu-img create: "qemu-img: FILE: Failed to get "write" lock".
+    if (isDiskError(error) && error.code === 'E_LOCKED') throw new ExitError(`${path}: ${error.message}`, 1);
+    throw error;
+  }
+}
+
 async function createRaw(path: string, size: number, full: boolean): Promise<void> {
-  const file = await openNodeFile(path, { create: true, truncate: true });
+  const file = await openLocked(path, imageFileLocks('raw', LOCK_USERS.creating, true, false));
   try {
     await file.truncate(size);
     if (full) {

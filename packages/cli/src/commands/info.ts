@@ -1,4 +1,5 @@
 import type { BlockDevice } from '@q/raw';
+import { LOCK_USERS } from '@q/vkd';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
 import { formatInfoHuman } from '../image-info-human.js';
@@ -15,7 +16,7 @@ export async function infoCommand(args: string[]): Promise<number> {
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain });
+  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;

@@ -1,11 +1,10 @@
-import type { BlockDevice } from '@q/raw';
+import { isDiskError, type BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue, allValues } from '../getopt.js';
 import { hexDump, ioReport } from '../io-report.js';
 import { parseInteger, parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
-import { isDiskError } from '@q/raw';
 
 export const ioUsage = 'io [-r] [-f fmt] [-U] -c COMMAND [-c COMMAND]... FILE';
 
@@ -20,9 +19,11 @@ export async function ioCommand(args: string[]): Promise<number> {
   const readOnly = hasFlag(parsed, 'r', 'read-only');
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly });
+    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly, forceShare: hasFlag(parsed, 'U', 'force-share') });
   } catch (error) {
-    process.stderr.write(`qcow io: can't open device ${file}: ${describeError(error, file)}\n`);
+    // qemu-io names the device once: "can't open device X: Failed to get "write" lock".
+    const reason = isDiskError(error) && (error.code === 'E_LOCKED' || error.file === undefined) ? error.message : describeError(error, file);
+    process.stderr.write(`qcow io: can't open device ${file}: ${reason}\n`);
     return 1;
   }
   let failed = false;
@@ -50,6 +51,8 @@ async function runCommand(device: BlockDevice, line: string, readOnly: boolean):
       case 'flush':
         await device.flush();
         return true;
+      case 'sleep':
+        return await sleepCommand(words);
       default:
         process.stderr.write(`qcow io: command "${name ?? ''}" not found\n`);
         return false;
@@ -130,6 +133,15 @@ async function discardCommand(device: BlockDevice, words: string[]): Promise<boo
   const started = performance.now();
   await device.discard(offset, length);
   report('discard', offset, length, started, hasFlag(parsed, 'q'));
+  return true;
+}
+
+/** qemu-io's sleep: waits N milliseconds with the image open (and locked), for scripts that hold an image. */
+async function sleepCommand(words: string[]): Promise<boolean> {
+  const [text, ...extra] = words;
+  if (text === undefined || extra.length > 0) throw new UsageError('usage: sleep milliseconds');
+  const milliseconds = parseInteger(text, 'milliseconds');
+  await new Promise((resolve) => setTimeout(resolve, milliseconds));
   return true;
 }
 

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { NbdServer } from '@q/nbd';
 import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
 import type { BlockDevice } from '@q/raw';
-import { isMemoryBacked } from '@q/raw/node';
-import { CothreadDisk, parseDiskSpec } from '@q/vkd';
-import { describeError } from '../describe-error.js';
+import { isMemoryBacked, type LockPermissions } from '@q/raw/node';
+import { CothreadDisk, LOCK_USERS, parseDiskSpec } from '@q/vkd';
+import { describeError, openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger } from '../numbers.js';
 import { openImage } from '../open-source.js';
@@ -62,9 +62,9 @@ export async function serveCommand(args: string[]): Promise<number> {
 
   let device: BlockDevice;
   try {
-    device = await openServed(file, spec.path, aio, { format, writable: !readOnly, cow });
+    device = await openServed(file, spec.path, aio, { format, writable: !readOnly, cow, lockUser: LOCK_USERS.export(!readOnly) });
   } catch (error) {
-    throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
+    throw new ExitError(openFailure(error, file), 1);
   }
 
   const server = new NbdServer({
@@ -106,7 +106,7 @@ function openServed(
   file: string,
   path: string,
   aio: string,
-  options: { format: string | undefined; writable: boolean; cow: boolean },
+  options: { format: string | undefined; writable: boolean; cow: boolean; lockUser: LockPermissions },
 ): Promise<BlockDevice> {
   if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(path))) return CothreadDisk.open(file, options);
   return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });

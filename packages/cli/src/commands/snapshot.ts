@@ -1,6 +1,6 @@
 import { Qcow2Image } from '@q/qcow2';
 import { isDiskError, type BlockDevice } from '@q/raw';
-import { describeError } from '../describe-error.js';
+import { describeError, openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { snapshotHeader, snapshotRow } from '../image-info-human.js';
 import { snapshotInfo } from '../image-info.js';
@@ -31,12 +31,16 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const format = lastValue(parsed, 'f');
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true });
+    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true, forceShare: hasFlag(parsed, 'U', 'force-share') });
   } catch (error) {
-    throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
+    throw new ExitError(openFailure(error, file), 1);
   }
   try {
-    if (!(device instanceof Qcow2Image)) throw new ExitError(`Could not ${verb(action)}: Operation not supported`, 1);
+    // qemu-img lists nothing for a raw image (no snapshots there) and refuses the rest.
+    if (!(device instanceof Qcow2Image)) {
+      if (action.kind === 'list') return 0;
+      throw new ExitError(`Could not ${verb(action)}: Operation not supported`, 1);
+    }
     await run(device, action, file, hasFlag(parsed, 'q'));
   } finally {
     await device.close();

@@ -1,8 +1,0 @@
-{
-  "targets": [
-    {
-      "target_name": "flock",
-      "sources": ["src/flock.c"]
-    }
-  ]
-}

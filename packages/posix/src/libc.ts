@@ -1,0 +1,104 @@
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+/**
+ * The few libc entry points this package calls, bound through koffi (a prebuilt FFI: nothing is compiled at
+ * install). Linux only: OFD locks, PUNCH_HOLE and SEEK_DATA are Linux calls with Linux numbers, and these
+ * constants are the same on every Linux architecture Node ships for (x64, arm64).
+ */
+export interface Libc {
+  /** fcntl(fd, cmd, struct flock *): the lock commands only. */
+  fcntlLock(fd: number, command: number, flock: Uint8Array): number;
+  fallocate(fd: number, mode: number, offset: number, length: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
+  /** errno after the last failed call on this thread. */
+  errno(): number;
+}
+
+/** Why libc could not be bound here, or the binding. Decided once per thread, on first use. */
+export type LibcLoad = { ok: true; libc: Libc } | { ok: false; reason: string };
+
+let loaded: LibcLoad | undefined;
+
+/** Binds libc on first use; never throws (a platform without it gets `ok: false` and the reason). */
+export function loadLibc(): LibcLoad {
+  loaded ??= bind();
+  return loaded;
+}
+
+function bind(): LibcLoad {
+  if (process.platform !== 'linux') return { ok: false, reason: `not available on ${process.platform} (Linux only)` };
+  try {
+    // koffi ships a CommonJS entry; required lazily so that importing this package never fails.
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = loadFirst(koffi, ['libc.so.6', 'libc.so']);
+    const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
+    const fallocate = lib.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)');
+    const lseek = lib.func('int64_t lseek(int fd, int64_t offset, int whence)');
+    return {
+      ok: true,
+      libc: {
+        fcntlLock: (fd, command, flock) => fcntl(fd, command, 'void *', flock) as number,
+        fallocate: (fd, mode, offset, length) => fallocate(fd, mode, offset, length) as number,
+        lseek: (fd, offset, whence) => Number(lseek(fd, offset, whence)),
+        errno: () => koffi.errno(),
+      },
+    };
+  } catch (error) {
+    return { ok: false, reason: `the koffi FFI could not bind libc: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/** glibc's soname first; musl's libc answers to its plain name. */
+function loadFirst(koffi: typeof import('koffi'), names: string[]): ReturnType<typeof koffi.load> {
+  for (const name of names.slice(0, -1)) {
+    try {
+      return koffi.load(name);
+    } catch {
+      // try the next name
+    }
+  }
+  return koffi.load(names[names.length - 1]!);
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+
+/** `EAGAIN` for 11, and so on; `errno N` for numbers Node does not name. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** A libc call failed in a way the caller did not plan for. `code` is the errno's name (EBADF, EIO, ...). */
+export class PosixError extends Error {
+  override readonly name = 'PosixError';
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(syscall: string, errno: number) {
+    super(`${syscall} failed: ${errnoName(errno)}`);
+    this.syscall = syscall;
+    this.errno = errno;
+    this.code = errnoName(errno);
+  }
+}
+
+/** Linux errno values the calls here expect and turn into answers rather than errors. */
+export const ERRNO = { EAGAIN: 11, EACCES: 13, ENXIO: 6, EINVAL: 22, ENOSYS: 38, EOPNOTSUPP: 95 } as const;
+
+/** The bound libc, or a PosixError-like failure naming why this platform has none. */
+export function requireLibc(what: string): Libc {
+  const load = loadLibc();
+  if (!load.ok) throw new PosixUnavailableError(what, load.reason);
+  return load.libc;
+}
+
+/** The platform cannot make the call at all (not Linux, or koffi did not load). */
+export class PosixUnavailableError extends Error {
+  override readonly name = 'PosixUnavailableError';
+  readonly code = 'E_POSIX_UNAVAILABLE';
+
+  constructor(what: string, reason: string) {
+    super(`${what} is ${reason.startsWith('not available') ? reason : `not available: ${reason}`}`);
+  }
+}
