@@ -14,6 +14,16 @@ export interface ChainOptions {
   identify?(path: string): Promise<string>;
   /** Most layers below the top image; default 64. */
   maxDepth?: number;
+  /**
+   * Checks a backing file before it is opened (`path` resolved, `named` as the overlay records it); throws to
+   * refuse it. Untrusted images use it to keep the chain inside the image's directory.
+   */
+  admit?(path: string, named: string, overlay: string): Promise<void>;
+  /**
+   * Whether a backing file whose format the overlay does not record may be probed (default true, as QEMU). An
+   * untrusted image must record it: a guest-written raw disk could otherwise pass for a qcow2 image.
+   */
+  probeBacking?: boolean;
 }
 
 export const DEFAULT_MAX_DEPTH = 64;
@@ -43,7 +53,13 @@ export async function openChain(path: string, format: string | undefined, option
           file: layerPath,
         });
       }
+      if (backingFormat === undefined && options.probeBacking === false) {
+        throw new DiskError('E_UNSUPPORTED', `backing file '${backingName}' has no recorded format, and untrusted images are never probed`, {
+          file: layerPath,
+        });
+      }
       const backingPath = resolveBackingPath(layerPath, backingName);
+      await options.admit?.(backingPath, backingName, layerPath);
       try {
         return await open(backingPath, backingFormat, depth + 1);
       } catch (error) {

@@ -25,6 +25,46 @@ export const MAX_BITMAPS = 65535;
 export const MAX_BITMAP_DIRECTORY_BYTES = 1024 * MAX_BITMAPS;
 export const MAX_BITMAP_NAME = 1023;
 
+/**
+ * How much metadata an open may load, per image. QEMU's own limits bound a hostile header to what QEMU would
+ * allocate; an untrusted image (see UNTRUSTED_LIMITS) gets tighter ones, so a whole chain fits a small budget.
+ */
+export interface MetadataLimits {
+  /** Bytes of an L1 table (the active one and each snapshot's). */
+  readonly l1TableBytes: number;
+  readonly refcountTableBytes: number;
+  readonly snapshots: number;
+  /** Bytes of the snapshot table (entries carry names up to 64 KiB each). */
+  readonly snapshotTableBytes: number;
+  readonly bitmaps: number;
+  /** Bytes of the persistent bitmap directory. */
+  readonly bitmapDirectoryBytes: number;
+}
+
+/** QEMU's limits (block/qcow2.h): what every open enforces. */
+export const QEMU_LIMITS: MetadataLimits = {
+  l1TableBytes: MAX_L1_TABLE_BYTES,
+  refcountTableBytes: MAX_REFCOUNT_TABLE_BYTES,
+  snapshots: MAX_SNAPSHOTS,
+  snapshotTableBytes: MAX_SNAPSHOT_TABLE_BYTES,
+  bitmaps: MAX_BITMAPS,
+  bitmapDirectoryBytes: MAX_BITMAP_DIRECTORY_BYTES,
+};
+
+/**
+ * Limits for images from people one does not trust (`--untrusted`): at most 4 MiB of L1 (a 256 TiB disk at 64 KiB
+ * clusters, 16 GiB at 512-byte ones), 1 MiB of refcount table, 1024 snapshots in 1 MiB, 64 bitmaps. Images
+ * qemu-img makes for ordinary disks stay far inside them.
+ */
+export const UNTRUSTED_LIMITS: MetadataLimits = {
+  l1TableBytes: 4 * 1024 * 1024,
+  refcountTableBytes: 1024 * 1024,
+  snapshots: 1024,
+  snapshotTableBytes: 1024 * 1024,
+  bitmaps: 64,
+  bitmapDirectoryBytes: 64 * 1024,
+};
+
 /** Subclusters per cluster with extended L2 entries. */
 export const SUBCLUSTERS_PER_CLUSTER = 32;
 

@@ -9,6 +9,8 @@ import {
   l1EntriesFor,
   HEADER_PROBE_BYTES,
   hasQcowMagic,
+  QEMU_LIMITS,
+  type MetadataLimits,
   snapshotEntrySize,
   view,
   type BitmapEntry,
@@ -41,7 +43,7 @@ export interface ImageMetadata {
  * checked against QEMU's limits before it is allocated and against the file size before it is read: a table
  * past the end of the file is an error here, where QEMU would read zeros.
  */
-export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata> {
+export async function readImageMetadata(file: BlockFile, limits: MetadataLimits = QEMU_LIMITS): Promise<ImageMetadata> {
   const fileSize = await file.size();
   const probe = new Uint8Array(Math.min(fileSize, HEADER_PROBE_BYTES));
   await readExact(file, probe, 0, 'header');
@@ -55,6 +57,7 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
   if (fileSize < 2 ** header.clusterBits) {
     throw new DiskError('E_PAST_EOF', `file is truncated: ${fileSize} bytes, less than one ${2 ** header.clusterBits}-byte cluster`);
   }
+  checkLimits(header, geometryOf(header).clusterSize, limits);
   const extensions = decodeHeaderExtensions(cluster0, header);
   checkIncompatibleFeatures(header, extensions.featureNames);
   const backingFileName = decodeBackingFileName(cluster0, header);
@@ -71,8 +74,8 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
   const activeL1 = new Uint8Array(l1Bytes);
   if (l1Bytes > 0) await readExact(file, activeL1, header.l1TableOffset, 'L1 table');
 
-  const snapshots = await readSnapshotTable(file, header.snapshotsOffset, header.nbSnapshots, fileSize);
-  const bitmaps = await readBitmaps(file, header, extensions, geometry, fileSize);
+  const snapshots = await readSnapshotTable(file, header.snapshotsOffset, header.nbSnapshots, fileSize, limits.snapshotTableBytes);
+  const bitmaps = await readBitmaps(file, header, extensions, geometry, fileSize, limits);
 
   const regions = new MetadataRegions(geometry.clusterSize);
   regions.add(0, geometry.clusterSize, 'image header');
@@ -83,6 +86,16 @@ export async function readImageMetadata(file: BlockFile): Promise<ImageMetadata>
     regions.add(header.snapshotsOffset, tableBytes, 'snapshot table');
   }
   return { fileSize, header, extensions, geometry, backingFileName, activeL1, snapshots, bitmaps, regions };
+}
+
+/** The header's tables against `limits` (decodeHeader has checked QEMU's own; untrusted images get tighter ones). */
+function checkLimits(header: QcowHeader, clusterSize: number, limits: MetadataLimits): void {
+  const over = (what: string, value: number, limit: number): void => {
+    if (value > limit) throw new DiskError('E_TOO_LARGE', `${what} too large (${value}, at most ${limit} for this open)`);
+  };
+  over('Active L1 table (bytes)', header.l1Size * 8, limits.l1TableBytes);
+  over('Refcount table (bytes)', header.refcountTableClusters * clusterSize, limits.refcountTableBytes);
+  over('Snapshot count', header.nbSnapshots, limits.snapshots);
 }
 
 function checkInsideFile(offset: number, length: number, fileSize: number, what: string): void {
@@ -99,12 +112,16 @@ async function readBitmaps(
   extensions: HeaderExtensions,
   geometry: Geometry,
   fileSize: number,
+  limits: MetadataLimits,
 ): Promise<BitmapEntry[] | undefined> {
   const ext = extensions.bitmaps;
   // Without the autoclear bit, a program that does not know bitmaps wrote the image: they are stale; ignore them.
   if (ext === undefined || (header.autoclearFeatures & AUTOCLEAR_BITMAPS) === 0n) return undefined;
   if (ext.directoryOffset % geometry.clusterSize !== 0 || ext.directoryOffset === 0) {
     throw new DiskError('E_CORRUPT', `bitmap directory offset ${ext.directoryOffset} is invalid`);
+  }
+  if (ext.nbBitmaps > limits.bitmaps || ext.directorySize > limits.bitmapDirectoryBytes) {
+    throw new DiskError('E_TOO_LARGE', `bitmap directory too large (${ext.nbBitmaps} bitmaps, ${ext.directorySize} bytes) for this open`);
   }
   checkInsideFile(ext.directoryOffset, ext.directorySize, fileSize, 'bitmap directory');
   const directory = new Uint8Array(ext.directorySize);

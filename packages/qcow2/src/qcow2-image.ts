@@ -6,6 +6,7 @@ import {
   INCOMPAT_DATA_FILE,
   INCOMPAT_DIRTY,
   type CompressionType,
+  type MetadataLimits,
   type SnapshotEntry,
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
@@ -49,6 +50,8 @@ export interface Qcow2OpenOptions {
    * opens read-only only.
    */
   repairDirty?: (file: BlockFile) => Promise<void>;
+  /** How much metadata the open may load (default QEMU's limits; `UNTRUSTED_LIMITS` for images from strangers). */
+  limits?: MetadataLimits;
 }
 
 /**
@@ -117,12 +120,12 @@ export class Qcow2Image implements BlockDevice {
       if (writable && !file.capabilities.writable) throw new DiskError('E_READ_ONLY', 'the file is not open for writing');
       if (writable && options.snapshot !== undefined) throw new DiskError('E_READ_ONLY', 'snapshots open read-only');
       let imageFile = writable ? await TrackedFile.wrap(file) : file;
-      let metadata = await readImageMetadata(imageFile);
+      let metadata = await readImageMetadata(imageFile, options.limits);
       if (writable && options.repairDirty !== undefined && (metadata.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) {
         // The refcounts may be stale: repair them before anything is allocated, then read the repaired image.
         await options.repairDirty(file);
         imageFile = await TrackedFile.wrap(file);
-        metadata = await readImageMetadata(imageFile);
+        metadata = await readImageMetadata(imageFile, options.limits);
       }
       const { header, geometry } = metadata;
       if (writable) checkWritableState(metadata);
@@ -137,7 +140,7 @@ export class Qcow2Image implements BlockDevice {
           const label = typeof wanted === 'string' ? wanted : (wanted.name ?? wanted.id ?? '');
           throw new DiskError('E_NO_SUCH', `Can't find snapshot '${label}'`);
         }
-        l1Bytes = await readSnapshotL1(imageFile, snapshot, geometry, metadata.fileSize);
+        l1Bytes = await readSnapshotL1(imageFile, snapshot, geometry, metadata.fileSize, options.limits?.l1TableBytes);
         l1Offset = 0;
         size = snapshotDiskSize(snapshot, header.size);
       }

@@ -10,10 +10,16 @@ export function snapshotDiskSize(entry: SnapshotEntry, currentSize: number): num
  * Loads a snapshot's L1 table, checked as QEMU checks the active one: within its size limit, cluster aligned,
  * inside the file.
  */
-export async function readSnapshotL1(file: BlockFile, entry: SnapshotEntry, geometry: Geometry, fileSize: number): Promise<Uint8Array> {
+export async function readSnapshotL1(
+  file: BlockFile,
+  entry: SnapshotEntry,
+  geometry: Geometry,
+  fileSize: number,
+  maxTableBytes = MAX_L1_TABLE_BYTES,
+): Promise<Uint8Array> {
   const bytes = entry.l1Size * 8;
   const what = `snapshot '${entry.name}' L1 table`;
-  if (bytes > MAX_L1_TABLE_BYTES) {
+  if (bytes > maxTableBytes) {
     throw new DiskError('E_TOO_LARGE', `${what} is too large (${entry.l1Size} entries)`, { file: file.name });
   }
   if (bytes === 0) return new Uint8Array(0);

@@ -8,12 +8,18 @@ const FIRST_CHUNK = 64 * 1024;
  * growing chunks until the entries fit: a lying count or entry length costs at most QEMU's 64 MiB table limit,
  * and a table running past the end of the file is an error.
  */
-export async function readSnapshotTable(file: BlockFile, offset: number, count: number, fileSize: number): Promise<SnapshotEntry[]> {
+export async function readSnapshotTable(
+  file: BlockFile,
+  offset: number,
+  count: number,
+  fileSize: number,
+  maxTableBytes = MAX_SNAPSHOT_TABLE_BYTES,
+): Promise<SnapshotEntry[]> {
   if (count === 0) return [];
   if (offset >= fileSize) {
     throw new DiskError('E_PAST_EOF', `snapshot table at offset ${offset} lies past the end of the file`, { file: file.name, offset });
   }
-  const available = Math.min(fileSize - offset, MAX_SNAPSHOT_TABLE_BYTES);
+  const available = Math.min(fileSize - offset, maxTableBytes);
   let chunk = Math.min(FIRST_CHUNK, available);
   for (;;) {
     const bytes = new Uint8Array(chunk);
@@ -21,8 +27,8 @@ export async function readSnapshotTable(file: BlockFile, offset: number, count: 
     const length = measureSnapshotTable(bytes, count);
     if (length !== undefined) return wrap(() => decodeSnapshotTable(bytes, count), file.name);
     if (chunk === available) {
-      if (available === MAX_SNAPSHOT_TABLE_BYTES) {
-        throw new DiskError('E_TOO_LARGE', `snapshot table is larger than ${MAX_SNAPSHOT_TABLE_BYTES} bytes`, { file: file.name, offset });
+      if (available === maxTableBytes) {
+        throw new DiskError('E_TOO_LARGE', `snapshot table is larger than ${maxTableBytes} bytes`, { file: file.name, offset });
       }
       throw new DiskError('E_PAST_EOF', `snapshot table (${count} entries) runs past the end of the file`, { file: file.name, offset });
     }

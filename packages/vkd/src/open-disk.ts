@@ -9,6 +9,7 @@ import { openNodeFile, type LockPermissions } from '@q/raw/node';
 import { BACKING_USER, dataFileLocks, imageFileLocks, toolUser } from './lock-model.js';
 import { openCowOverlay } from './cow-overlay.js';
 import { parseDiskSpec } from './disk-spec.js';
+import { untrustedPolicy, type UntrustedPolicy } from './untrusted.js';
 
 export type DiskFormat = 'qcow2' | 'raw';
 
@@ -50,6 +51,11 @@ export interface OpenDiskOptions {
    * write when writable), refusing nothing, as qemu-io. An NBD export refuses resize; `qemu-img info` needs nothing.
    */
   lockUser?: LockPermissions;
+  /**
+   * The image comes from someone untrusted (untrusted.ts says what is guaranteed): its chain and data file must
+   * stay in its directory, backing files are never probed, URLs are refused, metadata limits are tighter.
+   */
+  untrusted?: boolean;
   codecs?: Codecs;
 }
 
@@ -64,6 +70,8 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
     throw new DiskError('E_INVALID', 'force-share=on can only be used with read-only images');
   }
   const snapshot = options.snapshot ?? parsed.snapshot;
+  // The policy is fixed by the image the user named, before a cow overlay (in the temp dir) sits on top of it.
+  const policy = options.untrusted === true ? await untrustedPolicy(parsed.path) : undefined;
   if (options.cow === true) {
     // The overlay's backing file is the image; with FILE@SNAP the engine opens that layer at the snapshot (a
     // backing file name cannot say so), and the overlay takes the snapshot's size.
@@ -71,9 +79,11 @@ export async function openDisk(spec: string, options: OpenDiskOptions = {}): Pro
     const base = await openDisk(parsed.path, { ...rest, snapshot, writable: false, ignoreBacking: true });
     const shape = { path: parsed.path, size: base.size, format: base.format };
     await base.close();
-    return openCowOverlay(shape, (overlay) => openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, { backing: snapshot }));
+    return openCowOverlay(shape, (overlay) =>
+      openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, { backing: snapshot }, policy),
+    );
   }
-  return openSpecChain(spec, options, { top: snapshot });
+  return openSpecChain(spec, options, { top: snapshot }, policy);
 }
 
 /** Opens `spec` and its chain, the top layer at `snapshots.top` and the one below at `snapshots.backing` (cow). */
@@ -81,12 +91,15 @@ async function openSpecChain(
   spec: string,
   options: Omit<OpenDiskOptions, 'cow' | 'snapshot'>,
   snapshots: { top?: OpenDiskOptions['snapshot']; backing?: OpenDiskOptions['snapshot'] },
+  policy: UntrustedPolicy | undefined,
 ): Promise<BlockDevice> {
   const parsed = parseDiskSpec(spec, exists);
   const codecs = options.codecs ?? nodeCodecs();
   let depth = 0;
   return openChain(parsed.path, options.format, {
-    maxDepth: options.maxBackingDepth,
+    maxDepth: policy === undefined ? options.maxBackingDepth : Math.min(options.maxBackingDepth ?? Infinity, policy.maxBackingDepth),
+    probeBacking: policy === undefined,
+    admit: policy?.admit,
     identify: async (path) => realpath(path).catch(() => path),
     openLayer: async (path, format, openBacking) => {
       const isTop = depth === 0;
@@ -101,6 +114,7 @@ async function openSpecChain(
         l2CacheBytes: options.l2CacheBytes,
         blocking: options.blockingIo ?? false,
         locks: options.locking === false ? undefined : layerLocks(isTop, options),
+        policy,
       });
     },
   });
@@ -116,6 +130,7 @@ interface LayerOptions {
   blocking: boolean | 'memory' | 'always';
   /** QEMU's locks for this layer, by its format (known once probed); undefined: no locks. */
   locks: LayerLocks | undefined;
+  policy: UntrustedPolicy | undefined;
 }
 
 interface LayerLocks {
@@ -150,8 +165,12 @@ async function openLayer(path: string, format: string | undefined, openBacking: 
       ignoreBacking: options.ignoreBacking,
       snapshot: options.snapshot,
       l2CacheBytes: options.l2CacheBytes,
-      openDataFile: (name, writable) =>
-        openNodeFile(dataFilePath(path, name), { writable, blocking: options.blocking, lock: options.locks?.dataFile }),
+      openDataFile: async (name, writable) => {
+        const dataPath = options.policy === undefined ? dataFilePath(path, name) : resolveBackingPath(path, name);
+        await options.policy?.admit(dataPath, name, path);
+        return openNodeFile(dataPath, { writable, blocking: options.blocking, lock: options.locks?.dataFile });
+      },
+      limits: options.policy?.limits,
       repairDirty: (dirty) => repairDirtyImage(dirty, path),
     });
   } catch (error) {

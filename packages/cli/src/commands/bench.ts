@@ -28,7 +28,7 @@ export interface BenchPlan {
 export async function benchCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'c:d:f:hi:no:qs:S:t:wU',
-    long: { 'flush-interval': true, 'no-drain': false, pattern: true, 'image-opts': false, 'force-share': false, object: true },
+    long: { 'flush-interval': true, 'no-drain': false, pattern: true, 'image-opts': false, 'force-share': false, object: true, untrusted: false },
   });
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
@@ -61,7 +61,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   if (!['threads', 'native', 'io_uring'].includes(aio)) throw new UsageError(`Invalid aio option: ${aio}`);
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: plan.write, blockingIo: aio !== 'threads', forceShare: hasFlag(parsed, 'U', 'force-share') });
+    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: plan.write, blockingIo: aio !== 'threads', forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
     throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
   }

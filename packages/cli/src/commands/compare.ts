@@ -4,7 +4,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 
-export const compareUsage = 'compare [-f fmt] [-F fmt] [-s] [-q] [-p] [-U] FILE1 FILE2';
+export const compareUsage = 'compare [-f fmt] [-F fmt] [-s] [-q] [-p] [-U] [--untrusted] FILE1 FILE2';
 
 const CHUNK = 1024 * 1024;
 const WINDOW = 2 ** 30;
@@ -16,16 +16,17 @@ const SECTOR = 512;
  * Ranges both chains know to be zero are never read.
  */
 export async function compareCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, { short: 'f:F:sqpUhT:', long: { 'force-share': false, 'image-opts': false } });
+  const parsed = getopt(args, { short: 'f:F:sqpUhT:', long: { 'force-share': false, 'image-opts': false, untrusted: false } });
   const [first, second, ...extra] = parsed.operands;
   if (first === undefined || second === undefined || extra.length > 0) throw new UsageError('Expecting two image file names');
   const quiet = hasFlag(parsed, 'q');
   const say = (line: string): void => void (quiet || process.stdout.write(line + '\n'));
   const formatA = lastValue(parsed, 'f');
   const forceShare = hasFlag(parsed, 'U', 'force-share');
-  const a = await openImage(first, { format: formatA, forceShare });
+  const untrusted = hasFlag(parsed, 'untrusted');
+  const a = await openImage(first, { format: formatA, forceShare, untrusted });
   try {
-    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA, forceShare });
+    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA, forceShare, untrusted });
     try {
       const strict = hasFlag(parsed, 's');
       if (strict && a.size !== b.size) {

@@ -16,7 +16,7 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
 export async function convertCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'f:O:co:l:s:B:F:pqm:nUWS:t:T:hC',
-    long: { 'force-share': false, 'target-is-zero': false, 'image-opts': false, 'target-image-opts': false },
+    long: { 'force-share': false, 'target-is-zero': false, 'image-opts': false, 'target-image-opts': false, untrusted: false },
   });
   const [source, destination, ...extra] = parsed.operands;
   if (source === undefined || destination === undefined) throw new UsageError('Expecting a source and a destination');
@@ -37,7 +37,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   const sparseText = lastValue(parsed, 'S');
   const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q');
 
-  const device = await openImage(source, { format: lastValue(parsed, 'f'), snapshot, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource });
+  const device = await openImage(source, { format: lastValue(parsed, 'f'), snapshot, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource, untrusted: hasFlag(parsed, 'untrusted') });
   let target: RawTarget | undefined;
   try {
     const toStdout = destination === '-' || destination === '/dev/stdout';

@@ -6,17 +6,17 @@ import { formatInfoHuman } from '../image-info-human.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 
-export const infoUsage = 'info [--output=human|json] [--backing-chain] [-f fmt] [-U] FILE';
+export const infoUsage = 'info [--output=human|json] [--backing-chain] [-f fmt] [-U] [--untrusted] FILE';
 
 /** `qcow info`: qemu-img info, same keys, same human layout. Backing files are only opened for --backing-chain. */
 export async function infoCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, { short: 'f:hU', long: { output: true, 'backing-chain': false, 'force-share': false, 'image-opts': false } });
+  const parsed = getopt(args, { short: 'f:hU', long: { output: true, 'backing-chain': false, 'force-share': false, 'image-opts': false, untrusted: false } });
   const output = lastValue(parsed, 'output') ?? 'human';
   if (output !== 'human' && output !== 'json') throw new UsageError(`--output must be used with human or json as argument.`);
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly });
+  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;

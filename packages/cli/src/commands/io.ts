@@ -6,20 +6,20 @@ import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
 
-export const ioUsage = 'io [-r] [-f fmt] [-U] -c COMMAND [-c COMMAND]... FILE';
+export const ioUsage = 'io [-r] [-f fmt] [-U] [--untrusted] -c COMMAND [-c COMMAND]... FILE';
 
 /**
  * `qcow io`: a qemu-io subset driven by `-c` commands, printing qemu-io's lines. Every command runs even after one
  * fails; the exit code is 1 when any failed (a pattern mismatch included).
  */
 export async function ioCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, { short: 'rf:c:Uhnt:kd:i:', long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true } });
+  const parsed = getopt(args, { short: 'rf:c:Uhnt:kd:i:', long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true, untrusted: false } });
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const readOnly = hasFlag(parsed, 'r', 'read-only');
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly, forceShare: hasFlag(parsed, 'U', 'force-share') });
+    device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
     // qemu-io names the device once: "can't open device X: Failed to get "write" lock".
     const reason = isDiskError(error) && (error.code === 'E_LOCKED' || error.file === undefined) ? error.message : describeError(error, file);

@@ -4,7 +4,7 @@ import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const mapUsage = 'map [--output=human|json] [-f fmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] FILE';
+export const mapUsage = 'map [--output=human|json] [-f fmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] [--untrusted] FILE';
 
 /** Extents are gathered a window at a time so memory follows the number of extents, not the disk size. */
 const WINDOW = 2 ** 40;
@@ -13,7 +13,7 @@ const WINDOW = 2 ** 40;
 export async function mapCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'f:hU',
-    long: { output: true, 'start-offset': true, 'max-length': true, 'force-share': false, 'image-opts': false },
+    long: { output: true, 'start-offset': true, 'max-length': true, 'force-share': false, 'image-opts': false, untrusted: false },
   });
   const output = lastValue(parsed, 'output') ?? 'human';
   if (output !== 'human' && output !== 'json') throw new UsageError('--output must be used with human or json as argument.');
@@ -21,7 +21,7 @@ export async function mapCommand(args: string[]): Promise<number> {
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const startText = lastValue(parsed, 'start-offset');
   const lengthText = lastValue(parsed, 'max-length');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), forceShare: hasFlag(parsed, 'U', 'force-share') });
+  const device = await openImage(file, { format: lastValue(parsed, 'f'), forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const start = startText === undefined ? 0 : parseSize(startText, 'start offset');
     const end = Math.min(device.size, lengthText === undefined ? device.size : start + parseSize(lengthText, 'length'));

@@ -7,7 +7,7 @@ import { snapshotInfo } from '../image-info.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const snapshotUsage = 'snapshot [-q] [-f fmt] [-U] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE';
+export const snapshotUsage = 'snapshot [-q] [-f fmt] [-U] [--untrusted] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE';
 
 type Action = { kind: 'list' } | { kind: 'create' | 'apply' | 'delete'; name: string };
 
@@ -16,7 +16,7 @@ type Action = { kind: 'list' } | { kind: 'create' | 'apply' | 'delete'; name: st
  * qemu-img's messages and exit codes. Only the top image is opened; its backing file is not needed.
  */
 export async function snapshotCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, { short: 'la:c:d:f:hqU', long: { 'image-opts': false, 'force-share': false, object: true } });
+  const parsed = getopt(args, { short: 'la:c:d:f:hqU', long: { 'image-opts': false, 'force-share': false, object: true, untrusted: false } });
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const actions: Action[] = [];
@@ -31,7 +31,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const format = lastValue(parsed, 'f');
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true, forceShare: hasFlag(parsed, 'U', 'force-share') });
+    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
     throw new ExitError(openFailure(error, file), 1);
   }
