@@ -119,9 +119,11 @@ describe('QEMU image locks', () => {
   it('sees the locks of another process, and they go when it dies', async () => {
     const path = image('other-process');
     const script = `const m = await import(${JSON.stringify(new URL('../dist/node.js', import.meta.url).href)});
-      await m.openNodeFile(${JSON.stringify(path)}, { writable: true, lock: m.IMAGE_LOCKS.readWrite });
+      const p = m.PERMISSION;
+      await m.openNodeFile(${JSON.stringify(path)}, { writable: true, lock: { take: p.consistentRead | p.write | p.resize, unshare: p.write | p.resize } });
       process.stdout.write('held'); setTimeout(() => {}, 60000);`;
     const child = spawn('node', ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       await new Promise<void>((resolve, reject) => {
         child.stdout.once('data', () => resolve());
@@ -130,7 +132,7 @@ describe('QEMU image locks', () => {
       await expect(openNodeFile(path, { lock: IMAGE_LOCKS.readOnly })).rejects.toMatchObject({ code: 'E_LOCKED' });
     } finally {
       child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await exited;
     }
     const writer = await openNodeFile(path, { writable: true, lock: IMAGE_LOCKS.readWrite });
     await writer.close();
