@@ -99,9 +99,12 @@ export class TestClient {
     }
   }
 
-  /** Structured replies + base:allocation (when asked) + GO; returns the transmission flags and size. */
-  async connect(options: { structured?: boolean; meta?: boolean } = {}): Promise<{ size: number; flags: number }> {
-    await this.greet();
+  /**
+   * Structured replies + base:allocation (when asked) + GO; returns the transmission flags and size. `greet: false`
+   * when the greeting is done already (haggling resumed after STARTTLS).
+   */
+  async connect(options: { structured?: boolean; meta?: boolean; greet?: boolean } = {}): Promise<{ size: number; flags: number }> {
+    if (options.greet !== false) await this.greet();
     if (options.structured === true || options.meta === true) {
       this.sendOption(NBD_OPT_STRUCTURED_REPLY);
       await this.optionReplies();
