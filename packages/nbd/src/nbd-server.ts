@@ -23,8 +23,11 @@ export interface NbdServerOptions {
    * never served. A transport that can upgrade is held to TLS even without this option.
    */
   tls?: NbdTlsPolicy;
-  /** Where to report dropped connections and failed requests; default: nowhere. */
-  log?: (message: string) => void;
+  /**
+   * Where to report dropped connections and failed requests; default: nowhere. `error` is what ended a connection
+   * (an NbdTlsError for a client TLS refused), for callers that report some kinds only.
+   */
+  log?: (message: string, error?: unknown) => void;
 }
 
 /**
@@ -35,7 +38,7 @@ export interface NbdServerOptions {
 export class NbdServer {
   readonly export: NbdExport;
   private readonly maxInFlight: number;
-  private readonly log: ((message: string) => void) | undefined;
+  private readonly log: ((message: string, error?: unknown) => void) | undefined;
   private readonly tls: NbdTlsPolicy | undefined;
   private readonly connections = new Set<{ connection: NbdConnection; abort: AbortController; done: Promise<void> }>();
   private stopping = false;
@@ -98,7 +101,7 @@ export class NbdServer {
     } catch (error) {
       // Protocol errors are the client's; anything else (a socket reset mid-handshake) only ends this connection.
       const what = error instanceof NbdProtocolError ? 'protocol error' : error instanceof NbdTlsError ? 'TLS' : 'connection error';
-      this.log?.(`${connection.transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      this.log?.(`${connection.transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`, error);
     }
   }
 }
