@@ -1,10 +1,4 @@
-/**
- * The subject of an X.509 certificate as one string, in the form qemu's `authz-simple` identities are written and
- * qemu-nbd prints in its "authz check for ... is denied" line (GnuTLS's): the RDNs in the order the certificate
- * holds them (not RFC 4514's reversed order), `,` between RDNs, `+` inside a multi-valued one, LDAP names for the
- * attribute types below and `OID=#hex` for the others, values escaped as RFC 4514 section 2.4 says. Written from
- * X.690 (DER) and RFC 5280 section 4.1, and checked against qemu-nbd's output for odd names (see the tests).
- */
+import { OBJECT_IDENTIFIER, SEQUENCE, SET, certificateFields, decodeOid, derElement, type DerElement } from './der.js';
 
 /** Attribute type names, as qemu-nbd (GnuTLS) prints them; any other type is written as its dotted OID. */
 const ATTRIBUTE_NAMES: ReadonlyMap<string, string> = new Map([
@@ -31,45 +25,28 @@ const ATTRIBUTE_NAMES: ReadonlyMap<string, string> = new Map([
   ['1.2.840.113549.1.9.1', 'EMAIL'],
 ]);
 
-const SEQUENCE = 0x30;
-const SET = 0x31;
-const OBJECT_IDENTIFIER = 0x06;
-const CONTEXT_0 = 0xa0;
-
-interface Element {
-  tag: number;
-  /** Where the element starts (its tag byte), where its contents start, and where it ends. */
-  start: number;
-  body: number;
-  end: number;
-}
-
-/** A certificate that is not DER as RFC 5280 lays it out. */
-export class CertificateFormatError extends Error {
-  override readonly name = 'CertificateFormatError';
-  readonly code = 'E_CERTIFICATE_FORMAT';
-}
-
-/** The distinguished name of `certificate` (DER bytes, as node's X509Certificate.raw) in qemu's form. */
+/**
+ * The subject of an X.509 certificate as one string, in the form qemu's `authz-simple` identities are written and
+ * qemu-nbd prints in its "authz check for ... is denied" line (GnuTLS's): the RDNs in the order the certificate
+ * holds them (not RFC 4514's reversed order), `,` between RDNs, `+` inside a multi-valued one, LDAP names for the
+ * attribute types above and `OID=#hex` for the others, values escaped as RFC 4514 section 2.4 says. Checked
+ * against qemu-nbd's output for odd names (fixtures/certificates).
+ *
+ * `certificate`: DER bytes, as node's X509Certificate.raw.
+ */
 export function subjectDistinguishedName(certificate: Uint8Array): string {
-  const outer = element(certificate, 0, certificate.length, SEQUENCE);
-  const tbs = element(certificate, outer.body, outer.end, SEQUENCE);
-  // tbsCertificate: [0] version (optional), serialNumber, signature, issuer, validity, subject, ...
-  let at = tbs.body;
-  if (certificate[at] === CONTEXT_0) at = element(certificate, at, tbs.end).end;
-  for (let skip = 0; skip < 4; skip++) at = element(certificate, at, tbs.end).end;
-  return distinguishedName(certificate, element(certificate, at, tbs.end, SEQUENCE));
+  return distinguishedName(certificate, certificateFields(certificate).subject);
 }
 
-function distinguishedName(bytes: Uint8Array, name: Element): string {
+function distinguishedName(bytes: Uint8Array, name: DerElement): string {
   const rdns: string[] = [];
   for (let at = name.body; at < name.end; ) {
-    const rdn = element(bytes, at, name.end, SET);
+    const rdn = derElement(bytes, at, name.end, SET);
     const attributes: string[] = [];
     for (let inner = rdn.body; inner < rdn.end; ) {
-      const pair = element(bytes, inner, rdn.end, SEQUENCE);
-      const type = element(bytes, pair.body, pair.end, OBJECT_IDENTIFIER);
-      const value = element(bytes, type.end, pair.end);
+      const pair = derElement(bytes, inner, rdn.end, SEQUENCE);
+      const type = derElement(bytes, pair.body, pair.end, OBJECT_IDENTIFIER);
+      const value = derElement(bytes, type.end, pair.end);
       const oid = decodeOid(bytes.subarray(type.body, type.end));
       const label = ATTRIBUTE_NAMES.get(oid);
       const text = label === undefined ? undefined : decodeString(value.tag, bytes.subarray(value.body, value.end));
@@ -81,39 +58,6 @@ function distinguishedName(bytes: Uint8Array, name: Element): string {
     at = rdn.end;
   }
   return rdns.join(',');
-}
-
-/** One DER element at `at`, which must fit before `limit` (and have tag `tag` when given). */
-function element(bytes: Uint8Array, at: number, limit: number, tag?: number): Element {
-  const found = bytes[at];
-  if (found === undefined || at + 2 > limit) throw new CertificateFormatError('certificate ends early');
-  if (tag !== undefined && found !== tag) throw new CertificateFormatError(`expected DER tag 0x${tag.toString(16)} at ${at}, found 0x${found.toString(16)}`);
-  let length = bytes[at + 1]!;
-  let body = at + 2;
-  if (length >= 0x80) {
-    const count = length & 0x7f;
-    // Certificates are far below 4 GiB; anything longer (or indefinite, count 0) is not DER we can use.
-    if (count === 0 || count > 4 || body + count > limit) throw new CertificateFormatError(`bad DER length at ${at}`);
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + bytes[body + i]!;
-    body += count;
-  }
-  if (body + length > limit) throw new CertificateFormatError(`DER element at ${at} runs past its container`);
-  return { tag: found, start: at, body, end: body + length };
-}
-
-/** X.690 8.19: the first byte holds the first two arcs, then base-128 digits with the top bit as "more". */
-function decodeOid(bytes: Uint8Array): string {
-  const arcs: number[] = [];
-  let value = 0;
-  for (const byte of bytes) {
-    value = value * 128 + (byte & 0x7f);
-    if ((byte & 0x80) !== 0) continue;
-    if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
-    else arcs.push(value);
-    value = 0;
-  }
-  return arcs.join('.');
 }
 
 /** The character string types a name attribute may use (RFC 5280 DirectoryString, IA5String for e-mail and DC). */

@@ -10,6 +10,9 @@ import { TlsCredentialsError, type TlsCredentialsErrorCode } from './tls-credent
 // A certificate without its key: enough to check every way a credentials directory can be wrong. Loading a good
 // set, and serving with it, is tested against qemu and libnbd in tests/nbd (which makes certificates with certtool).
 const certificate = fileURLToPath(new URL('../../../fixtures/certificates/plain-subject.pem', import.meta.url));
+/** A CA whose key usage lacks cRLSign, and a CRL it signed (certtool, as for qemu). */
+const weakCa = fileURLToPath(new URL('../../../fixtures/certificates/ca-without-crl-sign.pem', import.meta.url));
+const weakCaCrl = fileURLToPath(new URL('../../../fixtures/certificates/ca-without-crl-sign.crl', import.meta.url));
 const strayKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
 
 async function failure(load: Promise<unknown>): Promise<{ code: TlsCredentialsErrorCode; file: string; message: string }> {
@@ -61,6 +64,16 @@ describe('TLS credentials loading', () => {
     writeFileSync(join(dir, 'server-key.pem'), strayKey);
     writeFileSync(join(dir, 'ca-crl.pem'), 'garbage\n');
     expect(await failure(loadX509Credentials(dir))).toMatchObject({ code: 'E_TLS_MALFORMED', file: join(dir, 'ca-crl.pem') });
+  });
+
+  it('x509: a CRL from a CA that may not sign CRLs (OpenSSL would then refuse every client)', async () => {
+    copyFileSync(weakCa, join(dir, 'ca-cert.pem'));
+    copyFileSync(certificate, join(dir, 'server-cert.pem'));
+    writeFileSync(join(dir, 'server-key.pem'), strayKey);
+    copyFileSync(weakCaCrl, join(dir, 'ca-crl.pem'));
+    const error = await failure(loadX509Credentials(dir));
+    expect(error).toMatchObject({ code: 'E_TLS_MALFORMED', file: join(dir, 'ca-crl.pem') });
+    expect(error.message).toContain('lacks CRL signing');
   });
 
   it('psk: a file or a directory holding keys.psk', async () => {

@@ -2,6 +2,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type TlsOptions } from 'node:tls';
+import { mayIssueCrls } from './key-usage.js';
 import { parsePskFile } from './psk-file.js';
 import { TlsCredentialsError } from './tls-credentials-error.js';
 
@@ -31,9 +32,15 @@ export async function loadX509Credentials(dir: string, options: { verifyPeer?: b
   const key = await readCredential(join(dir, 'server-key.pem'));
   const crlPath = join(dir, 'ca-crl.pem');
   const crl = (await exists(crlPath)) ? await readCredential(crlPath) : undefined;
-  checkCertificate(join(dir, 'ca-cert.pem'), ca);
+  const authority = checkCertificate(join(dir, 'ca-cert.pem'), ca);
   const serverCertificate = checkCertificate(join(dir, 'server-cert.pem'), cert);
-  if (crl !== undefined) checkContext({ crl }, crlPath, 'not a PEM certificate revocation list');
+  if (crl !== undefined) {
+    checkContext({ crl }, crlPath, 'not a PEM certificate revocation list');
+    // qemu-nbd (GnuTLS) would use this CRL; OpenSSL would refuse every client instead. Better not to start.
+    if (!mayIssueCrls(new Uint8Array(authority.raw))) {
+      throw new TlsCredentialsError('E_TLS_MALFORMED', crlPath, "unusable: ca-cert.pem's key usage lacks CRL signing (reissue the CA with certtool's crl_signing_key, or remove the CRL)");
+    }
+  }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
-import { CertificateFormatError, subjectDistinguishedName } from './distinguished-name.js';
+import { CertificateFormatError } from './der.js';
+import { subjectDistinguishedName } from './distinguished-name.js';
 import { NbdTlsError } from './nbd-error.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
 

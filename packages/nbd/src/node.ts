@@ -4,4 +4,5 @@ export { listenNbd, type ListenAddress, type ListenOptions, type NbdListener } f
 export { loadPskCredentials, loadX509Credentials, type NbdTlsCredentials } from './node-tls-credentials.js';
 export { TlsCredentialsError, type TlsCredentialsErrorCode } from './tls-credentials-error.js';
 export { parsePskFile } from './psk-file.js';
-export { CertificateFormatError, subjectDistinguishedName } from './distinguished-name.js';
+export { CertificateFormatError } from './der.js';
+export { subjectDistinguishedName } from './distinguished-name.js';

@@ -8,6 +8,8 @@ import { runOk, scratch } from '@q/test-support';
 export interface TlsMaterial {
   /** The server's --tls-creds DIR: ca-cert.pem, server-cert.pem, server-key.pem (localhost and 127.0.0.1). */
   server: string;
+  /** The server directory plus ca-crl.pem, a CRL of the CA that revokes client2. */
+  crlServer: string;
   /** A client directory (ca-cert.pem, client-cert.pem, client-key.pem) of an authorised client, CN=client1. */
   client: string;
   /** Another client of the same CA, CN=client2. */
@@ -30,7 +32,7 @@ export interface TlsMaterial {
   cleanup(): void;
 }
 
-/** Makes a CA, a server certificate, client certificates of that CA and of another, and PSK files. */
+/** Makes a CA, a server certificate, client certificates of that CA and of another, a CRL, and PSK files. */
 export function makeTlsMaterial(): TlsMaterial {
   const dir = scratch('qcow-nbd-tls-');
   const path = (...parts: string[]): string => join(dir.dir, ...parts);
@@ -47,7 +49,9 @@ export function makeTlsMaterial(): TlsMaterial {
   const authority = (name: string): { cert: string; key: string } => {
     const caKey = key(path(`${name}-key.pem`));
     const cert = path(`${name}-cert.pem`);
-    runOk('certtool', ['--generate-self-signed', '--load-privkey', caKey, '--template', template(name, [`cn = ${name}`, 'ca', 'cert_signing_key']), '--outfile', cert]);
+    // crl_signing_key: OpenSSL (so node) uses a CRL only from a CA whose key usage says it may sign CRLs.
+    const usage = [`cn = ${name}`, 'ca', 'cert_signing_key', 'crl_signing_key'];
+    runOk('certtool', ['--generate-self-signed', '--load-privkey', caKey, '--template', template(name, usage), '--outfile', cert]);
     return { cert, key: caKey };
   };
   const issue = (ca: { cert: string; key: string }, folder: string, role: 'server' | 'client', lines: string[]): void => {
@@ -70,6 +74,10 @@ export function makeTlsMaterial(): TlsMaterial {
   issue(ca, 'client2', 'client', ['country = GB', 'organization = qcow-ts test', 'cn = client2']);
   issue(other, 'foreign', 'client', ['country = GB', 'organization = qcow-ts test', 'cn = client1']);
   for (const folder of ['server', 'client1', 'client2', 'foreign', 'no-cert']) trusting(folder, ca.cert);
+  mkdirSync(path('crl-server'));
+  for (const file of ['ca-cert.pem', 'server-cert.pem', 'server-key.pem']) copyFileSync(path('server', file), path('crl-server', file));
+  const revoke = ['--generate-crl', '--load-ca-privkey', ca.key, '--load-ca-certificate', ca.cert, '--load-certificate', path('client2', 'client-cert.pem')];
+  runOk('certtool', [...revoke, '--template', template('crl', ['crl_next_update = 2', 'crl_number = 1']), '--outfile', path('crl-server', 'ca-crl.pem')]);
 
   mkdirSync(path('psk'));
   runOk('psktool', ['-u', 'alice', '-p', path('psk', 'keys.psk')]);
@@ -79,6 +87,7 @@ export function makeTlsMaterial(): TlsMaterial {
 
   return {
     server: path('server'),
+    crlServer: path('crl-server'),
     client: path('client1'),
     client2: path('client2'),
     noCert: path('no-cert'),

@@ -128,6 +128,22 @@ describe('qcow serve --tls-creds (x509)', () => {
     expect(await server.stop()).toBe(0);
   });
 
+  it('a revoked client certificate (ca-crl.pem) is refused, as by qemu-nbd', async () => {
+    const image = sampleImage();
+    const server = await scope.serve(['-r', '--tls-creds', tls.crlServer, image]);
+    expect(nbdinfo(certUri(server, tls.client)).exports[0]!['export-size']).toBe(SIZE);
+    expectRefused(run('nbdinfo', ['--json', certUri(server, tls.client2)]));
+    expect(await stderrOf(server, 'CERT_REVOKED')).toContain('client certificate refused: CERT_REVOKED');
+    const socket = scope.dir.path('qemu-nbd.sock');
+    const qemu = await startQemuNbd(socket, ['--object', `tls-creds-x509,id=tls0,endpoint=server,dir=${tls.crlServer}`, '--tls-creds', 'tls0', '-r', image]);
+    try {
+      expect(nbdinfo(`nbds+unix:///?socket=${socket}&tls-certificates=${tls.client}`).exports[0]!['export-size']).toBe(SIZE);
+      expectRefused(run('nbdinfo', ['--json', `nbds+unix:///?socket=${socket}&tls-certificates=${tls.client2}`]));
+    } finally {
+      await qemu.stop();
+    }
+  });
+
   it('--tls-verify-peer=off serves clients without a certificate (qemu: verify-peer=off)', async () => {
     const image = sampleImage();
     const server = await scope.serve(['-r', '--tls-creds', tls.server, '--tls-verify-peer=off', image], 'tcp');
