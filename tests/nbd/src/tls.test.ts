@@ -1,15 +1,13 @@
 // NBD over TLS against real clients: libnbd's nbdinfo and qemu's qemu-img / qemu-io, with x509 certificates and
 // pre-shared keys made by GnuTLS's certtool and psktool, and a hand-written client for what happens on the wire
 // before STARTTLS, compared with what qemu-nbd does.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow, qemuImg, qemuIo, run, runOk } from '@q/test-support';
 import type { ServeProcess } from './nbd-server.js';
 import { startQemuNbd } from './qemu-nbd-process.js';
 import {
-  NBD_OPT_EXPORT_NAME,
   NBD_OPT_GO,
   NBD_OPT_INFO,
   NBD_OPT_LIST,
@@ -25,6 +23,7 @@ import {
   RawNbdClient,
 } from './raw-client.js';
 import { serveScope } from './serve-scope.js';
+import { haggleAfterTls, haggleBeforeTls, u32 } from './starttls-probe.js';
 import { makeTlsMaterial, type TlsMaterial } from './tls-material.js';
 
 const scope = serveScope('qcow-nbd-tls-serve-');
@@ -216,62 +215,6 @@ describe('qcow serve --tls-psk', () => {
   });
 });
 
-/** The option haggling of a TLS-requiring server, as a hand-written client sees it. */
-async function haggleBeforeTls(address: { path: string }): Promise<{ answers: Array<[number, number]>; said: string }> {
-  const client = await RawNbdClient.open(address);
-  await client.greet();
-  const name = Buffer.from('secret-name');
-  const named = Buffer.concat([u32(name.length), name]);
-  const meta = Buffer.concat([named, u32(1), u32(15), Buffer.from('base:allocation')]);
-  const options: Array<[number, Buffer]> = [
-    [NBD_OPT_LIST, Buffer.alloc(0)],
-    [NBD_OPT_STRUCTURED_REPLY, Buffer.alloc(0)],
-    [NBD_OPT_INFO, Buffer.concat([named, u16(0)])],
-    [NBD_OPT_GO, Buffer.concat([named, u16(0)])],
-    [NBD_OPT_LIST_META_CONTEXT, meta],
-    [NBD_OPT_SET_META_CONTEXT, meta],
-    [4242, Buffer.from('anything')],
-    [NBD_OPT_STARTTLS, Buffer.from('x')],
-  ];
-  const answers: Array<[number, number]> = [];
-  let said = '';
-  for (const [option, data] of options) {
-    for (const reply of await client.option(option, data)) {
-      answers.push([reply.option, reply.type]);
-      said += reply.data.toString('latin1');
-    }
-  }
-  // EXPORT_NAME cannot be refused with a reply: the server hangs up, sending nothing.
-  client.sendOption(NBD_OPT_EXPORT_NAME, name);
-  await client.expectClosed();
-  await expect(client.need(1)).rejects.toThrow();
-  return { answers, said };
-}
-
-/** STARTTLS, the TLS handshake with client1's certificate, then what LIST and a second STARTTLS answer. */
-async function haggleAfterTls(address: { path: string }): Promise<{ answers: Array<[number, number]>; listed: string }> {
-  const client = await RawNbdClient.open(address);
-  await client.greet();
-  const answers: Array<[number, number]> = [];
-  const record = (replies: Array<{ option: number; type: number }>): void => {
-    for (const reply of replies) answers.push([reply.option, reply.type]);
-  };
-  record(await client.option(NBD_OPT_STARTTLS));
-  const certificate: ConnectionOptions = {
-    ca: readFileSync(join(tls.client, 'ca-cert.pem')),
-    cert: readFileSync(join(tls.client, 'client-cert.pem')),
-    key: readFileSync(join(tls.client, 'client-key.pem')),
-    servername: 'localhost',
-  };
-  await client.startTls(certificate);
-  const list = await client.option(NBD_OPT_LIST);
-  record(list);
-  record(await client.option(NBD_OPT_STARTTLS));
-  client.destroy();
-  const server = list.find((reply) => reply.type === NBD_REP_SERVER)!.data;
-  return { answers, listed: server.toString('utf8', 4, 4 + server.readUInt32BE(0)) };
-}
-
 describe('STARTTLS on the wire, beside qemu-nbd', () => {
   it('before TLS every option is refused with TLS_REQD and nothing about the export is said, as by qemu-nbd', async () => {
     const image = sampleImage();
@@ -295,7 +238,7 @@ describe('STARTTLS on the wire, beside qemu-nbd', () => {
       expect(before.said).not.toMatch(/secret|67108864|64 MiB/);
       expect((await haggleBeforeTls({ path: socket })).answers).toEqual(expected);
 
-      const after = await haggleAfterTls({ path: socketOf(ours) });
+      const after = await haggleAfterTls({ path: socketOf(ours) }, tls.client);
       const upgraded: Array<[number, number]> = [
         [NBD_OPT_STARTTLS, NBD_REP_ACK],
         [NBD_OPT_LIST, NBD_REP_SERVER],
@@ -303,7 +246,7 @@ describe('STARTTLS on the wire, beside qemu-nbd', () => {
         [NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID],
       ];
       expect(after).toEqual({ answers: upgraded, listed: 'secret-name' });
-      expect(await haggleAfterTls({ path: socket })).toEqual({ answers: upgraded, listed: 'secret-name' });
+      expect(await haggleAfterTls({ path: socket }, tls.client)).toEqual({ answers: upgraded, listed: 'secret-name' });
     } finally {
       await qemu.stop();
     }
@@ -370,15 +313,3 @@ describe('TLS credential errors', () => {
     expectOneLine(['--tls-psk', scope.dir.dir], join(scope.dir.dir, 'keys.psk'));
   });
 });
-
-function u32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(value);
-  return bytes;
-}
-
-function u16(value: number): Buffer {
-  const bytes = Buffer.alloc(2);
-  bytes.writeUInt16BE(value);
-  return bytes;
-}
