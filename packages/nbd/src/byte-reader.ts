@@ -5,7 +5,7 @@ import { NbdProtocolError } from './nbd-error.js';
  * every NBD message is framed: a fixed header, then a length-prefixed body. One consumer at a time.
  */
 export class ByteReader {
-  private readonly iterator: AsyncIterator<Uint8Array>;
+  private iterator: AsyncIterator<Uint8Array>;
   private readonly chunks: Uint8Array[] = [];
   /** Bytes already consumed from `chunks[0]`. */
   private head = 0;
@@ -63,6 +63,24 @@ export class ByteReader {
       this.consume(take);
       left -= take;
     }
+  }
+
+  /** Bytes received and not yet read: after NBD_OPT_STARTTLS there must be none (the client waits for the ACK). */
+  get bufferedLength(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Reads from `source` from now on: the TLS upgrade swaps the plaintext socket for the decrypted stream. Only
+   * between messages and with nothing buffered, since a byte already read from the old source would otherwise be
+   * taken as decrypted data. The old source is left alone: the transport that upgraded owns it. A reader already
+   * stopped stays stopped.
+   */
+  replaceSource(source: AsyncIterable<Uint8Array>): void {
+    if (this.buffered !== 0 || this.interruptPull !== undefined) {
+      throw new NbdProtocolError(`cannot switch streams with ${this.buffered} bytes unread`);
+    }
+    this.iterator = source[Symbol.asyncIterator]();
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
   NBD_REP_ERR_INVALID,
+  NBD_REP_ERR_POLICY,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
   NBD_REP_INFO,
@@ -141,11 +142,13 @@ describe('handshake', () => {
     expect((await client.optionReplies()).at(-1)?.type).toBe(NBD_REP_ERR_INVALID);
   });
 
-  it('refuses unknown options (and STARTTLS) with NBD_REP_ERR_UNSUP and carries on', async () => {
+  it('refuses unknown options with NBD_REP_ERR_UNSUP, and STARTTLS without TLS as qemu-nbd does', async () => {
     const { client } = await memoryServer();
     await client.greet();
     client.sendOption(NBD_OPT_STARTTLS);
-    expect((await client.optionReply()).type).toBe(NBD_REP_ERR_UNSUP);
+    expect((await client.optionReply()).type).toBe(NBD_REP_ERR_POLICY);
+    client.sendOption(NBD_OPT_STARTTLS, text('x'));
+    expect((await client.optionReply()).type).toBe(NBD_REP_ERR_INVALID);
     client.sendOption(4242, text('whatever data'));
     expect((await client.optionReply()).type).toBe(NBD_REP_ERR_UNSUP);
     client.sendOption(NBD_OPT_STRUCTURED_REPLY);

@@ -1,6 +1,6 @@
-import type { ByteReader } from './byte-reader.js';
 import { listContexts, parseMetaContextRequest, selectContexts, BASE_ALLOCATION_ID } from './meta-context.js';
-import { NbdProtocolError } from './nbd-error.js';
+import type { NbdConnection } from './nbd-connection.js';
+import { NbdProtocolError, NbdTlsError } from './nbd-error.js';
 import { exportMatches, transmissionFlags, type NbdExport } from './nbd-export.js';
 import {
   IHAVEOPT,
@@ -17,10 +17,12 @@ import {
   NBD_OPT_LIST,
   NBD_OPT_LIST_META_CONTEXT,
   NBD_OPT_SET_META_CONTEXT,
+  NBD_OPT_STARTTLS,
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_SHUTDOWN,
+  NBD_REP_ERR_TLS_REQD,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
   NBD_REP_META_CONTEXT,
@@ -28,7 +30,7 @@ import {
 } from './protocol.js';
 import { infoReplies, parseInfoRequest } from './info-option.js';
 import { optionError, optionReply } from './replies.js';
-import type { NbdTransport } from './transport.js';
+import { answerStartTls, type NbdTlsPolicy } from './start-tls.js';
 import { MessageBuilder, decodeText, viewOf } from './wire.js';
 
 /** What option haggling settled, carried into transmission. */
@@ -39,18 +41,25 @@ export interface NegotiatedSession {
   baseAllocation: boolean;
 }
 
+export interface HandshakeOptions {
+  shuttingDown: () => boolean;
+  /** Present: TLS is required (FORCEDTLS); absent: the server runs without TLS (NOTLS). */
+  tls: NbdTlsPolicy | undefined;
+}
+
 /**
  * Runs the fixed newstyle handshake (proto.md "Newstyle negotiation", "Fixed newstyle negotiation") up to the
  * start of transmission. Returns undefined when the client leaves during haggling (NBD_OPT_ABORT or a close);
- * throws NbdProtocolError when the stream cannot go on (the caller drops the connection).
+ * throws NbdProtocolError when the stream cannot go on and NbdTlsError when TLS refuses the client (the caller
+ * drops the connection). NBD_OPT_STARTTLS replaces `connection`'s transport and reader's source.
  */
 export async function negotiate(
-  reader: ByteReader,
-  transport: NbdTransport,
+  connection: NbdConnection,
   nbdExport: NbdExport,
-  shuttingDown: () => boolean,
+  options: HandshakeOptions,
 ): Promise<NegotiatedSession | undefined> {
-  await transport.write([new MessageBuilder(18).u64(NBD_MAGIC).u64(IHAVEOPT).u16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES).finish()]);
+  const { reader } = connection;
+  await connection.transport.write([new MessageBuilder(18).u64(NBD_MAGIC).u64(IHAVEOPT).u16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES).finish()]);
   const clientFlagBytes = await reader.read(4);
   if (clientFlagBytes === undefined) return undefined;
   const clientFlags = viewOf(clientFlagBytes).getUint32(0);
@@ -58,7 +67,8 @@ export async function negotiate(
   if ((clientFlags & ~KNOWN_CLIENT_FLAGS) !== 0) throw new NbdProtocolError(`unknown client flags 0x${clientFlags.toString(16)}`);
   const noZeroes = (clientFlags & NBD_FLAG_C_NO_ZEROES) !== 0;
   const session: NegotiatedSession = { structuredReplies: false, baseAllocation: false };
-  const reply = (parts: Uint8Array[]): Promise<void> => transport.write(parts);
+  const reply = (parts: Uint8Array[]): Promise<void> => connection.transport.write(parts);
+  let tlsRunning = false;
 
   for (;;) {
     const header = await reader.read(16);
@@ -76,9 +86,20 @@ export async function negotiate(
       await reply([optionReply(option, NBD_REP_ACK)]).catch(() => {});
       return undefined;
     }
-    if (shuttingDown()) {
+    if (options.shuttingDown()) {
       if (option === NBD_OPT_EXPORT_NAME) return undefined;
       await reply([optionError(option, NBD_REP_ERR_SHUTDOWN, 'server is shutting down')]);
+      continue;
+    }
+    if (option === NBD_OPT_STARTTLS) {
+      tlsRunning = await answerStartTls(connection, length, options.tls, tlsRunning);
+      continue;
+    }
+    if (options.tls !== undefined && !tlsRunning) {
+      // FORCEDTLS: the option is read (so the stream stays in step) but not looked at; no error message names the
+      // export or anything about it. EXPORT_NAME has no error reply, so it can only be answered by hanging up.
+      if (option === NBD_OPT_EXPORT_NAME) throw new NbdTlsError('E_NBD_TLS_REQUIRED', 'NBD_OPT_EXPORT_NAME before TLS');
+      await reply([optionError(option, NBD_REP_ERR_TLS_REQD, 'TLS is required: send NBD_OPT_STARTTLS first')]);
       continue;
     }
     switch (option) {
@@ -129,7 +150,7 @@ export async function negotiate(
         await reply(metaContextReplies(option, data, nbdExport, session));
         break;
       default:
-        // Unknown options (STARTTLS included: this server runs in NOTLS mode) are refused, never fatal.
+        // Unknown options are refused, never fatal.
         await reply([optionError(option, NBD_REP_ERR_UNSUP, `option ${option} is not supported`)]);
     }
   }

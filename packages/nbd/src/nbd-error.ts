@@ -11,6 +11,29 @@ export class NbdProtocolError extends Error {
   readonly code = 'E_NBD_PROTOCOL';
 }
 
+/** Why a connection ended in or around its TLS upgrade. */
+export type NbdTlsErrorCode =
+  /** The client tried to get past haggling (NBD_OPT_EXPORT_NAME) before TLS on a server that requires it. */
+  | 'E_NBD_TLS_REQUIRED'
+  /** The TLS handshake failed: wrong key, untrusted or missing certificate, a client that hung up or stalled. */
+  | 'E_NBD_TLS_HANDSHAKE'
+  /** The handshake succeeded but the client's identity is not among those allowed (`--tls-authz`). */
+  | 'E_NBD_TLS_DENIED';
+
+/**
+ * A connection the server drops for TLS reasons. Like a protocol error it ends one connection only; it is its own
+ * class so that logs (and tests) can tell a refused client from a broken one.
+ */
+export class NbdTlsError extends Error {
+  override readonly name = 'NbdTlsError';
+  readonly code: NbdTlsErrorCode;
+
+  constructor(code: NbdTlsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
 /** A request the server refuses with a given NBD error value; the connection carries on. */
 export class NbdRequestError extends Error {
   override readonly name = 'NbdRequestError';

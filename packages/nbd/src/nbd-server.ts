@@ -1,8 +1,10 @@
 import type { BlockDevice } from '@q/raw';
 import { ByteReader } from './byte-reader.js';
 import { negotiate } from './handshake.js';
-import { NbdProtocolError } from './nbd-error.js';
+import type { NbdConnection } from './nbd-connection.js';
+import { NbdProtocolError, NbdTlsError } from './nbd-error.js';
 import type { NbdExport } from './nbd-export.js';
+import type { NbdTlsPolicy } from './start-tls.js';
 import { runTransmission } from './transmission.js';
 import type { NbdTransport } from './transport.js';
 
@@ -15,8 +17,17 @@ export interface NbdServerOptions {
   readOnly?: boolean;
   /** Requests in flight per connection before the server stops reading from it (default 16). */
   maxInFlight?: number;
-  /** Where to report dropped connections and failed requests; default: nowhere. */
-  log?: (message: string) => void;
+  /**
+   * Require TLS (proto.md's FORCEDTLS mode), optionally from listed identities only. The transports must be able
+   * to upgrade (`NbdTransport.startTls`, which `@q/nbd/node` provides when given credentials); one that cannot is
+   * never served. A transport that can upgrade is held to TLS even without this option.
+   */
+  tls?: NbdTlsPolicy;
+  /**
+   * Where to report dropped connections and failed requests; default: nowhere. `error` is what ended a connection
+   * (an NbdTlsError for a client TLS refused), for callers that report some kinds only.
+   */
+  log?: (message: string, error?: unknown) => void;
 }
 
 /**
@@ -27,8 +38,9 @@ export interface NbdServerOptions {
 export class NbdServer {
   readonly export: NbdExport;
   private readonly maxInFlight: number;
-  private readonly log: ((message: string) => void) | undefined;
-  private readonly connections = new Set<{ reader: ByteReader; done: Promise<void> }>();
+  private readonly log: ((message: string, error?: unknown) => void) | undefined;
+  private readonly tls: NbdTlsPolicy | undefined;
+  private readonly connections = new Set<{ connection: NbdConnection; abort: AbortController; done: Promise<void> }>();
   private stopping = false;
 
   constructor(options: NbdServerOptions) {
@@ -40,6 +52,7 @@ export class NbdServer {
     };
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 16);
     this.log = options.log;
+    this.tls = options.tls;
   }
 
   /** Connections currently open. */
@@ -49,11 +62,13 @@ export class NbdServer {
 
   /** Runs one connection from the greeting to its end, then closes the transport. Never rejects. */
   serve(transport: NbdTransport): Promise<void> {
-    const reader = new ByteReader(transport.incoming);
-    const entry = { reader, done: Promise.resolve() };
-    entry.done = this.run(transport, reader).finally(() => {
+    const abort = new AbortController();
+    const connection: NbdConnection = { reader: new ByteReader(transport.incoming), transport, signal: abort.signal };
+    const entry = { connection, abort, done: Promise.resolve() };
+    entry.done = this.run(connection).finally(() => {
       this.connections.delete(entry);
-      transport.close();
+      // The transport in use at the end: after STARTTLS, closing the TLS one sends close_notify first.
+      connection.transport.close();
     });
     this.connections.add(entry);
     return entry.done;
@@ -66,21 +81,27 @@ export class NbdServer {
   async shutdown(): Promise<void> {
     this.stopping = true;
     const open = [...this.connections];
-    for (const connection of open) connection.reader.stop();
+    for (const entry of open) {
+      entry.connection.reader.stop();
+      entry.abort.abort();
+    }
     await Promise.allSettled(open.map((connection) => connection.done));
   }
 
-  private async run(transport: NbdTransport, reader: ByteReader): Promise<void> {
+  private async run(connection: NbdConnection): Promise<void> {
     const shuttingDown = (): boolean => this.stopping;
     try {
       if (this.stopping) return;
-      const session = await negotiate(reader, transport, this.export, shuttingDown);
+      // A transport able to upgrade was given credentials: TLS is then required whatever the options say.
+      const tls = this.tls ?? (connection.transport.startTls === undefined ? undefined : {});
+      const session = await negotiate(connection, this.export, { shuttingDown, tls });
       if (session === undefined) return;
+      const { reader, transport } = connection;
       await runTransmission(reader, transport, this.export, session, { maxInFlight: this.maxInFlight, shuttingDown, log: this.log });
     } catch (error) {
       // Protocol errors are the client's; anything else (a socket reset mid-handshake) only ends this connection.
-      const what = error instanceof NbdProtocolError ? 'protocol error' : 'connection error';
-      this.log?.(`${transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      const what = error instanceof NbdProtocolError ? 'protocol error' : error instanceof NbdTlsError ? 'TLS' : 'connection error';
+      this.log?.(`${connection.transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`, error);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import type { NbdServer } from './nbd-server.js';
+import type { NbdTlsCredentials } from './node-tls-credentials.js';
 import { socketTransport } from './node-transport.js';
 
 /** Where to listen: TCP (`host`, `port`; port 0 picks a free one) or a Unix socket path. */
@@ -17,16 +18,24 @@ export interface NbdListener {
   close(): Promise<void>;
 }
 
+export interface ListenOptions {
+  /**
+   * Require TLS (NBD_OPT_STARTTLS) of every client, with these credentials (loadX509Credentials,
+   * loadPskCredentials). Give the NbdServer its `tls` policy too when only some identities may connect.
+   */
+  tls?: NbdTlsCredentials;
+}
+
 /**
  * Accepts connections on `address` and hands each to `server`. Each socket is independent: a client that hangs
- * up or sends garbage ends only its own connection, and the listener keeps accepting.
+ * up, sends garbage or fails TLS ends only its own connection, and the listener keeps accepting.
  */
-export async function listenNbd(server: NbdServer, address: ListenAddress): Promise<NbdListener> {
+export async function listenNbd(server: NbdServer, address: ListenAddress, options: ListenOptions = {}): Promise<NbdListener> {
   const sockets = new Set<Socket>();
   const listener: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void server.serve(socketTransport(socket));
+    void server.serve(socketTransport(socket, options.tls === undefined ? {} : { tls: options.tls }));
   });
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);

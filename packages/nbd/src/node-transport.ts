@@ -1,17 +1,32 @@
 import type { Socket } from 'node:net';
+import { NbdProtocolError } from './nbd-error.js';
+import type { NbdTlsCredentials } from './node-tls-credentials.js';
+import { upgradeSocket } from './node-tls-upgrade.js';
 import { socketChunks } from './socket-chunks.js';
 import type { NbdTransport } from './transport.js';
 
+export interface SocketTransportOptions {
+  /** Offer NBD_OPT_STARTTLS with these credentials (the server then requires TLS of this connection). */
+  tls?: NbdTlsCredentials;
+}
+
 /**
- * A node:net socket (TCP or Unix) as an NbdTransport. The only file of the package that sees Buffer: a Buffer is
- * a Uint8Array, so chunks pass through uncopied.
+ * A node:net socket (TCP or Unix) as an NbdTransport, able to upgrade to TLS when given credentials. The only
+ * file of the package that sees Buffer: a Buffer is a Uint8Array, so chunks pass through uncopied.
  */
-export function socketTransport(socket: Socket): NbdTransport {
+export function socketTransport(socket: Socket, options: SocketTransportOptions = {}): NbdTransport {
   // Requests and replies are small and latency-bound; Nagle would hold a reply back waiting for the next one.
+  // Set on the TCP socket, it holds for the TLS stream over it too.
   if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+  const peer = socket.remoteAddress === undefined ? 'unix socket client' : `${socket.remoteAddress}:${socket.remotePort ?? '?'}`;
+  return transportOver(socket, peer, options.tls);
+}
+
+/** The transport over `socket` (plain, or the TLS stream after an upgrade, then with the client's identity). */
+function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | undefined, tlsIdentity?: string): NbdTransport {
   // A reset by the peer must not become an uncaught 'error' event; the read loop sees the stream end instead.
   socket.on('error', () => {});
-  const peer = socket.remoteAddress === undefined ? 'unix socket client' : `${socket.remoteAddress}:${socket.remotePort ?? '?'}`;
+  const incoming = socketChunks(socket);
   // One wait for room per socket, shared by every reply that finds the socket full: each reply adding its own
   // 'drain' and 'close' listeners would pass node's limit of 10 (and warn on stderr) with 16 requests in flight.
   // 'drain' means everything queued so far has been handed to the kernel, so it frees all of them at once.
@@ -32,12 +47,14 @@ export function socketTransport(socket: Socket): NbdTransport {
   // about as much as serving a 4 KiB request from the page cache, so one per reply halved write IOPS.
   let corked = false;
   const uncork = (): void => {
+    if (!corked) return;
     corked = false;
     socket.uncork();
   };
-  return {
-    incoming: socketChunks(socket),
+  const transport: NbdTransport = {
+    incoming,
     peer,
+    ...(tlsIdentity === undefined ? {} : { tlsIdentity }),
     write: async (parts) => {
       if (socket.destroyed || socket.writableEnded) throw new Error('the connection is closed');
       if (!corked) {
@@ -52,9 +69,27 @@ export function socketTransport(socket: Socket): NbdTransport {
     },
     close: () => {
       if (socket.destroyed) return;
-      // end() sends what is queued, then FIN; destroy afterwards so a client that never closes its side does not
-      // keep the socket (and the process) alive.
+      // end() sends what is queued (and TLS's close_notify), then FIN; destroy afterwards so a client that never
+      // closes its side does not keep the socket (and the process) alive.
       socket.end(() => socket.destroy());
+    },
+  };
+  if (tls === undefined) return transport;
+  return {
+    ...transport,
+    startTls: async (signal) => {
+      // Taken off the socket before anything else can run: what arrives from here on is the client's TLS
+      // handshake, which stays in the socket for TLS to read. Bytes already received were sent before our ACK.
+      const unread = incoming.detach();
+      if (unread > 0) {
+        socket.destroy();
+        throw new NbdProtocolError(`${unread} bytes sent after NBD_OPT_STARTTLS without waiting for the reply`);
+      }
+      // The ACK must leave in plaintext, before TLS takes the socket over.
+      uncork();
+      await new Promise<void>((resolve, reject) => socket.write(new Uint8Array(0), (error) => (error ? reject(error) : resolve())));
+      const upgraded = await upgradeSocket(socket, tls, signal);
+      return transportOver(upgraded.socket, peer, undefined, upgraded.identity);
     },
   };
 }

@@ -1,3 +1,8 @@
 /** Node-only adapters: import from `@q/nbd/node` so browser builds of `@q/nbd` never see `node:net`. */
-export { socketTransport } from './node-transport.js';
-export { listenNbd, type ListenAddress, type NbdListener } from './node-listener.js';
+export { socketTransport, type SocketTransportOptions } from './node-transport.js';
+export { listenNbd, type ListenAddress, type ListenOptions, type NbdListener } from './node-listener.js';
+export { loadPskCredentials, loadX509Credentials, type NbdTlsCredentials } from './node-tls-credentials.js';
+export { TlsCredentialsError, type TlsCredentialsErrorCode } from './tls-credentials-error.js';
+export { parsePskFile } from './psk-file.js';
+export { CertificateFormatError } from './der.js';
+export { subjectDistinguishedName } from './distinguished-name.js';

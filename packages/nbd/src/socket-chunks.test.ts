@@ -40,4 +40,29 @@ describe('socketChunks', () => {
     expect(total).toBe(3 << 20);
     expect(pair.server.isPaused()).toBe(false);
   });
+
+  it('detach leaves later bytes in the socket for the next reader and counts the unread ones', async () => {
+    const pair = await socketPair();
+    cleanup = pair.close;
+    const chunks = socketChunks(pair.server);
+    const iterator = chunks[Symbol.asyncIterator]();
+    pair.client.write(new Uint8Array([1, 2, 3]));
+    expect([...(await iterator.next()).value!]).toEqual([1, 2, 3]);
+    expect(chunks.detach()).toBe(0);
+    expect((await iterator.next()).done).toBe(true);
+    pair.client.write(new Uint8Array([4, 5]));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Nothing was taken while detached: the next reader finds the bytes.
+    const next = await new Promise<Buffer>((resolve) => pair.server.once('data', resolve).resume());
+    expect([...next]).toEqual([4, 5]);
+  });
+
+  it('detach reports bytes that arrived and were never consumed', async () => {
+    const pair = await socketPair();
+    cleanup = pair.close;
+    const chunks = socketChunks(pair.server);
+    pair.client.write(new Uint8Array(10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(chunks.detach()).toBe(10);
+  });
 });

@@ -1,6 +1,7 @@
 // A minimal NBD client for the unit tests: just enough to speak the handshake and read replies byte-exactly.
 import { MemoryBlockFile, RawDisk, type BlockStatus } from '@q/raw';
 import { memoryTransportPair, type MemoryClientEnd } from './memory-transport.js';
+import { NbdTlsError } from './nbd-error.js';
 import { NbdServer, type NbdServerOptions } from './nbd-server.js';
 import {
   IHAVEOPT,
@@ -14,7 +15,36 @@ import {
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
 } from './protocol.js';
+import type { NbdTransport } from './transport.js';
 import { MessageBuilder, viewOf } from './wire.js';
+
+/** How the stand-in for TLS behaves: the identity the "handshake" proves, or a failing handshake. */
+export interface FakeTls {
+  identity?: string;
+  fail?: boolean;
+  /** The handshake never completes: it only ends (failing) when the server aborts it. */
+  stall?: boolean;
+}
+
+/**
+ * `transport` with a startTls that encrypts nothing: the "upgraded" transport is the same pipe, carrying
+ * `tlsIdentity`. It lets the handshake's TLS rules (what is refused before, what changes after) be driven byte by
+ * byte; real TLS is tested over sockets in node-tls.test.ts. `upgrades` counts the calls.
+ */
+export function withFakeTls(transport: NbdTransport, tls: FakeTls): NbdTransport & { upgrades: number } {
+  const fake = {
+    ...transport,
+    upgrades: 0,
+    startTls: async (signal: AbortSignal): Promise<NbdTransport> => {
+      fake.upgrades++;
+      if (tls.stall === true) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      if (tls.fail === true || tls.stall === true) throw new NbdTlsError('E_NBD_TLS_HANDSHAKE', 'fake handshake failure');
+      const { startTls: _, ...plain } = transport;
+      return { ...plain, ...(tls.identity === undefined ? {} : { tlsIdentity: tls.identity }) };
+    },
+  };
+  return fake;
+}
 
 export interface OptionReplyMessage {
   option: number;
@@ -69,9 +99,12 @@ export class TestClient {
     }
   }
 
-  /** Structured replies + base:allocation (when asked) + GO; returns the transmission flags and size. */
-  async connect(options: { structured?: boolean; meta?: boolean } = {}): Promise<{ size: number; flags: number }> {
-    await this.greet();
+  /**
+   * Structured replies + base:allocation (when asked) + GO; returns the transmission flags and size. `greet: false`
+   * when the greeting is done already (haggling resumed after STARTTLS).
+   */
+  async connect(options: { structured?: boolean; meta?: boolean; greet?: boolean } = {}): Promise<{ size: number; flags: number }> {
+    if (options.greet !== false) await this.greet();
     if (options.structured === true || options.meta === true) {
       this.sendOption(NBD_OPT_STRUCTURED_REPLY);
       await this.optionReplies();
@@ -150,19 +183,20 @@ export function clipStatuses(statuses: readonly BlockStatus[], offset: number, l
 /** A server over a fresh in-memory raw disk of `size` bytes, and a connected test client. */
 export async function memoryServer(
   size = 1 << 20,
-  options: Partial<NbdServerOptions> & { writable?: boolean; fill?: (bytes: Uint8Array) => void } = {},
+  options: Partial<NbdServerOptions> & { writable?: boolean; fill?: (bytes: Uint8Array) => void; fakeTls?: FakeTls } = {},
 ): Promise<{ server: NbdServer; client: TestClient; file: MemoryBlockFile; served: Promise<void>; connect: () => TestClient }> {
   const bytes = new Uint8Array(size);
   options.fill?.(bytes);
   const file = new MemoryBlockFile(bytes, { writable: options.writable ?? true });
   const device = await RawDisk.open(file);
   const server = new NbdServer({ ...options, device });
+  const transport = (end: NbdTransport): NbdTransport => (options.fakeTls === undefined ? end : withFakeTls(end, options.fakeTls));
   const connect = (): TestClient => {
     const pair = memoryTransportPair();
-    void server.serve(pair.server);
+    void server.serve(transport(pair.server));
     return new TestClient(pair.client);
   };
   const pair = memoryTransportPair();
-  const served = server.serve(pair.server);
+  const served = server.serve(transport(pair.server));
   return { server, client: new TestClient(pair.client), file, served, connect };
 }

@@ -15,4 +15,18 @@ export interface NbdTransport {
   close(): void;
   /** A label for log lines (`127.0.0.1:51234`, a socket path). */
   readonly peer?: string;
+  /**
+   * Present when this connection can switch to TLS (NBD_OPT_STARTTLS). Called right after the server has sent its
+   * ACK: runs the TLS handshake over this connection and resolves to the transport that carries everything after
+   * it (this one must not be used again); rejects with an NbdTlsError when the handshake fails, the connection then
+   * being beyond use. `signal` aborts a handshake in progress (server shutdown). An optional capability, so the
+   * core stays free of any TLS library: a browser transport simply lacks it.
+   */
+  startTls?(signal: AbortSignal): Promise<NbdTransport>;
+  /**
+   * Who the client proved to be in the TLS handshake: its certificate's distinguished name (qemu's form, RDNs in
+   * certificate order: `C=GB,O=Example,CN=client1`) or its PSK username. Undefined before TLS, or when the client
+   * showed no certificate.
+   */
+  readonly tlsIdentity?: string;
 }

@@ -2,6 +2,7 @@
 // client: it lets tests send what no real client would (unknown commands, lying lengths, half messages) to a
 // running `qcow serve`, and look at reply chunks byte by byte.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export const NBD_CMD_READ = 0;
 export const NBD_CMD_WRITE = 1;
@@ -14,10 +15,21 @@ export const NBD_REPLY_TYPE_ERROR = 0x8001;
 export const NBD_EINVAL = 22;
 
 const IHAVEOPT = 0x49484156454f5054n;
-const NBD_OPT_GO = 7;
-const NBD_OPT_STRUCTURED_REPLY = 8;
-const NBD_REP_ACK = 1;
-const NBD_REP_INFO = 3;
+export const NBD_OPT_EXPORT_NAME = 1;
+export const NBD_OPT_ABORT = 2;
+export const NBD_OPT_LIST = 3;
+export const NBD_OPT_STARTTLS = 5;
+export const NBD_OPT_INFO = 6;
+export const NBD_OPT_GO = 7;
+export const NBD_OPT_STRUCTURED_REPLY = 8;
+export const NBD_OPT_LIST_META_CONTEXT = 9;
+export const NBD_OPT_SET_META_CONTEXT = 10;
+export const NBD_REP_ACK = 1;
+export const NBD_REP_SERVER = 2;
+export const NBD_REP_INFO = 3;
+export const NBD_REP_ERR_POLICY = 0x80000002;
+export const NBD_REP_ERR_INVALID = 0x80000003;
+export const NBD_REP_ERR_TLS_REQD = 0x80000005;
 const REQUEST_MAGIC = 0x25609513;
 const SIMPLE_REPLY_MAGIC = 0x67446698;
 const STRUCTURED_REPLY_MAGIC = 0x668e33ef;
@@ -32,18 +44,25 @@ export interface Chunk {
   payload: Buffer;
 }
 
+/** An option reply: its type and data (an error reply's data is a message for people). */
+export interface OptionReply {
+  option: number;
+  type: number;
+  data: Buffer;
+}
+
 export class RawNbdClient {
   private buffered = Buffer.alloc(0);
   private wake: (() => void) | undefined;
   private ended = false;
+  /** What is read and written now: the TCP or Unix socket, or the TLS stream over it after startTls. */
+  private current: Socket;
   /** Resolves when the server has closed the connection. */
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (data: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, data]);
-      this.wake?.();
-    });
+  private constructor(socket: Socket) {
+    this.current = socket;
+    this.listen(socket);
     // A reset counts as a close: tests look at whether the server hung up, not how.
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
@@ -53,6 +72,17 @@ export class RawNbdClient {
         resolve();
       }),
     );
+  }
+
+  get socket(): Socket {
+    return this.current;
+  }
+
+  private listen(socket: Socket): void {
+    socket.on('data', (data: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, data]);
+      this.wake?.();
+    });
   }
 
   static async open(address: { port: number } | { path: string }): Promise<RawNbdClient> {
@@ -75,11 +105,47 @@ export class RawNbdClient {
     return bytes;
   }
 
-  /** Fixed newstyle handshake with NO_ZEROES, structured replies when asked, then NBD_OPT_GO; returns the size. */
-  async handshake(options: { structured: boolean }): Promise<number> {
+  /** Reads the greeting and answers with FIXED_NEWSTYLE | NO_ZEROES. */
+  async greet(): Promise<void> {
     const greeting = await this.need(18);
     if (greeting.toString('latin1', 0, 8) !== 'NBDMAGIC' || greeting.readBigUInt64BE(8) !== IHAVEOPT) throw new Error('not an NBD server');
     this.socket.write(u32(3));
+  }
+
+  /** Sends one option and collects its replies up to the final one (ACK or an error). */
+  async option(option: number, data: Buffer = Buffer.alloc(0)): Promise<OptionReply[]> {
+    this.sendOption(option, data);
+    const replies: OptionReply[] = [];
+    for (;;) {
+      const reply = await this.optionReply();
+      replies.push(reply);
+      if (reply.type === NBD_REP_ACK || reply.type >= 0x80000000) return replies;
+    }
+  }
+
+  /**
+   * After NBD_OPT_STARTTLS was acknowledged: the client side of the TLS handshake over the same socket, after which
+   * everything goes through TLS. Rejects when the server refuses the handshake or hangs up during it.
+   */
+  async startTls(options: ConnectionOptions): Promise<TLSSocket> {
+    if (this.buffered.length !== 0) throw new Error('bytes left over before TLS');
+    const plain = this.current;
+    plain.removeAllListeners('data');
+    const secure = tlsConnect({ socket: plain, ...options });
+    secure.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('closed during the TLS handshake')));
+    });
+    this.current = secure;
+    this.listen(secure);
+    return secure;
+  }
+
+  /** Fixed newstyle handshake with NO_ZEROES, structured replies when asked, then NBD_OPT_GO; returns the size. */
+  async handshake(options: { structured: boolean; greet?: boolean }): Promise<number> {
+    if (options.greet !== false) await this.greet();
     if (options.structured) {
       this.sendOption(NBD_OPT_STRUCTURED_REPLY, Buffer.alloc(0));
       if ((await this.optionReply()).type !== NBD_REP_ACK) throw new Error('structured replies refused');
@@ -166,7 +232,7 @@ export class RawNbdClient {
     this.socket.destroy();
   }
 
-  private sendOption(option: number, data: Buffer): void {
+  sendOption(option: number, data: Buffer): void {
     const header = Buffer.alloc(16);
     header.writeBigUInt64BE(IHAVEOPT, 0);
     header.writeUInt32BE(option, 8);
@@ -174,10 +240,10 @@ export class RawNbdClient {
     this.socket.write(Buffer.concat([header, data]));
   }
 
-  private async optionReply(): Promise<{ type: number; data: Buffer }> {
+  private async optionReply(): Promise<OptionReply> {
     const header = await this.need(20);
     const length = header.readUInt32BE(16);
-    return { type: header.readUInt32BE(12), data: Buffer.from(await this.need(length)) };
+    return { option: header.readUInt32BE(8), type: header.readUInt32BE(12), data: Buffer.from(await this.need(length)) };
   }
 }
 

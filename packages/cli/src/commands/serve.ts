@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { NbdServer } from '@q/nbd';
+import { NbdServer, NbdTlsError } from '@q/nbd';
 import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
 import type { BlockDevice } from '@q/raw';
 import { isMemoryBacked, type LockPermissions } from '@q/raw/node';
@@ -8,9 +8,10 @@ import { describeError, openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger } from '../numbers.js';
 import { openImage } from '../open-source.js';
+import { TLS_LONG_OPTIONS, TLS_USAGE, serveTlsFromArgs } from '../serve-tls.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const serveUsage = 'serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] [--aio=auto|threads|cothread] FILE';
+export const serveUsage = `serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] [--aio=auto|threads|cothread] [--untrusted] ${TLS_USAGE} FILE`;
 
 /** The IANA port of NBD; qemu-nbd's default too. */
 const DEFAULT_PORT = 10809;
@@ -20,6 +21,7 @@ const DEFAULT_PORT = 10809;
  * NBD on TCP (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). Unlike qemu-nbd without -t it stays up for any number of
  * clients, one after another or at once (-t is accepted for scripts written for qemu-nbd). It runs until SIGTERM
  * or SIGINT: then it stops accepting, lets running requests reply, flushes and closes the image, and exits 0.
+ * With --tls-creds or --tls-psk every client must upgrade with NBD_OPT_STARTTLS first (serve-tls.ts).
  */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
@@ -36,6 +38,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       snapshot: false,
       cow: false,
       aio: true,
+      untrusted: false,
+      ...TLS_LONG_OPTIONS,
     },
   });
   const [file, ...extra] = parsed.operands;
@@ -60,9 +64,18 @@ export async function serveCommand(args: string[]): Promise<number> {
   const aio = lastValue(parsed, 'aio') ?? 'auto';
   if (!['auto', 'threads', 'cothread'].includes(aio)) throw new UsageError(`Invalid aio option: ${aio}`);
 
+  // Before the image is opened: a TLS mistake must not leave a writer's lock or a worker behind.
+  const tls = await serveTlsFromArgs(parsed);
+
   let device: BlockDevice;
   try {
-    device = await openServed(file, spec.path, aio, { format, writable: !readOnly, cow, lockUser: LOCK_USERS.export(!readOnly) });
+    device = await openServed(file, spec.path, aio, {
+      format,
+      writable: !readOnly,
+      cow,
+      lockUser: LOCK_USERS.export(!readOnly),
+      untrusted: hasFlag(parsed, 'untrusted'),
+    });
   } catch (error) {
     throw new ExitError(openFailure(error, file), 1);
   }
@@ -72,12 +85,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     name: lastValue(parsed, 'x', 'export-name') ?? '',
     readOnly,
     ...(lastValue(parsed, 'D', 'description') === undefined ? {} : { description: lastValue(parsed, 'D', 'description') }),
-    log: process.env['QCOW_DEBUG'] === '1' ? (message) => process.stderr.write(`qcow serve: ${message}\n`) : undefined,
+    ...(tls === undefined ? {} : { tls: tls.policy }),
+    log: serveLog(process.env['QCOW_DEBUG'] === '1'),
   });
   const address: ListenAddress = socketPath === undefined ? { host, port } : { path: socketPath };
   let listener: NbdListener;
   try {
-    listener = await listenNbd(server, address);
+    listener = await listenNbd(server, address, tls === undefined ? {} : { tls: tls.credentials });
   } catch (error) {
     await device.close().catch(() => {});
     const where = socketPath ?? `${host}:${port}`;
@@ -106,10 +120,20 @@ function openServed(
   file: string,
   path: string,
   aio: string,
-  options: { format: string | undefined; writable: boolean; cow: boolean; lockUser: LockPermissions },
+  options: { format: string | undefined; writable: boolean; cow: boolean; lockUser: LockPermissions; untrusted: boolean },
 ): Promise<BlockDevice> {
   if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(path))) return CothreadDisk.open(file, options);
   return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });
+}
+
+/**
+ * Clients TLS refused are always reported, as qemu-nbd reports failed negotiations: a refused identity in qemu's
+ * form is what goes into --tls-authz. Everything else (dropped connections, failed requests) only with QCOW_DEBUG=1.
+ */
+function serveLog(debug: boolean): (message: string, error?: unknown) => void {
+  return (message, error) => {
+    if (debug || error instanceof NbdTlsError) process.stderr.write(`qcow serve: ${message}\n`);
+  };
 }
 
 /** Resolves on the first SIGTERM or SIGINT, then takes its handlers back so nothing keeps the process alive. */
