@@ -117,9 +117,8 @@ export function describeBlockFileConformance(adapter: string, factory: BlockFile
       expect(await file.size()).toBe(256 * 1024);
       const all = new Uint8Array(256 * 1024);
       await file.read(all, 0);
-      expect(all.subarray(64 * 1024, 192 * 1024).every((b) => b === 0)).toBe(true);
-      expect(all.subarray(0, 64 * 1024)).toEqual(pattern(256 * 1024, 6).subarray(0, 64 * 1024));
-      expect(all.subarray(192 * 1024)).toEqual(pattern(256 * 1024, 6).subarray(192 * 1024));
+      const expected = pattern(256 * 1024, 6).fill(0, 64 * 1024, 192 * 1024);
+      expect(firstDifference(all, expected)).toBe(-1);
       await file.close();
     });
 
@@ -156,6 +155,13 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
     return;
   }
   throw new Error(`expected an error with code ${code}`);
+}
+
+/** The first offset where two byte arrays differ, -1 when equal: fast where toEqual on megabytes takes seconds. */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : length;
 }
 
 function pattern(length: number, seed: number): Uint8Array {
