@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBlockFile } from '@q/raw';
+import { expectSameBytes } from '@q/raw/conformance';
 import { portableCodecs } from './portable-codecs.js';
 import { nodeCodecs } from './node-codecs.js';
 import { Qcow2Image } from './qcow2-image.js';
@@ -79,7 +80,7 @@ describe('committed fixtures read from memory', () => {
         if (offset + length > image.size) continue;
         const part = new Uint8Array(length);
         await image.read(part, offset);
-        expect(part, `${answer.image} at ${offset}`).toEqual(whole.subarray(offset, offset + length));
+        expectSameBytes(part, whole.subarray(offset, offset + length), `${answer.image} at ${offset}`);
       }
       await image.close();
     }

@@ -157,8 +157,19 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
   throw new Error(`expected an error with code ${code}`);
 }
 
-/** The first offset where two byte arrays differ, -1 when equal: fast where toEqual on megabytes takes seconds. */
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
+/**
+ * Asserts two byte arrays are equal, naming the first offset where they differ. vitest's toEqual walks a typed
+ * array element by element and takes seconds on a megabyte; tests of guest data use this instead.
+ */
+export function expectSameBytes(actual: Uint8Array, expected: Uint8Array, label = 'bytes'): void {
+  const at = firstDifference(actual, expected);
+  if (at !== -1) {
+    expect.fail(`${label}: first difference at offset ${at} (got ${actual[at]}, expected ${expected[at]}; lengths ${actual.length}, ${expected.length})`);
+  }
+}
+
+/** The first offset where two byte arrays differ, or -1 when they are equal. */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i;
   return a.length === b.length ? -1 : length;

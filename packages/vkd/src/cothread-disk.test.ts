@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chainStatus } from '@q/backing';
+import { expectSameBytes } from '@q/raw/conformance';
 import { CothreadDisk } from './cothread-disk.js';
 import { openDisk } from './open-disk.js';
 import { guestSha256 } from './guest-sha256.js';
@@ -71,7 +72,7 @@ describe('CothreadDisk', () => {
       for (const [i, offset] of offsets.entries()) {
         const expected = new Uint8Array(4096);
         await direct.read(expected, offset);
-        expect(viaWorker[i]).toEqual(expected);
+        expectSameBytes(viaWorker[i]!, expected, `read at ${offset}`);
       }
       const big = new Uint8Array(Math.min(disk.size, 3 << 20) - 1000);
       const bigExpected = new Uint8Array(big.length);
