@@ -1,5 +1,6 @@
 import type { BlockDevice } from '@q/raw';
 import { ByteReader } from './byte-reader.js';
+import { ConnectionGate } from './connection-gate.js';
 import { negotiate } from './handshake.js';
 import { NbdProtocolError } from './nbd-error.js';
 import type { NbdExport } from './nbd-export.js';
@@ -17,6 +18,18 @@ export interface NbdServerOptions {
   maxInFlight?: number;
   /** Where to report dropped connections and failed requests; default: nowhere. */
   log?: (message: string) => void;
+  /**
+   * Connections served at once (qemu-nbd's `-e/--shared`); one beyond waits, connected but without a greeting,
+   * until another leaves. 0 or absent: no limit. At 1 the export does not advertise CAN_MULTI_CONN (qemu-nbd does
+   * the same), so clients such as nbdcopy do not open connections that would only wait.
+   */
+  maxConnections?: number;
+  /**
+   * false (qemu-nbd without `-t`): the server stops by itself once a client that reached transmission leaves and
+   * no other connection is being served; clients still waiting for a slot are turned away. `finished` then
+   * resolves. Default true: serve until `shutdown()`.
+   */
+  persistent?: boolean;
 }
 
 /**
@@ -29,29 +42,51 @@ export class NbdServer {
   private readonly maxInFlight: number;
   private readonly log: ((message: string) => void) | undefined;
   private readonly connections = new Set<{ reader: ByteReader; done: Promise<void> }>();
+  private readonly gate: ConnectionGate;
+  private readonly persistent: boolean;
   private stopping = false;
+  private markFinished: () => void = () => {};
+  /**
+   * Resolves when a non-persistent server has served its last client and stopped by itself (never for a
+   * persistent one). The owner then closes the listener and the device, as after `shutdown()`.
+   */
+  readonly finished: Promise<void> = new Promise((resolve) => {
+    this.markFinished = resolve;
+  });
 
   constructor(options: NbdServerOptions) {
+    const maxConnections = Math.max(0, Math.floor(options.maxConnections ?? 0));
     this.export = {
       device: options.device,
       name: options.name ?? '',
       readOnly: options.readOnly === true,
       ...(options.description === undefined ? {} : { description: options.description }),
+      multiConn: maxConnections !== 1,
     };
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 16);
     this.log = options.log;
+    this.gate = new ConnectionGate(maxConnections);
+    this.persistent = options.persistent !== false;
   }
 
-  /** Connections currently open. */
+  /** Connections currently open, waiting for a slot or served. */
   get connectionCount(): number {
     return this.connections.size;
   }
 
-  /** Runs one connection from the greeting to its end, then closes the transport. Never rejects. */
+  /** Connections waiting for a slot (`maxConnections` are being served). */
+  get waitingCount(): number {
+    return this.gate.waitingCount;
+  }
+
+  /**
+   * Runs one connection from the greeting to its end, then closes the transport. Never rejects. Beyond
+   * `maxConnections` the connection first waits for a slot; if the server stops meanwhile it is closed unanswered.
+   */
   serve(transport: NbdTransport): Promise<void> {
     const reader = new ByteReader(transport.incoming);
     const entry = { reader, done: Promise.resolve() };
-    entry.done = this.run(transport, reader).finally(() => {
+    entry.done = this.admitAndRun(transport, reader).finally(() => {
       this.connections.delete(entry);
       transport.close();
     });
@@ -65,22 +100,43 @@ export class NbdServer {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    this.gate.close();
     const open = [...this.connections];
     for (const connection of open) connection.reader.stop();
     await Promise.allSettled(open.map((connection) => connection.done));
   }
 
-  private async run(transport: NbdTransport, reader: ByteReader): Promise<void> {
-    const shuttingDown = (): boolean => this.stopping;
+  private async admitAndRun(transport: NbdTransport, reader: ByteReader): Promise<void> {
+    if (!(await this.gate.enter())) return;
+    let transmitted = false;
     try {
-      if (this.stopping) return;
+      transmitted = await this.run(transport, reader);
+    } finally {
+      // As qemu-nbd: only a client that got as far as transmission ends a non-persistent server (a probe that
+      // connects and hangs up, or `nbdinfo --list`, does not), and only when it was the last one being served.
+      // Stop before freeing the slot, so that no waiting connection is admitted into a server that is ending.
+      if (transmitted && !this.persistent && this.gate.activeCount === 1 && !this.stopping) {
+        void this.shutdown().then(this.markFinished);
+      }
+      this.gate.leave();
+    }
+  }
+
+  /** One connection from the greeting on; true when it reached transmission. */
+  private async run(transport: NbdTransport, reader: ByteReader): Promise<boolean> {
+    const shuttingDown = (): boolean => this.stopping;
+    let transmitted = false;
+    try {
+      if (this.stopping) return false;
       const session = await negotiate(reader, transport, this.export, shuttingDown);
-      if (session === undefined) return;
+      if (session === undefined) return false;
+      transmitted = true;
       await runTransmission(reader, transport, this.export, session, { maxInFlight: this.maxInFlight, shuttingDown, log: this.log });
     } catch (error) {
       // Protocol errors are the client's; anything else (a socket reset mid-handshake) only ends this connection.
       const what = error instanceof NbdProtocolError ? 'protocol error' : 'connection error';
       this.log?.(`${transport.peer ?? 'client'}: ${what}: ${error instanceof Error ? error.message : String(error)}`);
     }
+    return transmitted;
   }
 }
