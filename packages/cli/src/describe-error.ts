@@ -19,3 +19,26 @@ export function describeError(error: unknown, fallbackFile?: string): string {
   if (error instanceof Error) return `internal error: ${error.message}`;
   return `internal error: ${String(error)}`;
 }
+
+/** strerror's text for the errors a command meets binding sockets and creating files (Node gives only the code). */
+const SYSTEM_ERRORS: Record<string, string> = {
+  EACCES: 'Permission denied',
+  EADDRINUSE: 'Address already in use',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+  EEXIST: 'File exists',
+  EISDIR: 'Is a directory',
+  ENAMETOOLONG: 'File name too long',
+  ENOENT: 'No such file or directory',
+  ENOSPC: 'No space left on device',
+  ENOTDIR: 'Not a directory',
+  EPERM: 'Operation not permitted',
+  EROFS: 'Read-only file system',
+};
+
+/** A system error as C's strerror words it (qemu's messages end so); other errors by their message. */
+export function systemErrorText(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const text = code === undefined ? undefined : SYSTEM_ERRORS[code];
+  if (text !== undefined) return text;
+  return error instanceof Error ? error.message : String(error);
+}

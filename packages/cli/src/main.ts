@@ -6,7 +6,7 @@ import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
-import { serveCommand, serveUsage } from './commands/serve.js';
+import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
 import { ExitError, UsageError } from './usage-error.js';
@@ -14,6 +14,8 @@ import { ExitError, UsageError } from './usage-error.js';
 interface Command {
   run(args: string[]): Promise<number>;
   usage: string;
+  /** More than the usage line, for `qcow COMMAND --help` (each flag, what it does). */
+  help?: string;
   /** Exit code when the command cannot run (qemu-img compare uses 2, the others 1). */
   errorExitCode: number;
 }
@@ -28,7 +30,7 @@ const COMMANDS: Record<string, Command> = {
   check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
-  serve: { run: serveCommand, usage: serveUsage, errorExitCode: 1 },
+  serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
 };
 
 function usage(): string {
@@ -55,8 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`qcow: Command not found: ${name}\nTry 'qcow --help' for more information.\n`);
     return 1;
   }
-  if (args.includes('-h') && !args.includes('-c') && name !== 'io') {
-    process.stdout.write(`usage: qcow ${command.usage}\n`);
+  if (args.includes('--help') || (args.includes('-h') && !args.includes('-c') && name !== 'io')) {
+    process.stdout.write(`usage: qcow ${command.usage}\n${command.help === undefined ? '' : `\n${command.help}\n`}`);
     return 0;
   }
   try {

@@ -33,3 +33,14 @@ function zeroBytes(bytes: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
   return true;
 }
+
+/** Whether every byte of `bytes` is zero (a whole write of zeros, for detect-zeroes). */
+export function isAllZero(bytes: Uint8Array): boolean {
+  // The unaligned head and the tail byte by byte; the rest four bytes at a time (32-bit words: no BigInt on the
+  // request path), stopping at the first non-zero word.
+  const head = Math.min(bytes.length, (4 - (bytes.byteOffset % 4)) % 4);
+  if (!zeroBytes(bytes, 0, head)) return false;
+  const count = (bytes.length - head) >>> 2;
+  if (count > 0 && !zeroWords(new Int32Array(bytes.buffer, bytes.byteOffset + head, count), 0, count)) return false;
+  return zeroBytes(bytes, head + count * 4, bytes.length);
+}

@@ -20,6 +20,8 @@ export interface NbdExport {
   description?: string;
   /** Refuse writes even when the device could take them (`qcow serve -r`). */
   readOnly: boolean;
+  /** Advertise CAN_MULTI_CONN (default true); false when the server takes one connection at a time. */
+  multiConn?: boolean;
 }
 
 /** Whether the export takes writes: neither the user nor the device says otherwise. */
@@ -35,12 +37,14 @@ export function exportMatches(nbdExport: NbdExport, name: string): boolean {
 /**
  * The transmission flags for this export (proto.md "Transmission flags"). Write-side features are not exposed on
  * a read-only export, so well-behaved clients never try them. CAN_MULTI_CONN is honest: every connection goes to
- * the same device object in this process, so a flush on one covers writes completed on any other. SEND_DF only
+ * the same device object in this process, so a flush on one covers writes completed on any other; it is left out
+ * when the server serves one connection at a time (`multiConn: false`), where a second one would only wait. SEND_DF only
  * once structured replies are on (the spec requires it clear otherwise): with DF a read comes back as one data chunk,
  * without it a long read may come as data and hole chunks.
  */
 export function transmissionFlags(nbdExport: NbdExport, structuredReplies: boolean): number {
-  let flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN;
+  let flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA;
+  if (nbdExport.multiConn !== false) flags |= NBD_FLAG_CAN_MULTI_CONN;
   if (exportIsReadOnly(nbdExport)) flags |= NBD_FLAG_READ_ONLY;
   else flags |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
   if (structuredReplies) flags |= NBD_FLAG_SEND_DF;

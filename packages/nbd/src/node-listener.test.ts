@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBlockFile, RawDisk } from '@q/raw';
+import { MemoryBlockFile, RawDisk, type BlockDevice } from '@q/raw';
 import { NbdServer } from './nbd-server.js';
 import { listenNbd, type NbdListener } from './node-listener.js';
 import { socketTransport } from './node-transport.js';
@@ -133,5 +134,82 @@ describe('listenNbd', () => {
     expect(socket.listenerCount('drain')).toBe(0);
     socket.destroy();
     client!.destroy();
+  });
+
+  describe('Unix socket files', () => {
+    /** A socket file nothing listens on, as a server killed with SIGKILL leaves it (a child bound it and died). */
+    const staleSocket = (path: string): void => {
+      const script = `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`;
+      spawnSync(process.execPath, ['-e', script]);
+      expect(statSync(path).isSocket()).toBe(true);
+    };
+
+    it('replaces a stale socket left by a killed server', async () => {
+      dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
+      const path = join(dir, 'nbd.sock');
+      staleSocket(path);
+      const address = await start({ path });
+      const { client, socket } = await socketClient(address);
+      await client.connect();
+      socket.destroy();
+    });
+
+    it('does not take the socket of a live server, nor a file that is not a socket', async () => {
+      dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
+      const path = join(dir, 'nbd.sock');
+      const address = await start({ path });
+      const device = await RawDisk.open(new MemoryBlockFile(new Uint8Array(4096)));
+      await expect(listenNbd(new NbdServer({ device }), { path })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // The first server still answers on its socket.
+      const { client, socket } = await socketClient(address);
+      await client.connect();
+      socket.destroy();
+
+      const file = join(dir, 'not-a-socket');
+      writeFileSync(file, 'keep me');
+      await expect(listenNbd(new NbdServer({ device }), { path: file })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      expect(statSync(file).isFile()).toBe(true);
+    });
+
+    it('close removes the socket file, but not one a newer server bound on the same path', async () => {
+      dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
+      const path = join(dir, 'nbd.sock');
+      await start({ path });
+      await listener!.close();
+      expect(existsSync(path)).toBe(false);
+      // A read that waits for us holds the first server's shutdown open while a successor binds the path.
+      const raw = await RawDisk.open(new MemoryBlockFile(new Uint8Array(4096)));
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const slow: BlockDevice = {
+        name: raw.name,
+        format: raw.format,
+        size: raw.size,
+        readOnly: raw.readOnly,
+        backing: undefined,
+        read: async (dst, offset) => {
+          await held;
+          await raw.read(dst, offset);
+        },
+        blockStatus: (offset, length) => raw.blockStatus(offset, length),
+        write: (src, offset) => raw.write(src, offset),
+        writeZeroes: (offset, length, options) => raw.writeZeroes(offset, length, options),
+        discard: (offset, length) => raw.discard(offset, length),
+        flush: () => raw.flush(),
+        close: () => raw.close(),
+      };
+      const first = await listenNbd(new NbdServer({ device: slow }), { path });
+      const { client, socket } = await socketClient({ path });
+      await client.connect();
+      client.sendRequest(NBD_CMD_READ, 1n, 0, 512);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const closing = first.close();
+      const successor = await listenNbd(new NbdServer({ device: raw }), { path });
+      listener = successor;
+      release();
+      await closing;
+      socket.destroy();
+      expect(statSync(path).isSocket()).toBe(true);
+    });
   });
 });

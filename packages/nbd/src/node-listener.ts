@@ -1,8 +1,9 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import type { NbdServer } from './nbd-server.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
 import { socketTransport } from './node-transport.js';
+import { removeStaleSocket } from './stale-socket.js';
 
 /** Where to listen: TCP (`host`, `port`; port 0 picks a free one) or a Unix socket path. */
 export type ListenAddress = { host?: string; port: number } | { path: string };
@@ -29,6 +30,11 @@ export interface ListenOptions {
 /**
  * Accepts connections on `address` and hands each to `server`. Each socket is independent: a client that hangs
  * up, sends garbage or fails TLS ends only its own connection, and the listener keeps accepting.
+ *
+ * A Unix socket file left by a server that was killed (nothing listens on it) is replaced, so a restart works as
+ * with qemu-nbd. Unlike qemu-nbd, which unlinks whatever is at the path, a socket a live server still listens on
+ * (and any file that is not a socket) is left alone: listening fails with EADDRINUSE instead of orphaning that
+ * server.
  */
 export async function listenNbd(server: NbdServer, address: ListenAddress, options: ListenOptions = {}): Promise<NbdListener> {
   const sockets = new Set<Socket>();
@@ -37,19 +43,20 @@ export async function listenNbd(server: NbdServer, address: ListenAddress, optio
     socket.once('close', () => sockets.delete(socket));
     void server.serve(socketTransport(socket, options.tls === undefined ? {} : { tls: options.tls }));
   });
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    const ready = (): void => {
-      listener.off('error', reject);
-      resolve();
-    };
-    if ('path' in address) listener.listen(address.path, ready);
-    else listener.listen(address.port, address.host ?? '127.0.0.1', ready);
-  });
+  try {
+    await listenOnce(listener, address);
+  } catch (error) {
+    const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+    if (!('path' in address) || !inUse || !(await removeStaleSocket(address.path))) throw error;
+    await listenOnce(listener, address);
+  }
   // After listening, an error (EMFILE on accept) must not crash the process; the listener stays up.
   listener.on('error', () => {});
   const bound = listener.address();
   const path = 'path' in address ? address.path : undefined;
+  // Node removes the socket file when the listener closes; removing it again afterwards is only for a file that
+  // is still ours (same inode): a server started on the same path since then must keep its socket.
+  const inode = path === undefined ? undefined : (await lstat(path).catch(() => undefined))?.ino;
   return {
     address: bound ?? path ?? '',
     close: async () => {
@@ -57,7 +64,22 @@ export async function listenNbd(server: NbdServer, address: ListenAddress, optio
       await server.shutdown();
       for (const socket of sockets) socket.destroy();
       await closed;
-      if (path !== undefined) await unlink(path).catch(() => {});
+      if (path !== undefined && inode !== undefined && (await lstat(path).catch(() => undefined))?.ino === inode) {
+        await unlink(path).catch(() => {});
+      }
     },
   };
+}
+
+function listenOnce(listener: Server, address: ListenAddress): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (error: Error): void => reject(error);
+    listener.once('error', failed);
+    const ready = (): void => {
+      listener.off('error', failed);
+      resolve();
+    };
+    if ('path' in address) listener.listen(address.path, ready);
+    else listener.listen(address.port, address.host ?? '127.0.0.1', ready);
+  });
 }

@@ -6,3 +6,4 @@ export { TlsCredentialsError, type TlsCredentialsErrorCode } from './tls-credent
 export { parsePskFile } from './psk-file.js';
 export { CertificateFormatError } from './der.js';
 export { subjectDistinguishedName } from './distinguished-name.js';
+export { isStaleSocket, removeStaleSocket } from './stale-socket.js';

@@ -43,7 +43,10 @@ function qcowCommand(args: string[]): Promise<Verdict> {
   return command(process.execPath, [QCOW_CLI, ...args]);
 }
 
-/** Starts a server; 'ok' once its socket accepts a connection, a verdict from its output when it exits first. */
+/**
+ * Starts a server; 'ok' once an NBD client (nbdinfo) completes a handshake with it, a verdict from its output
+ * when it exits first. A bare connect is not enough: qemu-nbd listens before it opens the image.
+ */
 async function serverVerdict(tool: string, args: string[], socket: string): Promise<Verdict> {
   // A server killed by the last probe leaves its socket file behind.
   rmSync(socket, { force: true });
@@ -55,7 +58,7 @@ async function serverVerdict(tool: string, args: string[], socket: string): Prom
   try {
     for (let attempt = 0; attempt < 400; attempt++) {
       if (child.exitCode !== null) return verdictOf(await exited, output);
-      if (await accepts(socket)) return 'ok';
+      if ((await accepts(socket)) && run('nbdinfo', ['--size', `nbd+unix:///?socket=${socket}`], { timeoutMs: 30_000 }).status === 0) return 'ok';
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return `error|${tool} neither listened nor exited`;

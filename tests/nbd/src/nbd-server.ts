@@ -12,6 +12,11 @@ export interface ServeProcess {
   stderr(): string;
   /** SIGTERM, then the exit code (null when killed by a signal). */
   stop(): Promise<number | null>;
+  /**
+   * The exit code once the server ends by itself, as it does without -t after its last client (SIGKILL and null
+   * after 30 s). Not stop(): a SIGTERM sent while Node is already tearing the process down kills it by signal.
+   */
+  exited(): Promise<number | null>;
 }
 
 /** A TCP port that was free a moment ago (the kernel picks it; we release it for the server to take). */
@@ -71,6 +76,12 @@ export async function startServe(args: readonly string[], where: { socket: strin
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    exited: async () => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       const code = await exited;
       clearTimeout(timer);
       return code;

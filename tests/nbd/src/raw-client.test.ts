@@ -37,9 +37,12 @@ function expectError(chunks: Chunk[], handle: bigint, error: number): void {
   expect(chunks[0]).toMatchObject({ handle, type: NBD_REPLY_TYPE_ERROR, flags: NBD_REPLY_FLAG_DONE, error });
 }
 
-/** After a stop the server exited 0, printed nothing, and the image is clean and still holds its data. */
-async function expectImageUntouched(server: ServeProcess, image: string): Promise<void> {
-  expect(await server.stop()).toBe(0);
+/**
+ * The server exited 0 (by itself after its last client, or on SIGTERM with -t), printed nothing, and the image is
+ * clean and still holds its data.
+ */
+async function expectImageUntouched(server: ServeProcess, image: string, how: 'exit' | 'stop'): Promise<void> {
+  expect(await (how === 'exit' ? server.exited() : server.stop())).toBe(0);
   expect(server.stderr()).toBe('');
   const check = run('qemu-img', ['check', image]);
   expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
@@ -96,12 +99,12 @@ describe('qcow serve against clients that break the rules', () => {
     expect(after.bytes.subarray(4096).every((byte) => byte === 0)).toBe(true);
     client.send(NBD_CMD_DISC, 5n, 0, 0);
     await client.expectClosed();
-    await expectImageUntouched(server, image);
+    await expectImageUntouched(server, image, 'exit');
   });
 
   it('hangs up on a write too long to skip, a write cut short and a client gone mid-reply, and serves the next', async () => {
     const image = sparseImage();
-    const server = await scope.serve([image]);
+    const server = await scope.serve(['-t', image]);
 
     // Declares 4 GiB - 16 bytes: more than the server will read past, so it drops the connection.
     const huge = await RawNbdClient.open(server.address);
@@ -132,6 +135,6 @@ describe('qcow serve against clients that break the rules', () => {
     next.send(NBD_CMD_DISC, 21n, 0, 0);
     await next.expectClosed();
     expect(server.child.exitCode).toBeNull();
-    await expectImageUntouched(server, image);
+    await expectImageUntouched(server, image, 'stop');
   });
 });

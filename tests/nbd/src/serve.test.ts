@@ -36,18 +36,21 @@ describe('qcow serve with real NBD clients', () => {
     expect(info.is_read_only).toBe(false);
     expect(info.can_flush).toBe(true);
     expect(info.can_trim).toBe(true);
-    expect(info.can_multi_conn).toBe(true);
+    // One client at a time by default (qemu-nbd's -e 1), so no multi-conn; with -e 2 there is.
+    expect(info.can_multi_conn).toBe(false);
+    const shared = await serve(['-e', '2', image], 'tcp');
+    expect(nbdinfo(shared.uri).can_multi_conn).toBe(true);
   });
 
   it('-r and FILE@SNAP serve read-only, and writes fail', async () => {
     const image = sampleImage();
     qemuImg(['snapshot', '-c', 'snap1', image]);
     qemuIo(image, ['write -P 0x44 1M 64k']);
-    const readOnly = await serve(['-r', image]);
+    const readOnly = await serve(['-t', '-r', image]);
     expect(nbdinfo(readOnly.uri).is_read_only).toBe(true);
     const write = run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x55 0 4k', readOnly.uri]);
     expect(`${write.stdout}${write.stderr}`).toMatch(/permi|read-only|denied/i);
-    const snapshot = await serve([`${image}@snap1`]);
+    const snapshot = await serve(['-t', `${image}@snap1`]);
     expect(nbdinfo(snapshot.uri).is_read_only).toBe(true);
     // The snapshot still has the first pattern where the live image was overwritten.
     runOk('qemu-io', ['-f', 'raw', '-r', '-c', 'read -P 0x11 1M 64k', snapshot.uri]);
@@ -64,7 +67,7 @@ describe('qcow serve with real NBD clients', () => {
 
   it('qemu-io writes over NBD land in the image: check is clean and the data reads back', async () => {
     const image = sampleImage();
-    const server = await serve([image]);
+    const server = await serve(['-t', '--discard=unmap', image]);
     runOk('qemu-io', [
       '-f',
       'raw',
@@ -115,7 +118,8 @@ describe('qcow serve with real NBD clients', () => {
 
   it('nbdcopy over several connections copies the guest bytes exactly', async () => {
     const image = sampleImage();
-    const server = await serve(['-r', '-x', 'disk', image], 'tcp');
+    // -e 4: multi-conn is advertised and the four connections are served at once.
+    const server = await serve(['-r', '-e', '4', '-x', 'disk', image], 'tcp');
     const out = scope.dir.path('copy.raw');
     runOk('nbdcopy', ['--connections=4', `${server.uri}/disk`, out]);
     const reference = scope.dir.path('reference.raw');
@@ -125,7 +129,7 @@ describe('qcow serve with real NBD clients', () => {
 
   it('survives garbage clients and keeps serving', async () => {
     const image = sampleImage();
-    const server = await serve([image]);
+    const server = await serve(['-t', image]);
     for (const junk of [new Uint8Array(0), new Uint8Array(4096).fill(0xff), new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n')]) {
       await new Promise<void>((resolve) => {
         const socket = connect((server.address as { path: string }).path);
@@ -142,8 +146,10 @@ describe('qcow serve with real NBD clients', () => {
 
   it('exits 0 on SIGTERM and leaves the image clean', async () => {
     const image = sampleImage();
-    const server = await serve([image], 'tcp');
+    // -t: still running after its client, so SIGTERM is what ends it.
+    const server = await serve(['-t', image], 'tcp');
     runOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x99 32M 1M', server.uri]);
+    expect(server.child.exitCode).toBeNull();
     expect(await server.stop()).toBe(0);
     expect(run('qemu-img', ['check', image]).status).toBe(0);
     qemuIo(image, ['read -P 0x99 32M 1M']);
@@ -159,7 +165,7 @@ describe('qcow serve with real NBD clients', () => {
   it('--cow takes writes but leaves the image file unchanged', async () => {
     const image = sampleImage();
     const before = await sha256File(image);
-    const server = await serve(['--cow', image]);
+    const server = await serve(['-t', '--cow', image]);
     expect(nbdinfo(server.uri).is_read_only).toBe(false);
     const io = run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 128k', '-c', 'read -P 0x77 0 128k', '-c', 'read -P 0x11 1M 1M', server.uri]);
     expect(io.stdout).not.toMatch(/verification failed|failed/);
@@ -174,7 +180,7 @@ describe('qcow serve with real NBD clients', () => {
   it('fio (nbd engine) random 4 KiB writes at queue depth 16 verify with crc32c', async () => {
     const image = scope.dir.path('fio.qcow2');
     qemuImg(['create', '-q', '-f', 'qcow2', image, '64M']);
-    const server = await serve([image], 'tcp');
+    const server = await serve(['-t', image], 'tcp');
     const fio = run(
       'fio',
       ['--name=verify', '--ioengine=nbd', `--uri=${server.uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=32m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1', '--output-format=json'],

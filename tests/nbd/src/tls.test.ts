@@ -87,7 +87,7 @@ function expectRefused(result: { status: number; stdout: string; stderr: string 
 describe('qcow serve --tls-creds (x509)', () => {
   it('nbdinfo and qemu-img read the export over TLS with a client certificate', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.server, image], 'tcp');
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.server, image], 'tcp');
     const info = nbdinfo(certUri(server, tls.client));
     expect(info.TLS).toBe(true);
     expect(info.exports[0]!['export-size']).toBe(SIZE);
@@ -99,7 +99,7 @@ describe('qcow serve --tls-creds (x509)', () => {
 
   it('qemu-io writes over TLS (Unix socket) land in the image: check is clean and the data reads back', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['--tls-creds', tls.server, image]);
+    const server = await scope.serve(['-t', '--tls-creds', tls.server, image]);
     const io = (commands: string[]): string =>
       runOk('qemu-io', [...x509Object(tls.client), '--image-opts', ...commands.flatMap((c) => ['-c', c]), nbdOpts(server)]);
     io(['write -P 0x66 5M 300k', 'write -z 1M 512k', 'discard 10M 64k', 'flush']);
@@ -114,7 +114,7 @@ describe('qcow serve --tls-creds (x509)', () => {
 
   it('refuses a client without TLS, one without a certificate and one from another CA, and keeps serving', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.server, image], 'tcp');
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.server, image], 'tcp');
     expectRefused(run('nbdinfo', ['--json', `nbd://127.0.0.1:${port(server)}`]));
     expectRefused(run('nbdinfo', ['--json', certUri(server, tls.noCert)]));
     expectRefused(run('nbdinfo', ['--json', certUri(server, tls.foreign)]));
@@ -129,7 +129,7 @@ describe('qcow serve --tls-creds (x509)', () => {
 
   it('a revoked client certificate (ca-crl.pem) is refused, as by qemu-nbd', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.crlServer, image]);
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.crlServer, image]);
     expect(nbdinfo(certUri(server, tls.client)).exports[0]!['export-size']).toBe(SIZE);
     expectRefused(run('nbdinfo', ['--json', certUri(server, tls.client2)]));
     expect(await stderrOf(server, 'CERT_REVOKED')).toContain('client certificate refused: CERT_REVOKED');
@@ -145,7 +145,7 @@ describe('qcow serve --tls-creds (x509)', () => {
 
   it('--tls-verify-peer=off serves clients without a certificate (qemu: verify-peer=off)', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.server, '--tls-verify-peer=off', image], 'tcp');
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.server, '--tls-verify-peer=off', image], 'tcp');
     expect(nbdinfo(certUri(server, tls.noCert)).exports[0]!['export-size']).toBe(SIZE);
     const info = runOk('qemu-img', ['info', ...x509Object(tls.noCert), '--image-opts', nbdOpts(server)]);
     expect(info).toContain(`(${SIZE} bytes)`);
@@ -153,7 +153,7 @@ describe('qcow serve --tls-creds (x509)', () => {
 
   it('--tls-authz serves only the listed distinguished names, written as for qemu-nbd', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.server, '--tls-authz', tls.client1Identity, '--tls-authz', 'CN=someone-else', image], 'tcp');
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.server, '--tls-authz', tls.client1Identity, '--tls-authz', 'CN=someone-else', image], 'tcp');
     expect(nbdinfo(certUri(server, tls.client)).exports[0]!['export-size']).toBe(SIZE);
     expectRefused(run('nbdinfo', ['--json', certUri(server, tls.client2)]));
     expectRefused(run('qemu-img', ['info', ...x509Object(tls.client2), '--image-opts', nbdOpts(server)]));
@@ -190,7 +190,7 @@ describe('qcow serve --tls-psk', () => {
   it('serves nbdinfo and qemu holding a key from the psktool file; a wrong key gets nothing', async () => {
     const image = sampleImage();
     // The directory form, as qemu's tls-creds-psk dir=.
-    const server = await scope.serve(['--tls-psk', tls.pskDir, image], 'tcp');
+    const server = await scope.serve(['-t', '--tls-psk', tls.pskDir, image], 'tcp');
     const info = nbdinfo(pskUri(server, 'alice', tls.pskFile));
     expect(info.TLS).toBe(true);
     expect(info.exports[0]!['export-size']).toBe(SIZE);
@@ -208,7 +208,7 @@ describe('qcow serve --tls-psk', () => {
 
   it('--tls-psk FILE with --tls-authz USERNAME serves only that user', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-psk', tls.pskFile, '--tls-authz', 'bob', image], 'tcp');
+    const server = await scope.serve(['-t', '-r', '--tls-psk', tls.pskFile, '--tls-authz', 'bob', image], 'tcp');
     expect(nbdinfo(pskUri(server, 'bob', tls.pskFile)).exports[0]!['export-size']).toBe(SIZE);
     expectRefused(run('nbdinfo', ['--json', pskUri(server, 'alice', tls.pskFile)]));
     expect(await stderrOf(server, "TLS identity 'alice' is not authorised")).toContain("TLS identity 'alice' is not authorised");
@@ -219,7 +219,7 @@ describe('STARTTLS on the wire, beside qemu-nbd', () => {
   it('before TLS every option is refused with TLS_REQD and nothing about the export is said, as by qemu-nbd', async () => {
     const image = sampleImage();
     const common = ['-r', '-x', 'secret-name', '-D', 'secret description'];
-    const ours = await scope.serve([...common, '--tls-creds', tls.server, image]);
+    const ours = await scope.serve(['-t', ...common, '--tls-creds', tls.server, image]);
     const socket = scope.dir.path('qemu-nbd.sock');
     const qemu = await startQemuNbd(socket, ['--object', `tls-creds-x509,id=tls0,endpoint=server,dir=${tls.server}`, '--tls-creds', 'tls0', ...common, image]);
     try {
@@ -254,7 +254,7 @@ describe('STARTTLS on the wire, beside qemu-nbd', () => {
 
   it('without TLS, STARTTLS is answered NBD_REP_ERR_POLICY, as by qemu-nbd', async () => {
     const image = sampleImage();
-    const ours = await scope.serve(['-r', image]);
+    const ours = await scope.serve(['-t', '-r', image]);
     const socket = scope.dir.path('qemu-nbd.sock');
     const qemu = await startQemuNbd(socket, ['-r', image]);
     try {
@@ -273,7 +273,7 @@ describe('STARTTLS on the wire, beside qemu-nbd', () => {
 
   it('drops a client that sends more after STARTTLS without waiting for the reply', async () => {
     const image = sampleImage();
-    const server = await scope.serve(['-r', '--tls-creds', tls.server, image]);
+    const server = await scope.serve(['-t', '-r', '--tls-creds', tls.server, image]);
     const client = await RawNbdClient.open(server.address);
     await client.greet();
     const option = (code: number): Buffer => Buffer.concat([Buffer.from('IHAVEOPT', 'latin1'), u32(code), u32(0)]);

@@ -23,7 +23,7 @@ export function requireTool(tool: string): void {
   if (checked.has(tool)) return;
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
   if (found.status !== 0) {
-    throw new Error(`required test oracle '${tool}' is not installed (install qemu-utils, libnbd-bin, fio, zstd, gnutls-bin; see .ci/run)`);
+    throw new Error(`required test oracle '${tool}' is not installed (install qemu-utils, libnbd-bin, fio, zstd, gnutls-bin, strace; see .ci/run)`);
   }
   checked.add(tool);
 }

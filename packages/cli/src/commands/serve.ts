@@ -1,111 +1,148 @@
-import { existsSync } from 'node:fs';
 import { NbdServer, NbdTlsError } from '@q/nbd';
-import { listenNbd, type ListenAddress, type NbdListener } from '@q/nbd/node';
-import type { BlockDevice } from '@q/raw';
-import { isMemoryBacked, type LockPermissions } from '@q/raw/node';
-import { CothreadDisk, LOCK_USERS, parseDiskSpec } from '@q/vkd';
-import { describeError, openFailure } from '../describe-error.js';
-import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseInteger } from '../numbers.js';
+import { listenNbd, type NbdListener } from '@q/nbd/node';
+import { isDiskError, type BlockDevice } from '@q/raw';
+import { isMemoryBacked } from '@q/raw/node';
+import { CothreadDisk, LOCK_USERS } from '@q/vkd';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeError, openFailure, systemErrorText } from '../describe-error.js';
+import { withCacheMode } from '../devices/cache-mode-device.js';
+import { withDiscardModes } from '../devices/discard-mode-device.js';
 import { openImage } from '../open-source.js';
-import { TLS_LONG_OPTIONS, TLS_USAGE, serveTlsFromArgs } from '../serve-tls.js';
-import { ExitError, UsageError } from '../usage-error.js';
+import { forkChannel, serveInBackground } from '../serve/forked-server.js';
+import { writePidFile } from '../serve/pid-file.js';
+import { parseServeOptions, type ServeOptions } from '../serve/serve-options.js';
+import { TLS_USAGE, serveTlsFromArgs, type ServeTls } from '../serve-tls.js';
+import { ExitError } from '../usage-error.js';
 
-export const serveUsage = `serve [-r | --cow] [-f fmt] [-b addr] [-p port] [-k socket] [-x export-name] [-D description] [-t] [--aio=auto|threads|cothread] [--untrusted] ${TLS_USAGE} FILE`;
+export const serveUsage =
+  'serve [-r | -s | --cow] [-l SNAPSHOT_PARAM] [-f fmt] [-b addr] [-p port | -k socket] [-x export-name] [-D description] ' +
+  '[-e shared] [-t] [--fork] [--pid-file=PATH] [-n | --cache=none|writeback|writethrough|directsync|unsafe] ' +
+  `[--discard=ignore|unmap] [--detect-zeroes=off|on|unmap] [--aio=auto|threads|cothread] [--untrusted] ${TLS_USAGE} FILE`;
 
-/** The IANA port of NBD; qemu-nbd's default too. */
-const DEFAULT_PORT = 10809;
+export const serveHelp = `Exports FILE over NBD, as qemu-nbd does:
+  -r, --read-only          export read-only
+  -s, --snapshot, --cow    clients may write; writes go to a temporary overlay, FILE never changes
+  -l, --load-snapshot=SNAPSHOT_PARAM
+                           export an internal snapshot read-only: 'snapshot.id=[ID],snapshot.name=[NAME]' or
+                           '[ID_OR_NAME]' (FILE@SNAP does the same)
+  -f, --format=FMT         qcow2 or raw (default: probed)
+  -b, --bind=ADDR          address to listen on (default 127.0.0.1; qemu-nbd: 0.0.0.0)
+  -p, --port=PORT          TCP port (default 10809)
+  -k, --socket=PATH        listen on a Unix socket instead (a stale one left by a killed server is replaced)
+  -x, --export-name=NAME   export name (default: the empty name)
+  -D, --description=TEXT   export description
+  -e, --shared=NUM         clients served at once (default 1; 0: any number); more wait unanswered
+  -t, --persistent         keep serving after the last client left (default: exit then)
+      --fork               run in the background; return once the server listens
+      --pid-file=PATH      write the server's pid to PATH once it listens
+  -n, --nocache            --cache=none
+      --cache=MODE         writeback (default), writethrough (each write durable before its reply), unsafe
+                           (flushes ignored), none (= writeback), directsync (= writethrough); none and
+                           directsync do not bypass the host page cache here (no O_DIRECT)
+      --discard=MODE       ignore (default: trims succeed and do nothing) or unmap
+      --detect-zeroes=MODE off (default), on (writes of zeros become zero writes), unmap (and may free space:
+                           needs --discard=unmap before it)
+      --aio=MODE           auto (default), threads or cothread: where the disk's blocking calls run
+      --untrusted          the image comes from someone untrusted: its backing and data files must stay in its
+                           directory, backing files are never probed, URLs are refused, metadata limits are tighter
+      --tls-creds=DIR      require TLS with x509 credentials (ca-cert.pem, server-cert.pem, server-key.pem)
+      --tls-verify-peer=on|off
+                           require a client certificate signed by the CA (default on)
+      --tls-psk=FILE|DIR   require TLS with pre-shared keys (psktool's username:hexkey lines, or DIR/keys.psk)
+      --tls-authz=IDENTITY serve only this client (a certificate's distinguished name, or a PSK username);
+                           repeatable
+SIGTERM or SIGINT: stop accepting, let running requests reply, flush, close and exit 0.`;
 
 /**
- * `qcow serve`: qemu-nbd's flags for exporting FILE (or FILE@SNAP: read-only, or private writes with --cow) over
- * NBD on TCP (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). Unlike qemu-nbd without -t it stays up for any number of
- * clients, one after another or at once (-t is accepted for scripts written for qemu-nbd). It runs until SIGTERM
- * or SIGINT: then it stops accepting, lets running requests reply, flushes and closes the image, and exits 0.
- * With --tls-creds or --tls-psk every client must upgrade with NBD_OPT_STARTTLS first (serve-tls.ts).
+ * `qcow serve`: qemu-nbd's flags, defaults and messages for exporting FILE (or FILE@SNAP) over NBD on TCP
+ * (127.0.0.1:10809 unless -b/-p) or a Unix socket (-k). As qemu-nbd, it serves one client at a time (-e) and
+ * exits when the last client leaves unless -t. It runs until then or until SIGTERM or SIGINT: it stops accepting,
+ * lets running requests reply, flushes and closes the image, and exits 0. With --fork it does all that in a
+ * background process and returns once that process listens.
  */
 export async function serveCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, {
-    short: 'rf:b:p:k:x:D:ts',
-    long: {
-      'read-only': false,
-      format: true,
-      bind: true,
-      port: true,
-      socket: true,
-      'export-name': true,
-      description: true,
-      persistent: false,
-      snapshot: false,
-      cow: false,
-      aio: true,
-      untrusted: false,
-      ...TLS_LONG_OPTIONS,
-    },
-  });
-  const [file, ...extra] = parsed.operands;
-  if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
-  const socketPath = lastValue(parsed, 'k', 'socket');
-  const portText = lastValue(parsed, 'p', 'port');
-  const host = lastValue(parsed, 'b', 'bind') ?? '127.0.0.1';
-  const port = portText === undefined ? DEFAULT_PORT : parseInteger(portText, 'port');
-  if (port < 0 || port > 65535) throw new UsageError(`Invalid port '${portText ?? ''}'`);
-  if (socketPath !== undefined && (portText !== undefined || lastValue(parsed, 'b', 'bind') !== undefined)) {
-    throw new UsageError('-k cannot be combined with -b or -p');
+  const options = parseServeOptions(args);
+  const channel = options.fork ? forkChannel() : undefined;
+  if (options.fork && channel === undefined) return serveInBackground(args);
+
+  let running: { device: BlockDevice; server: NbdServer; listener: NbdListener };
+  try {
+    // Before the image is opened: a TLS mistake must not leave a writer's lock or a worker behind.
+    const tls = await serveTlsFromArgs(options.parsed);
+    running = await startServing(options, tls);
+  } catch (error) {
+    await channel?.failed(error instanceof ExitError ? error.message : describeError(error, options.file));
+    throw error;
   }
-  // --cow (qemu-nbd's -s/--snapshot): clients may write, the image file never changes; FILE@SNAP then starts from
-  // the snapshot. Without --cow a snapshot is served read-only.
-  const cow = hasFlag(parsed, 's', 'snapshot') || hasFlag(parsed, 'cow');
-  if (cow && hasFlag(parsed, 'r', 'read-only')) throw new UsageError('--cow cannot be combined with -r');
-  const spec = parseDiskSpec(file, existsSync);
-  const readOnly = hasFlag(parsed, 'r', 'read-only') || (spec.snapshot !== undefined && !cow);
+  await channel?.listening();
 
-  const format = lastValue(parsed, 'f', 'format');
-  if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
-  const aio = lastValue(parsed, 'aio') ?? 'auto';
-  if (!['auto', 'threads', 'cothread'].includes(aio)) throw new UsageError(`Invalid aio option: ${aio}`);
+  const { device, server, listener } = running;
+  const signalled = untilSignalled();
+  try {
+    await Promise.race([signalled.promise, server.finished]);
+    // Signals keep their handler until the image is closed: one arriving while the server winds down (after its
+    // last client, or a second SIGTERM) must not kill it between the flush and the close, as in qemu-nbd.
+    await listener.close();
+    try {
+      await device.flush();
+    } finally {
+      await device.close();
+    }
+  } finally {
+    signalled.closed();
+  }
+  return 0;
+}
 
-  // Before the image is opened: a TLS mistake must not leave a writer's lock or a worker behind.
-  const tls = await serveTlsFromArgs(parsed);
-
+/** Opens the image (with the cache and discard modes on top), listens, and writes the pid file. */
+async function startServing(options: ServeOptions, tls: ServeTls | undefined): Promise<{ device: BlockDevice; server: NbdServer; listener: NbdListener }> {
   let device: BlockDevice;
   try {
-    device = await openServed(file, spec.path, aio, {
-      format,
-      writable: !readOnly,
-      cow,
-      lockUser: LOCK_USERS.export(!readOnly),
-      untrusted: hasFlag(parsed, 'untrusted'),
-    });
+    device = await openServed(options);
   } catch (error) {
-    throw new ExitError(openFailure(error, file), 1);
+    if (options.snapshot !== undefined && isDiskError(error) && error.code === 'E_NO_SUCH') {
+      throw new ExitError("Failed to load snapshot: Can't find snapshot", 1);
+    }
+    throw new ExitError(openFailure(error, options.file), 1);
   }
+  device = withCacheMode(withDiscardModes(device, { discard: options.discard, detectZeroes: options.detectZeroes }), options.cache);
 
   const server = new NbdServer({
     device,
-    name: lastValue(parsed, 'x', 'export-name') ?? '',
-    readOnly,
-    ...(lastValue(parsed, 'D', 'description') === undefined ? {} : { description: lastValue(parsed, 'D', 'description') }),
+    name: options.exportName,
+    readOnly: options.readOnly,
+    ...(options.description === undefined ? {} : { description: options.description }),
+    maxConnections: options.shared,
+    persistent: options.persistent,
     ...(tls === undefined ? {} : { tls: tls.policy }),
     log: serveLog(process.env['QCOW_DEBUG'] === '1'),
   });
-  const address: ListenAddress = socketPath === undefined ? { host, port } : { path: socketPath };
   let listener: NbdListener;
   try {
-    listener = await listenNbd(server, address, tls === undefined ? {} : { tls: tls.credentials });
+    listener = await listenNbd(server, options.address, tls === undefined ? {} : { tls: tls.credentials });
   } catch (error) {
     await device.close().catch(() => {});
-    const where = socketPath ?? `${host}:${port}`;
-    throw new ExitError(`Failed to listen on ${where}: ${error instanceof Error ? error.message : String(error)}`, 1);
+    throw new ExitError(listenFailure(options.address, error), 1);
   }
+  if (options.pidFile !== undefined) {
+    try {
+      await writePidFile(options.pidFile);
+    } catch (error) {
+      await listener.close();
+      await device.close().catch(() => {});
+      throw error;
+    }
+  }
+  return { device, server, listener };
+}
 
-  await untilSignalled();
-  await listener.close();
-  try {
-    await device.flush();
-  } finally {
-    await device.close();
-  }
-  return 0;
+/** qemu-nbd's words for the two ways listening fails. */
+function listenFailure(address: ServeOptions['address'], error: unknown): string {
+  if (!('path' in address)) return `Failed to find an available port: ${systemErrorText(error)}`;
+  // libuv reports a socket path in a missing directory as EACCES; bind(2), and so qemu-nbd, say ENOENT.
+  const missingDirectory = (error as NodeJS.ErrnoException).code === 'EACCES' && !existsSync(dirname(address.path));
+  return `Failed to bind socket to ${address.path}: ${missingDirectory ? 'No such file or directory' : systemErrorText(error)}`;
 }
 
 /**
@@ -116,35 +153,47 @@ export async function serveCommand(args: string[]): Promise<number> {
  * - threads: the engine on the event loop, its file calls on libuv's thread pool (as qemu-nbd's --aio=threads).
  * `pnpm bench:nbd` measures the three against qemu-nbd: see the README.
  */
-function openServed(
-  file: string,
-  path: string,
-  aio: string,
-  options: { format: string | undefined; writable: boolean; cow: boolean; lockUser: LockPermissions; untrusted: boolean },
-): Promise<BlockDevice> {
-  if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(path))) return CothreadDisk.open(file, options);
-  return openImage(file, { ...options, blockingIo: aio === 'auto' ? 'memory' : false });
+function openServed(options: ServeOptions): Promise<BlockDevice> {
+  const { file, aio } = options;
+  const open = {
+    format: options.format,
+    writable: !options.readOnly,
+    cow: options.cow,
+    ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
+    // An NBD export fixes the disk's size for its clients: nobody may resize the image (qemu-nbd's locks).
+    lockUser: LOCK_USERS.export(!options.readOnly),
+    untrusted: options.untrusted,
+  };
+  if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(options.path))) return CothreadDisk.open(file, open);
+  return openImage(file, { ...open, blockingIo: aio === 'auto' ? 'memory' : false });
 }
 
-/**
- * Clients TLS refused are always reported, as qemu-nbd reports failed negotiations: a refused identity in qemu's
- * form is what goes into --tls-authz. Everything else (dropped connections, failed requests) only with QCOW_DEBUG=1.
- */
+/** Refused TLS clients are always reported (as qemu-nbd does); everything else only with QCOW_DEBUG=1. */
 function serveLog(debug: boolean): (message: string, error?: unknown) => void {
   return (message, error) => {
     if (debug || error instanceof NbdTlsError) process.stderr.write(`qcow serve: ${message}\n`);
   };
 }
 
-/** Resolves on the first SIGTERM or SIGINT, then takes its handlers back so nothing keeps the process alive. */
-function untilSignalled(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+/**
+ * Resolves on the first SIGTERM or SIGINT; later ones are ignored while the server winds down. Once `closed` says
+ * the image is closed, a signal ends the process at once with success: nothing is left to lose, and the process
+ * may still be finishing (a worker thread stopping) when a script that saw the server go sends SIGTERM anyway.
+ * Signal handlers do not keep the process alive.
+ */
+function untilSignalled(): { promise: Promise<void>; closed: () => void } {
+  let stop: () => void = () => {};
+  const promise = new Promise<void>((resolve) => {
+    stop = resolve;
   });
+  const exitNow = (): void => process.exit(0);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const closed = (): void => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    process.on('SIGTERM', exitNow);
+    process.on('SIGINT', exitNow);
+  };
+  return { promise, closed };
 }
