@@ -1,8 +1,9 @@
 import { isDiskError } from '@q/raw';
 import { UsageError, ExitError } from './usage-error.js';
 
-/** qemu-img's "Could not open 'FILE': REASON" for a failed open (a lock conflict names the file only once). */
+/** qemu-img's "Could not open 'FILE': REASON" for a failed open, naming FILE once. */
 export function openFailure(error: unknown, file: string): string {
+  if (isDiskError(error) && (error.file === undefined || error.file === file)) return `Could not open '${file}': ${error.message}`;
   const reason = describeError(error, file);
   return reason.startsWith('Could not open ') ? reason : `Could not open '${file}': ${reason}`;
 }
