@@ -12,3 +12,4 @@ export {
 export { createQcow2 } from './create-qcow2.js';
 export { writeEmptyImage, checkCreateOptions, defaultCreateOptions, type CreateOptions } from './create-image.js';
 export type { Preallocation } from './preallocate.js';
+export { memoryImage } from './memory-image.js';

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { connect } from 'node:net';
-import { QCOW_CLI, run } from '@q/test-support';
+import { canConnect, QCOW_CLI, run } from '@q/test-support';
 
 /**
  * What a probe did: opened the image, or was refused with this lock message, or failed otherwise (the tools word
@@ -58,7 +57,7 @@ async function serverVerdict(tool: string, args: string[], socket: string): Prom
   try {
     for (let attempt = 0; attempt < 400; attempt++) {
       if (child.exitCode !== null) return verdictOf(await exited, output);
-      if ((await accepts(socket)) && run('nbdinfo', ['--size', `nbd+unix:///?socket=${socket}`], { timeoutMs: 30_000 }).status === 0) return 'ok';
+      if ((await canConnect(socket)) && run('nbdinfo', ['--size', `nbd+unix:///?socket=${socket}`], { timeoutMs: 30_000 }).status === 0) return 'ok';
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return `error|${tool} neither listened nor exited`;
@@ -68,16 +67,6 @@ async function serverVerdict(tool: string, args: string[], socket: string): Prom
   }
 }
 
-function accepts(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 export const PROBES: Probe[] = [
   {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
-import { QCOW_CLI } from '@q/test-support';
+import { createServer } from 'node:net';
+import { canConnect, QCOW_CLI } from '@q/test-support';
 
 /** A `qcow serve` child process and how to reach it. */
 export interface ServeProcess {
@@ -29,16 +29,6 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function canConnect(address: { port: number } | { path: string }): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = 'path' in address ? connect(address.path) : connect(address.port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * Starts `qcow serve ARGS` on a Unix socket (`socket` given) or a free TCP port, and waits until it accepts

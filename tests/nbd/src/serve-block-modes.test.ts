@@ -3,9 +3,8 @@
 // -l (an internal snapshot, read-only).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { QCOW_CLI, qcow, qemuImg, qemuIo, requireTool, run, runOk } from '@q/test-support';
+import { canConnect, QCOW_CLI, qcow, qemuImg, qemuIo, requireTool, run, runOk } from '@q/test-support';
 import { serveScope } from './serve-scope.js';
 
 const scope = serveScope('qcow-nbd-modes-');
@@ -54,7 +53,7 @@ async function serveUnderStrace(flags: readonly string[]): Promise<{ uri: string
   const args = ['-f', '-e', 'trace=fdatasync,fsync', '-o', log, process.execPath, QCOW_CLI, 'serve', '-t', `--pid-file=${pidFile}`, '-k', socket, '-f', 'raw', ...flags, disk];
   const tracer = spawn('strace', args, { stdio: 'ignore' });
   const ended = new Promise<void>((resolve) => tracer.once('exit', () => resolve()));
-  for (let attempt = 0; attempt < 400 && !(existsSync(pidFile) && (await accepts(socket))); attempt++) {
+  for (let attempt = 0; attempt < 400 && !(existsSync(pidFile) && (await canConnect(socket))); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   // Each call starts a line ("fdatasync(21) = 0" or "fdatasync(21 <unfinished ...>").
@@ -69,16 +68,6 @@ async function serveUnderStrace(flags: readonly string[]): Promise<{ uri: string
   };
 }
 
-function accepts(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('qcow serve --cache', () => {
   const fiveWrites = ['write 0 4k', 'write 8k 4k', 'write 16k 4k', 'write 1M 64k', 'write 2M 4k'];

@@ -10,3 +10,4 @@ export {
   type HeaderExtension,
 } from './qcow2-header.js';
 export { workload, batches, l2Coverage, Rng, KiB, MiB, GiB, TiB, type WorkloadShape } from './workload.js';
+export { canConnect } from './can-connect.js';

@@ -1,27 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBlockFile, type BlockFile } from '@q/raw';
-import { Qcow2Image, createQcow2, defaultCreateOptions } from '@q/qcow2';
-import { nodeCodecs } from '@q/qcow2/node';
+import { memoryImage, type Qcow2Image } from '@q/qcow2';
 import { withDiscardModes, type DiscardModes } from './discard-mode-device.js';
 
 const CLUSTER = 65536;
 
 /** A fresh 4 MiB qcow2 image in memory with data in its first four clusters. */
 async function imageWithData(): Promise<Qcow2Image> {
-  const file = new MemoryBlockFile(new Uint8Array(0), { name: 'memory.qcow2' });
-  // createQcow2 closes the file it is given: hand it one whose close keeps the bytes.
-  const keepOpen: BlockFile = {
-    name: file.name,
-    capabilities: file.capabilities,
-    read: (dst, offset) => file.read(dst, offset),
-    write: (src, offset) => file.write(src, offset),
-    flush: () => file.flush(),
-    size: () => file.size(),
-    truncate: (length) => file.truncate(length),
-    close: async () => undefined,
-  };
-  await createQcow2(keepOpen, defaultCreateOptions(4 << 20));
-  const image = await Qcow2Image.open(file, { name: 'memory.qcow2', writable: true, codecs: nodeCodecs() });
+  const image = await memoryImage(4 << 20);
   await image.write(new Uint8Array(4 * CLUSTER).fill(0x5a), 0);
   return image;
 }
