@@ -58,6 +58,11 @@ export interface BlockStatus {
   hostFile?: string;
   /** The bytes are stored compressed (no host offset to give). */
   compressed?: boolean;
+  /**
+   * A `data` extent whose host bytes are a hole in `hostFile` (punched, or never written): they read as zeros
+   * although this layer maps them as stored (qemu-img map: `"zero": true` with `"data": true`).
+   */
+  hole?: boolean;
 }
 
 /** Throws E_READ_ONLY for a change to a read-only device. */
