@@ -16,6 +16,7 @@ import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { growDisk } from './l1-growth.js';
+import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
 import { mappingParts, writableParts, type WritableParts } from './writable-parts.js';
@@ -330,6 +331,7 @@ export class Qcow2Image implements BlockDevice {
         metadata: this.metadata,
         regions: this.metadata.regions,
         syncRefcounts,
+        deallocations: writer.deallocations,
       };
       result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
       this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, file.end);
@@ -337,16 +339,12 @@ export class Qcow2Image implements BlockDevice {
     return result as T;
   }
 
-  /**
-   * Flushes a writable image and, when this session set the dirty bit (lazy refcounts), clears it: the refcounts
-   * on disk are whole again. Then closes the files and the backing chain.
-   */
+  /** Finishes a writable image's writes (finish-writes.ts), then closes the files and the backing chain. */
   async close(): Promise<void> {
     let failure: unknown;
     if (this.writer !== undefined && !this.writer.header.corrupt) {
       try {
-        await this.writer.writePath.flush();
-        if (this.prepared !== undefined && this.writer.lazyRefcounts && this.writer.header.dirty) await this.writer.header.setDirty(false);
+        await finishWrites(this.writer, this.prepared !== undefined);
       } catch (error) {
         failure = attribute(error, this.name);
       }
