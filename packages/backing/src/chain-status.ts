@@ -39,7 +39,8 @@ async function walk(device: BlockDevice, start: number, end: number, depth: numb
         length: status.length,
         depth,
         present: true,
-        zero: status.kind === 'zero',
+        // Mapped data in a hole of the host file reads as zeros: qemu-img map reports it zero and data.
+        zero: status.kind === 'zero' || status.hole === true,
         data: status.kind === 'data',
         compressed: status.compressed === true,
         ...(status.hostOffset === undefined ? {} : { hostOffset: status.hostOffset, hostFile: status.hostFile }),

@@ -11,7 +11,7 @@ export interface AllocationExtent {
 /**
  * The base:allocation view of `[offset, offset + length)` (proto.md "Metadata contexts"), looking down the whole
  * backing chain as a guest would see it:
- * - stored data (in any layer): 0, allocated and not known to be zero;
+ * - stored data (in any layer): 0, allocated and not known to be zero; ZERO where its host bytes are a hole;
  * - a zero cluster with no storage behind it: HOLE|ZERO; one that keeps its host cluster: ZERO only, since
  *   writing there needs no new space;
  * - left unallocated by every layer: HOLE|ZERO.
@@ -22,7 +22,9 @@ export async function allocationExtents(device: BlockDevice, offset: number, len
   let covered = 0;
   for (const extent of await chainStatus(device, offset, length)) {
     const flags = extent.data
-      ? 0
+      ? extent.zero
+        ? NBD_STATE_ZERO
+        : 0
       : extent.zero && extent.present && extent.hostOffset !== undefined
         ? NBD_STATE_ZERO
         : NBD_STATE_HOLE | NBD_STATE_ZERO;

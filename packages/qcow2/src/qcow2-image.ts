@@ -9,8 +9,10 @@ import {
   type SnapshotEntry,
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
+import type { RefcountStore } from '@q/refcount';
 import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
+import { ImageBlockStatus } from './block-status.js';
 import type { Codecs } from './codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
@@ -70,6 +72,7 @@ export class Qcow2Image implements BlockDevice {
   private readonly mapper: ClusterMapper;
   private readonly compressed: CompressedReader | undefined;
   private readonly writer: WritableParts | undefined;
+  private readonly status: ImageBlockStatus;
   private virtualSize: number;
   private prepared: Promise<void> | undefined;
 
@@ -94,7 +97,9 @@ export class Qcow2Image implements BlockDevice {
     this.snapshot = parts.snapshot;
     this.mapper = parts.mapper;
     this.compressed = parts.compressed;
-    this.writer = parts.writer;
+    const writer = (this.writer = parts.writer);
+    const withRefcounts = writer && (<T>(use: (store: RefcountStore) => Promise<T>) => writer.lock.run(() => use(writer.refcounts)));
+    this.status = new ImageBlockStatus({ file: parts.file, dataFile: parts.dataFile, metadata: parts.metadata, withRefcounts });
   }
 
   get size(): number {
@@ -267,22 +272,7 @@ export class Qcow2Image implements BlockDevice {
   async blockStatus(offset: number, length: number): Promise<BlockStatus[]> {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return [];
-    const hostFile = this.dataFile.name;
-    return (await this.map(offset, end - offset)).map((extent): BlockStatus => {
-      const base = { offset: extent.guestOffset, length: extent.length };
-      switch (extent.kind) {
-        case 'data':
-          return { ...base, kind: 'data', hostOffset: extent.hostOffset, hostFile };
-        case 'compressed':
-          return { ...base, kind: 'data', compressed: true };
-        case 'zero':
-          return extent.hostOffset === undefined ? { ...base, kind: 'zero' } : { ...base, kind: 'zero', hostOffset: extent.hostOffset, hostFile };
-        case 'unallocated':
-          return extent.hostOffset === undefined
-            ? { ...base, kind: 'unallocated' }
-            : { ...base, kind: 'unallocated', hostOffset: extent.hostOffset, hostFile };
-      }
-    });
+    return this.status.of(await this.map(offset, end - offset));
   }
 
   /** The internal snapshots, in table order. */

@@ -19,8 +19,9 @@ export class TrackedFile implements BlockFile {
   /** Something was written since the last completed flush began. */
   unsynced = false;
   private writesIssued = 0;
-  /** The wrapped file's SEEK_DATA view, when it has one. */
+  /** The wrapped file's SEEK_DATA view and allocated size, when it has them. */
   readonly runAt?: (offset: number, length: number) => Promise<FileRun>;
+  readonly allocatedSize?: () => Promise<number>;
 
   private constructor(inner: BlockFile, end: number) {
     this.inner = inner;
@@ -29,6 +30,7 @@ export class TrackedFile implements BlockFile {
     this.end = end;
     this.physical = end;
     if (inner.runAt !== undefined) this.runAt = (offset, length) => inner.runAt!(offset, length);
+    if (inner.allocatedSize !== undefined) this.allocatedSize = () => inner.allocatedSize!();
   }
 
   static async wrap(inner: BlockFile): Promise<TrackedFile> {

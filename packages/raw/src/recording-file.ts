@@ -108,6 +108,7 @@ export class RecordingBlockFile implements BlockFile {
   private closed = false;
   /** The wrapped file's SEEK_DATA view, when it has one (reads change nothing, so nothing is logged). */
   readonly runAt?: (offset: number, length: number) => Promise<FileRun>;
+  readonly allocatedSize?: () => Promise<number>;
 
   private constructor(inner: BlockFile, base: Uint8Array) {
     this.inner = inner;
@@ -116,6 +117,7 @@ export class RecordingBlockFile implements BlockFile {
     this.baseBytes = base;
     this.length = base.length;
     if (inner.runAt !== undefined) this.runAt = (offset, length) => inner.runAt!(offset, length);
+    if (inner.allocatedSize !== undefined) this.allocatedSize = () => inner.allocatedSize!();
   }
 
   /** Wraps `inner`, taking a copy of its current bytes as the base of the log. */

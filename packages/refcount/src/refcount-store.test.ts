@@ -123,4 +123,16 @@ describe('RefcountStore', () => {
     expect(await store.highestInUse(100)).toBe(99);
     expect(await store.highestInUse(0)).toBe(-1);
   });
+
+  it('counts clusters in use, stopping at what is enough', async () => {
+    const { store } = await openStore(freshFile(9, 6), 9, 6);
+    expect(await store.countInUse(1_000_000)).toBe(3);
+    await store.allocate(200);
+    const all = await store.countInUse(1_000_000);
+    expect(all).toBeGreaterThanOrEqual(203);
+    await store.adjust(100, -1);
+    expect(await store.countInUse(1_000_000)).toBe(all - 1);
+    expect(await store.countInUse(1_000_000, 50)).toBe(50);
+    expect(await store.countInUse(10)).toBe(10);
+  });
 });

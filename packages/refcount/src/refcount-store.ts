@@ -139,6 +139,24 @@ export class RefcountStore {
   }
 
   /**
+   * How many clusters below `limit` have a refcount other than 0, counting no further than `enough` (callers that
+   * only compare with a threshold stop there). Ranges without a refcount block are skipped whole.
+   */
+  async countInUse(limit: number, enough = Infinity): Promise<number> {
+    let count = 0;
+    for (let cluster = 0; cluster < limit && count < enough; ) {
+      const range = Math.floor(cluster / this.blockEntries);
+      if ((this.table[range] ?? 0) === 0) {
+        cluster = (range + 1) * this.blockEntries;
+        continue;
+      }
+      if ((await this.get(cluster)) !== 0) count++;
+      cluster++;
+    }
+    return count;
+  }
+
+  /**
    * The highest cluster below `limit` whose refcount is not 0, or -1 when there is none. Ranges without a refcount
    * block are skipped whole. What lies above it is free space at the end of the file (trimmed at close).
    */
