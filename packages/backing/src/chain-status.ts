@@ -16,6 +16,8 @@ export interface ChainExtent {
   compressed: boolean;
   hostOffset?: number;
   hostFile?: string;
+  /** The bytes at `hostOffset` are a hole in `hostFile` (BlockStatus.hole); set only when true. */
+  hole?: true;
 }
 
 /**
@@ -44,6 +46,7 @@ async function walk(device: BlockDevice, start: number, end: number, depth: numb
         data: status.kind === 'data',
         compressed: status.compressed === true,
         ...(status.hostOffset === undefined ? {} : { hostOffset: status.hostOffset, hostFile: status.hostFile }),
+        ...(status.hole === true ? { hole: true as const } : {}),
       });
       continue;
     }
@@ -88,6 +91,7 @@ export function continuesRun(previous: ChainExtent, next: ChainExtent): boolean 
     previous.data === next.data &&
     previous.compressed === next.compressed &&
     previous.hostFile === next.hostFile &&
+    previous.hole === next.hole &&
     (previous.hostOffset === undefined ? next.hostOffset === undefined : previous.hostOffset + previous.length === next.hostOffset)
   );
 }

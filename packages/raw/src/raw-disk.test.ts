@@ -70,7 +70,7 @@ describe('RawDisk on a file that can deallocate', () => {
     const disk = await RawDisk.open(file);
     expect(await disk.blockStatus(8192, 40960)).toEqual([
       { offset: 8192, length: 8192, kind: 'data', hostOffset: 8192, hostFile: 'disk.raw' },
-      { offset: 16384, length: 24576, kind: 'zero', hostOffset: 16384, hostFile: 'disk.raw' },
+      { offset: 16384, length: 24576, kind: 'zero', hostOffset: 16384, hostFile: 'disk.raw', hole: true },
       { offset: 40960, length: 8192, kind: 'data', hostOffset: 40960, hostFile: 'disk.raw' },
     ]);
   });

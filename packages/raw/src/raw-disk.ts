@@ -41,7 +41,7 @@ export class RawDisk implements BlockDevice {
     if (end <= offset) return [];
     const whole: BlockStatus = { offset, length: end - offset, kind: 'data', hostOffset: offset, hostFile: this.file.name };
     // A hole reads as zeros and is not stored: qemu-img map shows it as zero, not data, with its offset.
-    return splitAtHostHoles(this.file, [whole], (part) => ({ ...part, kind: 'zero' }));
+    return splitAtHostHoles(this.file, [whole], (part) => ({ ...part, kind: 'zero', hole: true }));
   }
 
   async write(src: Uint8Array, offset: number): Promise<void> {
