@@ -16,6 +16,8 @@ export interface ChainExtent {
   compressed: boolean;
   hostOffset?: number;
   hostFile?: string;
+  /** The bytes at `hostOffset` are a hole in `hostFile` (BlockStatus.hole); set only when true. */
+  hole?: true;
 }
 
 /**
@@ -39,10 +41,12 @@ async function walk(device: BlockDevice, start: number, end: number, depth: numb
         length: status.length,
         depth,
         present: true,
-        zero: status.kind === 'zero',
+        // Mapped data in a hole of the host file reads as zeros: qemu-img map reports it zero and data.
+        zero: status.kind === 'zero' || status.hole === true,
         data: status.kind === 'data',
         compressed: status.compressed === true,
         ...(status.hostOffset === undefined ? {} : { hostOffset: status.hostOffset, hostFile: status.hostFile }),
+        ...(status.hole === true ? { hole: true as const } : {}),
       });
       continue;
     }
@@ -87,6 +91,7 @@ export function continuesRun(previous: ChainExtent, next: ChainExtent): boolean 
     previous.data === next.data &&
     previous.compressed === next.compressed &&
     previous.hostFile === next.hostFile &&
+    previous.hole === next.hole &&
     (previous.hostOffset === undefined ? next.hostOffset === undefined : previous.hostOffset + previous.length === next.hostOffset)
   );
 }

@@ -11,9 +11,9 @@ export interface AllocationExtent {
 /**
  * The base:allocation view of `[offset, offset + length)` (proto.md "Metadata contexts"), looking down the whole
  * backing chain as a guest would see it:
- * - stored data (in any layer): 0, allocated and not known to be zero;
+ * - stored data (in any layer): 0, allocated and not known to be zero; ZERO where its host bytes are a hole;
  * - a zero cluster with no storage behind it: HOLE|ZERO; one that keeps its host cluster: ZERO only, since
- *   writing there needs no new space;
+ *   writing there needs no new space; a hole of a raw file: HOLE|ZERO (qemu-nbd's flags for each);
  * - left unallocated by every layer: HOLE|ZERO.
  * Adjacent extents with equal flags are merged, because clients (and the spec's SHOULD) want status changes only.
  */
@@ -22,8 +22,10 @@ export async function allocationExtents(device: BlockDevice, offset: number, len
   let covered = 0;
   for (const extent of await chainStatus(device, offset, length)) {
     const flags = extent.data
-      ? 0
-      : extent.zero && extent.present && extent.hostOffset !== undefined
+      ? extent.zero
+        ? NBD_STATE_ZERO
+        : 0
+      : extent.zero && extent.present && extent.hostOffset !== undefined && extent.hole !== true
         ? NBD_STATE_ZERO
         : NBD_STATE_HOLE | NBD_STATE_ZERO;
     covered += extent.length;

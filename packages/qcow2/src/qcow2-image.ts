@@ -10,13 +10,16 @@ import {
   type SnapshotEntry,
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
+import type { RefcountStore } from '@q/refcount';
 import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
+import { ImageBlockStatus } from './block-status.js';
 import type { Codecs } from './codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { growDisk } from './l1-growth.js';
+import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
 import { mappingParts, writableParts, type WritableParts } from './writable-parts.js';
@@ -72,6 +75,7 @@ export class Qcow2Image implements BlockDevice {
   private readonly mapper: ClusterMapper;
   private readonly compressed: CompressedReader | undefined;
   private readonly writer: WritableParts | undefined;
+  private readonly status: ImageBlockStatus;
   private virtualSize: number;
   private prepared: Promise<void> | undefined;
 
@@ -96,7 +100,9 @@ export class Qcow2Image implements BlockDevice {
     this.snapshot = parts.snapshot;
     this.mapper = parts.mapper;
     this.compressed = parts.compressed;
-    this.writer = parts.writer;
+    const writer = (this.writer = parts.writer);
+    const withRefcounts = writer && (<T>(use: (store: RefcountStore) => Promise<T>) => writer.lock.run(() => use(writer.refcounts)));
+    this.status = new ImageBlockStatus({ file: parts.file, dataFile: parts.dataFile, metadata: parts.metadata, withRefcounts });
   }
 
   get size(): number {
@@ -269,22 +275,7 @@ export class Qcow2Image implements BlockDevice {
   async blockStatus(offset: number, length: number): Promise<BlockStatus[]> {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return [];
-    const hostFile = this.dataFile.name;
-    return (await this.map(offset, end - offset)).map((extent): BlockStatus => {
-      const base = { offset: extent.guestOffset, length: extent.length };
-      switch (extent.kind) {
-        case 'data':
-          return { ...base, kind: 'data', hostOffset: extent.hostOffset, hostFile };
-        case 'compressed':
-          return { ...base, kind: 'data', compressed: true };
-        case 'zero':
-          return extent.hostOffset === undefined ? { ...base, kind: 'zero' } : { ...base, kind: 'zero', hostOffset: extent.hostOffset, hostFile };
-        case 'unallocated':
-          return extent.hostOffset === undefined
-            ? { ...base, kind: 'unallocated' }
-            : { ...base, kind: 'unallocated', hostOffset: extent.hostOffset, hostFile };
-      }
-    });
+    return this.status.of(await this.map(offset, end - offset));
   }
 
   /** The internal snapshots, in table order. */
@@ -333,6 +324,7 @@ export class Qcow2Image implements BlockDevice {
         metadata: this.metadata,
         regions: this.metadata.regions,
         syncRefcounts,
+        deallocations: writer.deallocations,
       };
       result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
       this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, file.end);
@@ -340,16 +332,12 @@ export class Qcow2Image implements BlockDevice {
     return result as T;
   }
 
-  /**
-   * Flushes a writable image and, when this session set the dirty bit (lazy refcounts), clears it: the refcounts
-   * on disk are whole again. Then closes the files and the backing chain.
-   */
+  /** Finishes a writable image's writes (finish-writes.ts), then closes the files and the backing chain. */
   async close(): Promise<void> {
     let failure: unknown;
     if (this.writer !== undefined && !this.writer.header.corrupt) {
       try {
-        await this.writer.writePath.flush();
-        if (this.prepared !== undefined && this.writer.lazyRefcounts && this.writer.header.dirty) await this.writer.header.setDirty(false);
+        await finishWrites(this.writer, this.prepared !== undefined);
       } catch (error) {
         failure = attribute(error, this.name);
       }

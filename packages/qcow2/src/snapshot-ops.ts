@@ -4,6 +4,7 @@ const MAX_NAME_BYTES = 255;
 import { ACTIVE_L2_TABLE, type L1Table, type MetadataRegions } from '@q/mapper';
 import { DiskError } from '@q/raw';
 import { readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
+import type { DeallocationQueue } from './deallocation-queue.js';
 import type { HeaderState } from './header-state.js';
 import type { ImageMetadata } from './image-metadata.js';
 import { adjustTree, l2Tables, recomputeCopied, type TreeParts } from './snapshot-tree.js';
@@ -17,6 +18,8 @@ export interface SnapshotParts extends TreeParts {
   regions: MetadataRegions;
   /** Writes back refcounts (and syncs them unless refcounts are lazy). */
   syncRefcounts(): Promise<void>;
+  /** Where the clusters an operation frees wait for their holes. */
+  deallocations: DeallocationQueue;
 }
 
 /**
@@ -32,6 +35,8 @@ export async function withDirtyBit<T>(parts: SnapshotParts, operation: () => Pro
   const result = await operation();
   await flushAll(parts);
   if (mark) await parts.header.setDirty(false);
+  // Every table that named what the operation freed is durable now: give that space back at once (snapshot delete).
+  await parts.deallocations.release();
   return result;
 }
 

@@ -1,11 +1,12 @@
-import type { BlockFile, BlockFileCapabilities } from '@q/raw';
+import type { BlockFile, BlockFileCapabilities, FileRun } from '@q/raw';
 
 /**
  * A BlockFile decorator that knows how far the file reaches, counting writes still in flight, so the write path
  * can extend the file to cover a new cluster without ever shrinking it under a write that is already on its way.
  * Extensions reserve some room ahead (one truncate per megabyte, not one per cluster: a truncate is a round trip
  * through the I/O threads under the metadata lock); close trims the file back to what is used, so it ends where
- * QEMU's would. It also remembers whether anything was written since the last sync.
+ * QEMU's would, or earlier when the clusters at the end are free (`trimTo`). It also remembers whether anything
+ * was written since the last sync.
  */
 export class TrackedFile implements BlockFile {
   readonly name: string;
@@ -18,6 +19,9 @@ export class TrackedFile implements BlockFile {
   /** Something was written since the last completed flush began. */
   unsynced = false;
   private writesIssued = 0;
+  /** The wrapped file's SEEK_DATA view and allocated size, when it has them. */
+  readonly runAt?: (offset: number, length: number) => Promise<FileRun>;
+  readonly allocatedSize?: () => Promise<number>;
 
   private constructor(inner: BlockFile, end: number) {
     this.inner = inner;
@@ -25,6 +29,8 @@ export class TrackedFile implements BlockFile {
     this.capabilities = inner.capabilities;
     this.end = end;
     this.physical = end;
+    if (inner.runAt !== undefined) this.runAt = (offset, length) => inner.runAt!(offset, length);
+    if (inner.allocatedSize !== undefined) this.allocatedSize = () => inner.allocatedSize!();
   }
 
   static async wrap(inner: BlockFile): Promise<TrackedFile> {
@@ -62,6 +68,18 @@ export class TrackedFile implements BlockFile {
     if (length <= this.physical) return;
     this.physical = length + reserve;
     await this.inner.truncate(this.physical);
+  }
+
+  deallocate(offset: number, length: number): Promise<boolean> {
+    return this.inner.deallocate === undefined ? Promise.resolve(false) : this.inner.deallocate(offset, length);
+  }
+
+  /**
+   * Lowers the length close cuts the file to (never raises it): for free clusters at the end, which nothing
+   * references once the refcounts saying so are durable. Only when no write is still to come.
+   */
+  trimTo(length: number): void {
+    this.end = Math.min(this.end, length);
   }
 
   async truncate(size: number): Promise<void> {

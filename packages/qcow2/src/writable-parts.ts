@@ -4,6 +4,7 @@ import { ACTIVE_L2_TABLE, ClusterMapper, L1Table, L2Writer, type MetadataRegions
 import { RefcountStore } from '@q/refcount';
 import { readExact, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock } from './async-lock.js';
+import { DeallocationQueue } from './deallocation-queue.js';
 import { HeaderState } from './header-state.js';
 import type { ResizeParts } from './l1-growth.js';
 import type { ImageMetadata } from './image-metadata.js';
@@ -57,6 +58,8 @@ export interface WritableParts {
   lazyRefcounts: boolean;
   resizeParts: ResizeParts;
   l2Cache: TableCache;
+  /** Freed clusters waiting for their hole to be punched (at flush). */
+  deallocations: DeallocationQueue;
 }
 
 export async function writableParts(options: {
@@ -73,6 +76,7 @@ export async function writableParts(options: {
   const { geometry } = metadata;
   const regions = metadata.regions;
   const header = new HeaderState(metadata.header, file);
+  const deallocations = new DeallocationQueue(file, geometry.clusterSize);
   const refcounts = await RefcountStore.open({
     file,
     clusterBits: geometry.clusterBits,
@@ -85,6 +89,7 @@ export async function writableParts(options: {
       for (const [offset, clusters] of removed) regions.remove(offset, clusters * geometry.clusterSize);
       for (const [offset, clusters] of added) regions.add(offset, clusters * geometry.clusterSize, 'refcount metadata');
     },
+    listener: deallocations,
   });
   registerWritableMetadata(regions, metadata, refcounts, mapping.l1, geometry);
   const lock = new AsyncLock();
@@ -117,10 +122,12 @@ export async function writableParts(options: {
     lock,
     lazyRefcounts,
     dataFileRaw: (metadata.header.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n,
+    deallocations,
   });
   mapping.setWriteBackSync(syncRefcounts);
   const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
-  return { header, refcounts, writePath, zeroPath: new ZeroPath(writePath), l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache };
+  const zeroPath = new ZeroPath(writePath);
+  return { header, refcounts, writePath, zeroPath, l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache, deallocations };
 }
 
 /** A writable image also guards refcount blocks, active L2 tables and snapshot L1 tables against overwrites. */

@@ -4,6 +4,7 @@ import { referencedClusters, subclusterMask, type ClusterMapper, type L2Writer, 
 import type { RefcountStore } from '@q/refcount';
 import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock, KeyedClaims } from './async-lock.js';
+import type { DeallocationQueue } from './deallocation-queue.js';
 import type { HeaderState } from './header-state.js';
 import type { TrackedFile } from './tracked-file.js';
 
@@ -38,6 +39,8 @@ export interface WritePathParts {
   lazyRefcounts: boolean;
   /** The external data file is kept a valid raw image (zeros are written, not only flagged). */
   dataFileRaw: boolean;
+  /** Freed clusters whose holes are punched at the end of every flush. */
+  deallocations: DeallocationQueue;
 }
 
 /**
@@ -214,7 +217,8 @@ export class WritePath {
   /**
    * Makes everything written so far durable, in the order that keeps the image consistent at every step: data and
    * refcounts, then L2 tables, then the release of clusters they no longer name (after in-place writes that may
-   * still target those clusters have landed).
+   * still target those clusters have landed), and last the holes of clusters freed since the last flush: every
+   * table that named them is on disk by now (DeallocationQueue), and the lock keeps the allocator off them.
    */
   async flush(): Promise<void> {
     const { file, dataFile, refcounts, l2Cache, lock } = this.p;
@@ -223,13 +227,15 @@ export class WritePath {
       await this.syncRefcounts();
       await l2Cache.flush();
       await file.flush();
-      if (this.pendingFrees.length === 0) return;
-      await Promise.all(this.inPlace);
-      const frees = this.pendingFrees;
-      this.pendingFrees = [];
-      for (const cluster of frees) await refcounts.adjust(cluster, -1);
-      await refcounts.flush();
-      await file.flush();
+      if (this.pendingFrees.length > 0) {
+        await Promise.all(this.inPlace);
+        const frees = this.pendingFrees;
+        this.pendingFrees = [];
+        for (const cluster of frees) await refcounts.adjust(cluster, -1);
+        await refcounts.flush();
+        await file.flush();
+      }
+      await this.p.deallocations.release();
     });
   }
 

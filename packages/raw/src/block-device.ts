@@ -58,6 +58,12 @@ export interface BlockStatus {
   hostFile?: string;
   /** The bytes are stored compressed (no host offset to give). */
   compressed?: boolean;
+  /**
+   * The host bytes at `hostOffset` are a hole in `hostFile` (punched, or never written). On a `data` extent they
+   * read as zeros although this layer maps them as stored (qemu-img map: `"zero": true` with `"data": true`); on a
+   * `zero` extent (a raw file's hole) nothing is stored at all (NBD: HOLE as well as ZERO).
+   */
+  hole?: boolean;
 }
 
 /** Throws E_READ_ONLY for a change to a read-only device. */

@@ -30,6 +30,11 @@ export interface BlockFile {
    * `offset` (at most `length`). Optional: a store that cannot tell says nothing, and callers treat it as data.
    */
   runAt?(offset: number, length: number): Promise<FileRun>;
+  /**
+   * Bytes of storage the store occupies (a file's allocated blocks, what `du` and qemu-img's actual-size count).
+   * Optional: a store that cannot tell says nothing.
+   */
+  allocatedSize?(): Promise<number>;
 }
 
 /** A run of a store's bytes: stored data, or a hole that reads as zeros without being stored. */

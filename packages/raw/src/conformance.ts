@@ -136,6 +136,16 @@ export function describeBlockFileConformance(adapter: string, factory: BlockFile
       await file.close();
     });
 
+    it('reports an allocated size that grows with what was written, where it can tell', async () => {
+      const file = await factory.create();
+      if (file.allocatedSize === undefined) return void (await file.close());
+      const empty = await file.allocatedSize();
+      await file.write(pattern(256 * 1024, 12), 0);
+      await file.flush();
+      expect(await file.allocatedSize()).toBeGreaterThanOrEqual(empty + 128 * 1024);
+      await file.close();
+    });
+
     it('fails cleanly after close', async () => {
       const file = await factory.create();
       await file.close();

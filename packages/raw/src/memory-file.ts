@@ -3,7 +3,9 @@ import { DiskError } from './errors.js';
 
 /**
  * A BlockFile held in memory: for tests, for browsers, and as the private overlay of copy-on-write devices.
- * Storage grows in place (doubling) so appending writes stay cheap.
+ * Storage grows in place (doubling) so appending writes stay cheap. With `deallocate: true` it takes deallocations
+ * as a file system with holes would (the range reads as zeros), so writers that give space back can be tested in
+ * memory; the memory itself is not given back.
  */
 export class MemoryBlockFile implements BlockFile {
   readonly name: string;
@@ -12,9 +14,10 @@ export class MemoryBlockFile implements BlockFile {
   private length: number;
   private closed = false;
 
-  constructor(initial: Uint8Array = new Uint8Array(0), options: { name?: string; writable?: boolean } = {}) {
+  constructor(initial: Uint8Array = new Uint8Array(0), options: { name?: string; writable?: boolean; deallocate?: boolean } = {}) {
     this.name = options.name ?? 'memory';
-    this.capabilities = { writable: options.writable ?? true, sparse: false };
+    const writable = options.writable ?? true;
+    this.capabilities = { writable, sparse: false, deallocate: writable && options.deallocate === true };
     this.bytes = initial;
     this.length = initial.length;
   }
@@ -62,6 +65,16 @@ export class MemoryBlockFile implements BlockFile {
       this.reserve(size);
     }
     this.length = size;
+  }
+
+  /** Zeros the range (within the file: like a punched hole, it never changes the length); see the constructor. */
+  async deallocate(offset: number, length: number): Promise<boolean> {
+    this.checkOpen();
+    this.checkWritable();
+    checkOffset(offset, this.name);
+    if (this.capabilities.deallocate !== true) return false;
+    if (offset < this.length) this.bytes.fill(0, offset, Math.min(this.length, offset + length));
+    return true;
   }
 
   async close(): Promise<void> {

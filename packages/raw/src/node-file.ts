@@ -166,6 +166,14 @@ export class NodeBlockFile implements BlockFile {
     return this.sync('deallocate', offset, () => punchHole(fd, offset, length));
   }
 
+  /** st_blocks in bytes: what the file occupies, as `du` counts it. */
+  allocatedSize(): Promise<number> {
+    const fd = this.descriptor();
+    return new Promise((resolve, reject) =>
+      fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.blocks * 512))),
+    );
+  }
+
   /** SEEK_DATA / SEEK_HOLE: whether the bytes at `offset` are stored or a hole, and how far that goes. */
   runAt(offset: number, length: number): Promise<FileRun> {
     const fd = this.descriptor();

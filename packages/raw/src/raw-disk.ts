@@ -2,10 +2,13 @@ import type { BlockFile } from './block-file.js';
 import { readPadded } from './block-file.js';
 import { DiskError } from './errors.js';
 import { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
+import { splitAtHostHoles } from './host-holes.js';
 
 /**
  * The raw backend: guest offset = file offset, nothing in between. It stays the default for anything without a
- * qcow2 magic, and stays as fast as the file itself (one read per request, no copies).
+ * qcow2 magic, and stays as fast as the file itself (one read per request, no copies). Where the file can punch
+ * holes, discards and zero writes that may unmap give the space back, as QEMU's raw driver does, and block status
+ * tells holes from data.
  */
 export class RawDisk implements BlockDevice {
   readonly format = 'raw';
@@ -36,8 +39,9 @@ export class RawDisk implements BlockDevice {
   async blockStatus(offset: number, length: number): Promise<BlockStatus[]> {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return [];
-    // Node exposes no SEEK_DATA/SEEK_HOLE, so holes cannot be told from data: everything is reported as data.
-    return [{ offset, length: end - offset, kind: 'data', hostOffset: offset, hostFile: this.file.name }];
+    const whole: BlockStatus = { offset, length: end - offset, kind: 'data', hostOffset: offset, hostFile: this.file.name };
+    // A hole reads as zeros and is not stored: qemu-img map shows it as zero, not data, with its offset.
+    return splitAtHostHoles(this.file, [whole], (part) => ({ ...part, kind: 'zero', hole: true }));
   }
 
   async write(src: Uint8Array, offset: number): Promise<void> {
@@ -46,21 +50,37 @@ export class RawDisk implements BlockDevice {
     await this.file.write(src, offset);
   }
 
+  /**
+   * With `unmap` (QEMU's MAY_UNMAP, NBD without NO_HOLE) a punched hole is the zeroing, and costs no writes (so it
+   * is also `fast`). Without it the space must stay allocated: zeros are written, as QEMU does where it has no
+   * ZERO_RANGE, and a `fast` request is refused.
+   */
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
-    // No hole punching in the port: zeros are always written.
-    if (options.fast === true && length > 0) throw new DiskError('E_UNSUPPORTED', 'a raw file cannot zero faster than it writes', { file: this.name });
+    if (length === 0) return;
+    if (options.unmap === true && (await this.deallocate(offset, length))) return;
+    if (options.fast === true) throw new DiskError('E_UNSUPPORTED', 'a raw file cannot zero faster than it writes', { file: this.name });
     const zeros = new Uint8Array(Math.min(length, 1 << 20));
     for (let at = 0; at < length; at += zeros.length) {
       await this.file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
     }
   }
 
-  /** Discard is advisory and the port has no hole punching: the bytes stay as they are. */
+  /**
+   * Punches a hole where the file can (the range then reads as zeros, as after QEMU's discard on a raw file);
+   * elsewhere discard is advisory and the bytes stay as they are.
+   */
   async discard(offset: number, length: number): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
+    if (length > 0) await this.deallocate(offset, length);
+  }
+
+  /** Gives `[offset, offset + length)` back to the file system; false when the file cannot. */
+  private async deallocate(offset: number, length: number): Promise<boolean> {
+    if (this.file.capabilities.deallocate !== true || this.file.deallocate === undefined) return false;
+    return this.file.deallocate(offset, length);
   }
 
   async flush(): Promise<void> {

@@ -10,6 +10,11 @@ describeBlockFileConformance('RecordingBlockFile', {
   readOnly: async (bytes) => RecordingBlockFile.wrap(new MemoryBlockFile(bytes.slice(), { writable: false })),
 });
 
+describeBlockFileConformance('RecordingBlockFile (deallocating)', {
+  create: async () => RecordingBlockFile.wrap(new MemoryBlockFile(new Uint8Array(0), { deallocate: true })),
+  readOnly: async (bytes) => RecordingBlockFile.wrap(new MemoryBlockFile(bytes.slice(), { writable: false, deallocate: true })),
+});
+
 const fill = (length: number, value: number): Uint8Array => new Uint8Array(length).fill(value);
 const text = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -139,6 +144,34 @@ describe('RecordingBlockFile', () => {
     expect(text(file.materialize(4, { kind: 'drop-all' }))).toBe('ab\0\0\0\0XY');
   });
 
+  it('records deallocations as zeros over the range, inside the length, pending until a flush covers them', async () => {
+    const inner = new MemoryBlockFile(ascii('abcdefgh'), { deallocate: true });
+    const file = await RecordingBlockFile.wrap(inner);
+    expect(await file.deallocate(2, 3)).toBe(true); // 0
+    expect(text(inner.contents())).toBe('ab\0\0\0fgh');
+    await file.write(ascii('XY'), 3); // 1: a later write over the hole
+    await file.flush(); // 2
+    expect(await file.deallocate(6, 100)).toBe(true); // 3: past the end: the length stays
+    expect(file.ops[0]).toMatchObject({ kind: 'deallocate', offset: 2, length: 3, durableAt: 2 });
+    expect(file.ops[3]).toMatchObject({ kind: 'deallocate', offset: 6, length: 100, durableAt: undefined });
+    expect(text(file.materialize(1, { kind: 'keep-all' }))).toBe('ab\0\0\0fgh');
+    expect(text(file.materialize(2, { kind: 'explicit', order: [1, 0] }))).toBe('ab\0\0\0fgh');
+    expect(text(file.materialize(3, { kind: 'drop-all' }))).toBe('ab\0XYfgh');
+    expect(text(file.materialize(4, { kind: 'drop-all' }))).toBe('ab\0XYfgh');
+    expect(text(file.materialize(4, { kind: 'keep-all' }))).toBe('ab\0XYf\0\0');
+    expect(await file.size()).toBe(8);
+  });
+
+  it('logs nothing to zero when the file cannot deallocate', async () => {
+    const file = await RecordingBlockFile.wrap(new MemoryBlockFile(ascii('abcd')));
+    expect(file.capabilities.deallocate).toBe(false);
+    expect(await file.deallocate(0, 2)).toBe(false);
+    expect(file.opCount).toBe(0);
+    const refusing = await RecordingBlockFile.wrap(new RefusingFile(ascii('abcd')));
+    expect(await refusing.deallocate(0, 2)).toBe(false);
+    expect(text(refusing.materialize(refusing.opCount, { kind: 'keep-all' }))).toBe('abcd');
+  });
+
   it('refuses crash points outside the log and explicit orders naming durable ops', async () => {
     const file = await RecordingBlockFile.wrap(new MemoryBlockFile());
     await file.write(ascii('a'), 0);
@@ -148,6 +181,17 @@ describe('RecordingBlockFile', () => {
     expect(() => file.materialize(2, { kind: 'explicit', order: [0] })).toThrow(/not pending/);
   });
 });
+
+/** Says it can deallocate, then cannot (a file system without holes behind a capable adapter). */
+class RefusingFile extends MemoryBlockFile {
+  constructor(bytes: Uint8Array) {
+    super(bytes, { deallocate: true });
+  }
+
+  override async deallocate(): Promise<boolean> {
+    return false;
+  }
+}
 
 /** A memory file whose writes wait for `release()` (to hold one in flight) or fail once on demand. */
 class GatedFile implements BlockFile {

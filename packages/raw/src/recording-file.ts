@@ -1,8 +1,8 @@
-import type { BlockFile, BlockFileCapabilities } from './block-file.js';
+import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
 
 /** One operation that changed (or synced) the recorded file, in the order it reached the recorder. */
-export type RecordedOp = RecordedWrite | RecordedTruncate | RecordedFlush;
+export type RecordedOp = RecordedWrite | RecordedTruncate | RecordedDeallocate | RecordedFlush;
 
 export interface RecordedWrite {
   readonly kind: 'write';
@@ -21,6 +21,19 @@ export interface RecordedTruncate {
   readonly size: number;
   /** The length the file had (as the recorder saw it) when the truncate was issued. */
   readonly previousSize: number;
+  readonly durableAt: number | undefined;
+}
+
+/**
+ * A deallocation (a punched hole): replayed as zeros over the range, inside the file's length at that point (a
+ * hole never extends a file). Like a write, it may or may not have reached the disk until a flush covers it.
+ */
+export interface RecordedDeallocate {
+  readonly kind: 'deallocate';
+  readonly index: number;
+  readonly offset: number;
+  /** Bytes given back; 0 when the store could not deallocate (nothing changed). */
+  readonly length: number;
   readonly durableAt: number | undefined;
 }
 
@@ -65,7 +78,7 @@ export interface CrashState {
 
 /**
  * A BlockFile decorator for crash tests. It passes every call through to the file it wraps and records an ordered
- * log of what changed the file (writes with a copy of their bytes, truncates) and of completed flushes, on top of
+ * log of what changed the file (writes with a copy of their bytes, truncates, deallocations) and of completed flushes, on top of
  * a snapshot of the bytes the file held when recording began. From that it can rebuild the file as a crash at any
  * point would have left it.
  *
@@ -77,7 +90,9 @@ export interface CrashState {
  * least this long" when it is not durable (a lost extension cannot cut off a later write that persisted); a
  * shrinking truncate is applied as it is.
  *
- * Flushes are logged when they complete; writes and truncates when they are issued.
+ * Flushes are logged when they complete; writes, truncates and deallocations when they are issued. A deallocation is
+ * replayed as zeros written over the range (within the file's length), so a hole punched too early shows up as a
+ * crash image whose metadata points at zeros.
  */
 export class RecordingBlockFile implements BlockFile {
   readonly name: string;
@@ -91,6 +106,9 @@ export class RecordingBlockFile implements BlockFile {
   private readonly inFlight = new Set<number>();
   private length: number;
   private closed = false;
+  /** The wrapped file's SEEK_DATA view, when it has one (reads change nothing, so nothing is logged). */
+  readonly runAt?: (offset: number, length: number) => Promise<FileRun>;
+  readonly allocatedSize?: () => Promise<number>;
 
   private constructor(inner: BlockFile, base: Uint8Array) {
     this.inner = inner;
@@ -98,6 +116,8 @@ export class RecordingBlockFile implements BlockFile {
     this.capabilities = inner.capabilities;
     this.baseBytes = base;
     this.length = base.length;
+    if (inner.runAt !== undefined) this.runAt = (offset, length) => inner.runAt!(offset, length);
+    if (inner.allocatedSize !== undefined) this.allocatedSize = () => inner.allocatedSize!();
   }
 
   /** Wraps `inner`, taking a copy of its current bytes as the base of the log. */
@@ -157,6 +177,25 @@ export class RecordingBlockFile implements BlockFile {
     return this.track(index, pending);
   }
 
+  async deallocate(offset: number, length: number): Promise<boolean> {
+    if (this.inner.deallocate === undefined || this.capabilities.deallocate !== true) return false;
+    if (!this.accepts(offset)) return this.inner.deallocate(offset, length);
+    const pending = this.inner.deallocate(offset, length);
+    const index = this.log.length;
+    const op: MutableDeallocate = { kind: 'deallocate', index, offset, length, durableAt: undefined };
+    this.log.push(op);
+    let punched = false;
+    await this.track(
+      index,
+      pending.then((done) => {
+        punched = done;
+      }),
+    );
+    // The store could not after all: its bytes are unchanged, so the replay must not zero them.
+    if (!punched) op.length = 0;
+    return punched;
+  }
+
   async flush(): Promise<void> {
     const issuedAt = this.log.length;
     // Only what has completed is covered by this flush.
@@ -166,7 +205,7 @@ export class RecordingBlockFile implements BlockFile {
     this.log.push({ kind: 'flush', index, issuedAt });
     for (const op of covers) {
       if (!this.uncovered.has(op)) continue;
-      (this.log[op] as MutableWrite | MutableTruncate).durableAt = index;
+      (this.log[op] as MutableWrite | MutableTruncate | MutableDeallocate).durableAt = index;
       this.uncovered.delete(op);
     }
   }
@@ -218,6 +257,7 @@ export class RecordingBlockFile implements BlockFile {
   private apply(image: GrowableBytes, index: number, unordered: boolean): void {
     const op = this.log[index]!;
     if (op.kind === 'write') image.write(op.bytes, op.offset);
+    else if (op.kind === 'deallocate') image.zero(op.offset, op.length);
     else if (op.kind === 'truncate') image.truncate(unordered && op.size >= op.previousSize ? Math.max(op.size, image.length) : op.size);
   }
 
@@ -249,7 +289,8 @@ export class RecordingBlockFile implements BlockFile {
 
 type MutableWrite = { -readonly [K in keyof RecordedWrite]: RecordedWrite[K] };
 type MutableTruncate = { -readonly [K in keyof RecordedTruncate]: RecordedTruncate[K] };
-type MutableOp = MutableWrite | MutableTruncate | RecordedFlush;
+type MutableDeallocate = { -readonly [K in keyof RecordedDeallocate]: RecordedDeallocate[K] };
+type MutableOp = MutableWrite | MutableTruncate | MutableDeallocate | RecordedFlush;
 
 /** The pending ops a policy keeps, in the order it applies them. */
 function choose(pending: readonly number[], policy: CrashPolicy): number[] {
@@ -315,6 +356,11 @@ class GrowableBytes {
     this.reserve(end);
     this.bytes.set(src, offset);
     if (end > this.length) this.length = end;
+  }
+
+  /** Zeros inside the current length only (a punched hole keeps the file's size). */
+  zero(offset: number, length: number): void {
+    if (offset < this.length) this.bytes.fill(0, offset, Math.min(this.length, offset + length));
   }
 
   truncate(size: number): void {

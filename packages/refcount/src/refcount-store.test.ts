@@ -18,6 +18,7 @@ function freshFile(clusterBits: number, refcountOrder: number): MemoryBlockFile 
 
 async function openStore(file: MemoryBlockFile, clusterBits: number, refcountOrder: number) {
   const switches: Array<[number, number]> = [];
+  const events: string[] = [];
   const store = await RefcountStore.open({
     file,
     clusterBits,
@@ -25,8 +26,9 @@ async function openStore(file: MemoryBlockFile, clusterBits: number, refcountOrd
     tableOffset: 2 ** clusterBits,
     tableClusters: 1,
     switchTable: async (offset, clusters) => void switches.push([offset, clusters]),
+    listener: { freed: (cluster) => events.push(`-${cluster}`), claimed: (cluster) => events.push(`+${cluster}`) },
   });
-  return { store, switches };
+  return { store, switches, events };
 }
 
 /** Every refcount as stored on disk, read back from the bytes (not through the store's cache). */
@@ -84,5 +86,53 @@ describe('RefcountStore', () => {
     // Nothing else is counted: every counted cluster is metadata or data.
     const counted = counts.filter((n) => n === 1).length;
     expect(counted).toBe(metadata.size + 5000 + 10);
+  });
+
+  it('tells its listener when a cluster becomes free and when one is taken again, in order', async () => {
+    const { store, events } = await openStore(freshFile(16, 4), 16, 4);
+    await store.allocate(2); // clusters 3, 4
+    await store.adjust(3, 1); // 1 -> 2: no transition
+    await store.adjust(3, -1);
+    await store.adjust(4, -1);
+    await store.adjust(3, -1);
+    await store.set(9, 0); // already free: nothing
+    expect(await store.allocate(1)).toBe(3 * 65536);
+    expect(events).toEqual(['+3', '+4', '-4', '-3', '+3']);
+  });
+
+  it('tells its listener about clusters taken by new refcount structures and the table they replace', async () => {
+    const { store, events, switches } = await openStore(freshFile(9, 6), 9, 6);
+    await store.allocate(5000);
+    expect(switches).toHaveLength(1);
+    const claimed = new Set(events.filter((e) => e.startsWith('+')).map((e) => Number(e.slice(1))));
+    // Every block and the new table were claimed; the old table (cluster 1) was freed.
+    for (const block of store.blockOffsets) if (block !== 0 && block / 512 > 2) expect(claimed.has(block / 512), `block at ${block}`).toBe(true);
+    expect(claimed.has(switches[0]![0] / 512)).toBe(true);
+    expect(events.filter((e) => e.startsWith('-'))).toEqual(['-1']);
+    expect(claimed.size).toBe(events.length - 1);
+  });
+
+  it('finds the highest cluster in use, skipping ranges without a block', async () => {
+    const { store } = await openStore(freshFile(9, 6), 9, 6);
+    expect(await store.highestInUse(1_000_000)).toBe(2);
+    await store.allocate(200);
+    expect(await store.highestInUse(1_000_000)).toBeGreaterThanOrEqual(202);
+    const top = await store.highestInUse(1_000_000);
+    await store.adjust(top, -1);
+    expect(await store.highestInUse(1_000_000)).toBe(top - 1);
+    expect(await store.highestInUse(100)).toBe(99);
+    expect(await store.highestInUse(0)).toBe(-1);
+  });
+
+  it('counts clusters in use, stopping at what is enough', async () => {
+    const { store } = await openStore(freshFile(9, 6), 9, 6);
+    expect(await store.countInUse(1_000_000)).toBe(3);
+    await store.allocate(200);
+    const all = await store.countInUse(1_000_000);
+    expect(all).toBeGreaterThanOrEqual(203);
+    await store.adjust(100, -1);
+    expect(await store.countInUse(1_000_000)).toBe(all - 1);
+    expect(await store.countInUse(1_000_000, 50)).toBe(50);
+    expect(await store.countInUse(10)).toBe(10);
   });
 });

@@ -18,6 +18,20 @@ export interface RefcountStoreOptions {
   switchTable(offset: number, clusters: number): Promise<void>;
   /** Told when refcount metadata clusters appear or go (for the engine's overlap checks). */
   onMetadataChange?(change: { added: Array<[start: number, clusters: number]>; removed: Array<[start: number, clusters: number]> }): void;
+  /** Told when a cluster becomes free or is taken again (for giving freed space back to the file system). */
+  listener?: RefcountListener;
+}
+
+/**
+ * Refcount transitions a writer may act on. Both are called synchronously, in the order the counts change (in
+ * memory: the refcount block reaches the file later), so a cluster reported free and then claimed is never
+ * mistaken for a free one.
+ */
+export interface RefcountListener {
+  /** `cluster`'s refcount went from nonzero to 0. */
+  freed(cluster: number): void;
+  /** `cluster`'s refcount went from 0 to nonzero (allocation, or a refcount structure placed there). */
+  claimed(cluster: number): void;
 }
 
 /**
@@ -114,10 +128,49 @@ export class RefcountStore {
     if ((this.table[range] ?? 0) === 0) await this.addStructures([range], Math.max(this.frontier, cluster + 1));
     const blockOffset = this.table[range]!;
     const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
-    setRefcount(block, cluster % this.blockEntries, this.options.refcountOrder, value);
+    const index = cluster % this.blockEntries;
+    const before = this.options.listener === undefined ? value : getRefcount(block, index, this.options.refcountOrder);
+    setRefcount(block, index, this.options.refcountOrder, value);
     this.blocks.markDirty(blockOffset);
     if (value === 0) this.freeHint = Math.min(this.freeHint, cluster);
     else this.frontier = Math.max(this.frontier, cluster + 1);
+    if (before !== 0 && value === 0) this.options.listener?.freed(cluster);
+    else if (before === 0 && value !== 0) this.options.listener?.claimed(cluster);
+  }
+
+  /**
+   * How many clusters below `limit` have a refcount other than 0, counting no further than `enough` (callers that
+   * only compare with a threshold stop there). Ranges without a refcount block are skipped whole.
+   */
+  async countInUse(limit: number, enough = Infinity): Promise<number> {
+    let count = 0;
+    for (let cluster = 0; cluster < limit && count < enough; ) {
+      const range = Math.floor(cluster / this.blockEntries);
+      if ((this.table[range] ?? 0) === 0) {
+        cluster = (range + 1) * this.blockEntries;
+        continue;
+      }
+      if ((await this.get(cluster)) !== 0) count++;
+      cluster++;
+    }
+    return count;
+  }
+
+  /**
+   * The highest cluster below `limit` whose refcount is not 0, or -1 when there is none. Ranges without a refcount
+   * block are skipped whole. What lies above it is free space at the end of the file (trimmed at close).
+   */
+  async highestInUse(limit: number): Promise<number> {
+    for (let cluster = limit - 1; cluster >= 0; ) {
+      const range = Math.floor(cluster / this.blockEntries);
+      if ((this.table[range] ?? 0) === 0) {
+        cluster = range * this.blockEntries - 1;
+        continue;
+      }
+      if ((await this.get(cluster)) !== 0) return cluster;
+      cluster--;
+    }
+    return -1;
   }
 
   /**
@@ -186,8 +239,12 @@ export class RefcountStore {
     const newBlocks = new Map(plan.blocks.map(({ range, cluster }) => [range, { cluster, bytes: new Uint8Array(this.clusterSize) }]));
     for (let cluster = start; cluster < plan.areaEnd; cluster++) {
       const fresh = newBlocks.get(Math.floor(cluster / this.blockEntries));
-      if (fresh !== undefined) setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
-      else await this.set(cluster, 1);
+      if (fresh === undefined) await this.set(cluster, 1);
+      else {
+        // Counted in a block that is not in the cache yet: tell the listener here, as set() would.
+        setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
+        this.options.listener?.claimed(cluster);
+      }
     }
     for (const block of newBlocks.values()) await this.file.write(block.bytes, block.cluster * this.clusterSize);
     const table = [...this.table];

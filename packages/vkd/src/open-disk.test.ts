@@ -23,17 +23,36 @@ const answers = readdirSync(dir)
   .map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Answer);
 
 
-/** qemu-img map's entries for a device, from the chain walk; `offset` is only given with a known host offset. */
+/**
+ * qemu-img map's entries for a device, from the chain walk; `offset` is only given with a known host offset. The
+ * answers describe the images as committed, with every stored byte in place: holes a checkout left in the files
+ * (a sparse copy of the repository) are the file system's business, so they are folded back into data here.
+ */
 async function qemuMap(device: BlockDevice): Promise<Array<Record<string, unknown>>> {
-  return (await chainStatus(device, 0, device.size)).map((e) => ({
-    start: e.offset,
-    length: e.length,
-    depth: e.depth,
-    present: e.present,
-    zero: e.zero,
-    data: e.data,
-    ...(e.hostOffset === undefined ? {} : { offset: e.hostOffset }),
-  }));
+  const entries: Array<{ start: number; length: number; depth: number; present: boolean; zero: boolean; data: boolean; offset?: number }> = [];
+  for (const e of await chainStatus(device, 0, device.size)) {
+    const entry = {
+      start: e.offset,
+      length: e.length,
+      depth: e.depth,
+      present: e.present,
+      zero: e.hole === true ? false : e.zero,
+      data: e.hole === true ? true : e.data,
+      ...(e.hostOffset === undefined ? {} : { offset: e.hostOffset }),
+    };
+    const last = entries.at(-1);
+    const continues =
+      last !== undefined &&
+      last.start + last.length === entry.start &&
+      last.depth === entry.depth &&
+      last.present === entry.present &&
+      last.zero === entry.zero &&
+      last.data === entry.data &&
+      (last.offset === undefined ? entry.offset === undefined : last.offset + last.length === entry.offset);
+    if (continues) last.length += entry.length;
+    else entries.push(entry);
+  }
+  return entries;
 }
 
 describe('openDisk on the committed fixtures', () => {

@@ -66,6 +66,8 @@ export interface CrashFailure {
 export interface ScenarioResult {
   ops: number;
   flushes: number;
+  /** Deallocations (punched holes) in the log. */
+  deallocations: number;
   crashPoints: number;
   checks: number;
   qemuReads: number;
@@ -76,7 +78,9 @@ export interface ScenarioResult {
 
 /** Runs the workload on the base image through a recording file, as one uninterrupted session. */
 export async function record(scenario: Scenario): Promise<Recording> {
-  const file = await RecordingBlockFile.wrap(new MemoryBlockFile(scenario.base.bytes.slice(), { name: scenario.name }));
+  // The file deallocates as a file system with holes does, so freed clusters are punched (recorded as zeros over
+  // the range, pending until a flush) and every crash point also covers holes punched too early.
+  const file = await RecordingBlockFile.wrap(new MemoryBlockFile(scenario.base.bytes.slice(), { name: scenario.name, deallocate: true }));
   const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs() });
   const spans: OpSpan[] = [];
   for (const op of scenario.workload) {
@@ -192,6 +196,8 @@ export function crashPoints(scenario: Scenario, recording: Recording): number[] 
     if (op.kind === 'flush') add(op.index - 1, op.index + 3);
     // Header writes mark table switches (refcount table, L1 table) and state bits: every point around them.
     if (op.kind === 'write' && op.offset < 512) add(op.index - 40, op.index + 40);
+    // Punched holes: just before and after each (a hole punched too early shows right after it).
+    if (op.kind === 'deallocate') add(op.index, op.index + 2);
   });
   for (const index of scenario.densePoints ?? []) add(spans[index]!.start, spans[index]!.end + 20);
   const stride = scenario.stride ?? 7;
@@ -254,6 +260,7 @@ export async function runCrashScenario(scenario: Scenario): Promise<ScenarioResu
   return {
     ops: recording.file.opCount,
     flushes: recording.file.flushIndexes().length,
+    deallocations: recording.file.ops.filter((op) => op.kind === 'deallocate').length,
     crashPoints: points.length,
     checks: jobs.length,
     qemuReads,
@@ -467,7 +474,7 @@ export async function expectCrashConsistent(scenario: Scenario): Promise<Scenari
   const started = Date.now();
   const result = await runCrashScenario(scenario);
   console.log(
-    `${scenario.name}: ${result.ops} file ops (${result.flushes} flushes), ${result.crashPoints} crash points, ` +
+    `${scenario.name}: ${result.ops} file ops (${result.flushes} flushes, ${result.deallocations} holes punched), ${result.crashPoints} crash points, ` +
       `${result.checks} crash images checked, ${result.qemuReads} also read by QEMU, ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   if (result.failures.length > 0) throw new Error(`${result.failures.length} crash images broke the contract:\n\n${formatFailures(result.failures)}`);

@@ -3,16 +3,11 @@ import { qemuImg, qemuIo, type Scratch } from '@q/test-support';
 import { buildChain } from './chain-builder.js';
 import { writeMixedRaw } from './oracle.js';
 
-/**
- * Images for the info, map and compare tests, each built with qemu-img/qemu-io. `mapSafe` marks images whose
- * data clusters were written whole (no file holes inside data clusters), where `qemu-img map` and `qcow map`
- * must agree exactly (qcow cannot see host file holes).
- */
+/** Images for the info, map and compare tests, each built with qemu-img/qemu-io. */
 export interface CatalogImage {
   name: string;
   /** `-f` to pass, if any. */
   format?: 'raw' | 'qcow2';
-  mapSafe: boolean;
   build(s: Scratch, dir: string): string;
 }
 
@@ -26,20 +21,18 @@ function qcow2(dir: string, file: string, opts: string, size: string, commands: 
 const wholeClusters = ['write -P 0x11 0 128k', 'write -P 0x12 1M 64k', 'write -P 0x13 3M 192k'];
 
 export const catalog: CatalogImage[] = [
-  { name: 'v3 64k, whole clusters', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', '', '4M', wholeClusters) },
-  { name: 'empty v3 image', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', '', '1G', []) },
-  { name: 'v2 (compat=0.10) 4k', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', 'compat=0.10,cluster_size=4k', '4M', wholeClusters) },
-  { name: '512-byte clusters, refcount_bits=1', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', 'cluster_size=512,refcount_bits=1', '2M', wholeClusters.slice(0, 2)) },
-  { name: '2M clusters, refcount_bits=64', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', 'cluster_size=2M,refcount_bits=64', '8M', ['write -P 0x14 2M 2M']) },
-  { name: 'zero clusters', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', '', '4M', [...wholeClusters, 'write -z 0 64k', 'write -z 2M 128k', 'write -z -u 1M 64k']) },
+  { name: 'v3 64k, whole clusters', build: (_s, d) => qcow2(d, 'a.qcow2', '', '4M', wholeClusters) },
+  { name: 'empty v3 image', build: (_s, d) => qcow2(d, 'a.qcow2', '', '1G', []) },
+  { name: 'v2 (compat=0.10) 4k', build: (_s, d) => qcow2(d, 'a.qcow2', 'compat=0.10,cluster_size=4k', '4M', wholeClusters) },
+  { name: '512-byte clusters, refcount_bits=1', build: (_s, d) => qcow2(d, 'a.qcow2', 'cluster_size=512,refcount_bits=1', '2M', wholeClusters.slice(0, 2)) },
+  { name: '2M clusters, refcount_bits=64', build: (_s, d) => qcow2(d, 'a.qcow2', 'cluster_size=2M,refcount_bits=64', '8M', ['write -P 0x14 2M 2M']) },
+  { name: 'zero clusters', build: (_s, d) => qcow2(d, 'a.qcow2', '', '4M', [...wholeClusters, 'write -z 0 64k', 'write -z 2M 128k', 'write -z -u 1M 64k']) },
   {
     name: 'extended L2, whole subclusters',
-    mapSafe: true,
     build: (_s, d) => qcow2(d, 'a.qcow2', 'extended_l2=on,cluster_size=64k', '4M', ['write -P 0x15 2k 2k', 'write -P 0x16 64k 8k', 'write -z 128k 4k', 'write -P 0x17 1M 64k']),
   },
   {
     name: 'compressed zlib (convert -c)',
-    mapSafe: true,
     build: (_s, d) => {
       const src = writeMixedRaw(`${d}/src.raw`, 2 * 1024 * 1024, 3);
       qemuImg(['convert', '-c', '-O', 'qcow2', src, `${d}/a.qcow2`]);
@@ -48,13 +41,11 @@ export const catalog: CatalogImage[] = [
   },
   {
     name: 'compressed zstd 4k',
-    mapSafe: true,
     build: (_s, d) => qcow2(d, 'a.qcow2', 'compression_type=zstd,cluster_size=4k', '1M', ['write -c -P 0x18 0 4k', 'write -c -P 0x19 8k 4k', 'write -P 0x1a 64k 4k']),
   },
-  { name: 'lazy refcounts, 1 GiB virtual', mapSafe: true, build: (_s, d) => qcow2(d, 'a.qcow2', 'lazy_refcounts=on', '1G', ['write -P 0x1b 512M 64k']) },
+  { name: 'lazy refcounts, 1 GiB virtual', build: (_s, d) => qcow2(d, 'a.qcow2', 'lazy_refcounts=on', '1G', ['write -P 0x1b 512M 64k']) },
   {
     name: 'persistent bitmaps',
-    mapSafe: true,
     build: (_s, d) => {
       const img = qcow2(d, 'a.qcow2', '', '4M', wholeClusters);
       qemuImg(['bitmap', '--add', img, 'b0']);
@@ -65,7 +56,6 @@ export const catalog: CatalogImage[] = [
   },
   {
     name: 'internal snapshots',
-    mapSafe: true,
     build: (_s, d) => {
       const img = qcow2(d, 'a.qcow2', '', '4M', wholeClusters.slice(0, 1));
       qemuImg(['snapshot', '-c', 'one', img]);
@@ -77,18 +67,15 @@ export const catalog: CatalogImage[] = [
   },
   {
     name: 'external data file',
-    mapSafe: true,
     build: (_s, d) => qcow2(d, 'a.qcow2', `data_file=${d}/a.data`, '4M', wholeClusters),
   },
   {
     name: 'external data file, data_file_raw=on',
-    mapSafe: true,
     build: (_s, d) => qcow2(d, 'a.qcow2', `data_file=${d}/a.data,data_file_raw=on`, '4M', wholeClusters),
   },
-  { name: 'preallocation=metadata', mapSafe: false, build: (_s, d) => qcow2(d, 'a.qcow2', 'preallocation=metadata', '4M', ['write -P 0x22 0 64k']) },
+  { name: 'preallocation=metadata', build: (_s, d) => qcow2(d, 'a.qcow2', 'preallocation=metadata', '4M', ['write -P 0x22 0 64k']) },
   {
     name: 'backing chain: raw <- 4k <- 64k, relative names',
-    mapSafe: true,
     build: (s, d) => {
       const rel = d.slice(s.dir.length + 1);
       const paths = buildChain(s, 'c', [
@@ -101,7 +88,6 @@ export const catalog: CatalogImage[] = [
   },
   {
     name: 'backing chain, absolute name, backing without format',
-    mapSafe: true,
     build: (s, d) => {
       const rel = d.slice(s.dir.length + 1);
       const paths = buildChain(s, 'n', [
@@ -113,7 +99,6 @@ export const catalog: CatalogImage[] = [
   },
   {
     name: 'v2 overlay of a shorter raw file',
-    mapSafe: true,
     build: (_s, d) => {
       qemuImg(['create', '-q', '-f', 'raw', `${d}/base.raw`, '1M']);
       qemuIo(`${d}/base.raw`, ['write -P 0x51 0 1M'], { format: 'raw' });
@@ -123,7 +108,6 @@ export const catalog: CatalogImage[] = [
   {
     name: 'raw image',
     format: 'raw',
-    mapSafe: true,
     build: (_s, d) => {
       qemuImg(['create', '-q', '-f', 'raw', `${d}/a.raw`, '3M']);
       qemuIo(`${d}/a.raw`, ['write -P 0x61 0 3M'], { format: 'raw' });

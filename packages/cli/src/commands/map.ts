@@ -61,7 +61,7 @@ function jsonPrinter(): { entry(e: ChainExtent): void; end(): void } {
   };
 }
 
-/** qemu-img's human layout: only ranges with data at a known host offset, in columns of 16. */
+/** qemu-img's human layout: only ranges with data (not known to read as zeros) at a known host offset, in columns of 16. */
 function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
   const hex = (value: number): string => (value === 0 ? '0' : '0x' + value.toString(16));
   process.stdout.write('Offset'.padEnd(16) + 'Length'.padEnd(16) + 'Mapped to'.padEnd(16) + 'File\n');
@@ -71,7 +71,8 @@ function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
         // As qemu-img: the human form has no way to show data that has no plain host offset.
         throw new ExitError('File contains external, encrypted or compressed clusters.', 1);
       }
-      if (!e.data || e.hostOffset === undefined) return;
+      // Data in a hole of the host file is left out, as qemu-img leaves it out.
+      if (!e.data || e.zero || e.hostOffset === undefined) return;
       process.stdout.write(hex(e.offset).padEnd(16) + hex(e.length).padEnd(16) + hex(e.hostOffset).padEnd(16) + `${e.hostFile}\n`);
     },
     end() {},

@@ -1,0 +1,28 @@
+import type { RefcountStore } from '@q/refcount';
+import type { TrackedFile } from './tracked-file.js';
+import type { WritableParts } from './writable-parts.js';
+
+/**
+ * What a writable image does before its files close: make everything durable (the flush also punches the holes
+ * of clusters freed since the last one), clear the dirty bit this session set (lazy refcounts: the refcounts on
+ * disk are whole again), and, when the session changed the image, cut free clusters off the end of the file.
+ * An image only read through a writable open is left byte for byte as it was.
+ */
+export async function finishWrites(writer: WritableParts, changed: boolean): Promise<void> {
+  await writer.writePath.flush();
+  if (!changed) return;
+  if (writer.lazyRefcounts && writer.header.dirty) await writer.header.setDirty(false);
+  const { file, refcounts, geometry } = writer.resizeParts;
+  await trimFreeTail(file, refcounts, geometry.clusterSize);
+}
+
+/**
+ * Lets close cut the file after its last cluster in use (QEMU keeps free clusters at the end; a discarded or
+ * deleted tail then costs nothing, not even a hole). Safe once the refcounts are durable: a cluster with refcount
+ * 0 is named by nothing on disk (references go before refcounts drop), so no table can point past the new end.
+ * A partly used last cluster (tables written without padding, as QEMU writes them) keeps its bytes as they are.
+ */
+export async function trimFreeTail(file: TrackedFile, refcounts: RefcountStore, clusterSize: number): Promise<void> {
+  const last = await refcounts.highestInUse(Math.ceil(file.end / clusterSize));
+  file.trimTo((last + 1) * clusterSize);
+}
