@@ -29,8 +29,9 @@ afterEach(async () => {
 const used = (path: string): number => statSync(path).blocks * 512;
 
 async function serve(args: readonly string[]): Promise<ServeProcess> {
-  // -t: stay up for more than one client (qemu-nbd's --persistent), whatever the default.
-  const server = await startServe(['-t', ...args], { socket: join(sockets.dir, `nbd-${servers.length}.sock`) });
+  // -t: stay up for more than one client (qemu-nbd's --persistent); --discard=unmap: TRIM reaches the image (the
+  // default, as qemu-nbd's, ignores it).
+  const server = await startServe(['-t', '--discard=unmap', ...args], { socket: join(sockets.dir, `nbd-${servers.length}.sock`) });
   servers.push(server);
   return server;
 }
