@@ -226,7 +226,10 @@ export async function runCrashScenario(scenario: Scenario): Promise<ScenarioResu
   const dir: Scratch = scratch(`qcow-crash-${scenario.name.replace(/[^a-z0-9]+/gi, '-')}-`);
   const failures: CrashFailure[] = [];
   const jobs: Array<{ cut: number; policy: CrashPolicy }> = [];
-  for (const cut of points) {
+  for (const [n, cut] of points.entries()) {
+    // Working out each crash image is synchronous and adds up to minutes on a busy machine: give the event loop a
+    // turn now and then, or vitest's worker cannot report and fails with "Timeout calling onTaskUpdate".
+    if (n % 8 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const { pending } = recording.file.classify(cut);
     const seen = new Set<string>();
     for (const policy of policies) {
