@@ -1,5 +1,5 @@
 import { DiskError, type BlockDevice } from '@q/raw';
-import { hasProtocol, resolveBackingPath } from './backing-path.js';
+import { resolveBackingPath } from './backing-path.js';
 
 /** Opens the backing file an image names; the image's engine calls it while it opens. */
 export type BackingOpener = (backingName: string, format: string | undefined) => Promise<BlockDevice>;
@@ -12,6 +12,11 @@ export interface ChainOptions {
   openLayer(path: string, format: string | undefined, openBacking: BackingOpener): Promise<BlockDevice>;
   /** A stable identity for a path (its real path) to detect loops through different names; default: the path. */
   identify?(path: string): Promise<string>;
+  /**
+   * The name of the backing file that the layer `path` records as `backingName` (a store's `resolve`); default:
+   * QEMU's rule for file names (relative to the layer's directory). Names with a protocol are the store's to open.
+   */
+  resolve?(path: string, backingName: string): string;
   /** Most layers below the top image; default 64. */
   maxDepth?: number;
   /**
@@ -48,17 +53,12 @@ export async function openChain(path: string, format: string | undefined, option
       if (depth + 1 > maxDepth) {
         throw new DiskError('E_BACKING_CHAIN', `backing chain is deeper than ${maxDepth} layers`, { file: layerPath });
       }
-      if (hasProtocol(backingName)) {
-        throw new DiskError('E_UNSUPPORTED', `backing file '${backingName}' uses a protocol; only local files are supported`, {
-          file: layerPath,
-        });
-      }
       if (backingFormat === undefined && options.probeBacking === false) {
         throw new DiskError('E_UNSUPPORTED', `backing file '${backingName}' has no recorded format, and untrusted images are never probed`, {
           file: layerPath,
         });
       }
-      const backingPath = resolveBackingPath(layerPath, backingName);
+      const backingPath = (options.resolve ?? resolveBackingPath)(layerPath, backingName);
       await options.admit?.(backingPath, backingName, layerPath);
       try {
         return await open(backingPath, backingFormat, depth + 1);

@@ -13,3 +13,5 @@ export { createQcow2 } from './create-qcow2.js';
 export { writeEmptyImage, checkCreateOptions, defaultCreateOptions, type CreateOptions } from './create-image.js';
 export type { Preallocation } from './preallocate.js';
 export { memoryImage } from './memory-image.js';
+export { openImage, type OpenImageOptions, type ImageLocks, type SnapshotKey } from './open-image.js';
+export { DEFAULT_CODECS } from './default-codecs.js';

@@ -15,6 +15,7 @@ import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, typ
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import { ImageBlockStatus } from './block-status.js';
 import type { Codecs } from './codecs.js';
+import { DEFAULT_CODECS } from './default-codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
@@ -33,7 +34,10 @@ export interface Qcow2OpenOptions {
   name?: string;
   /** Open for writing (the file must be writable). Snapshots and corrupt images open read-only only. */
   writable?: boolean;
-  /** Decompressors (`nodeCodecs` from `@q/qcow2/node`, `portableCodecs` from `@q/qcow2/portable`). */
+  /**
+   * Decompressors (`nodeCodecs` from `@q/qcow2/node`, `portableCodecs` from `@q/qcow2/portable`); default: the
+   * portable ones, loaded when first needed.
+   */
   codecs?: Codecs;
   /** Opens the backing file the image names; required when it names one, unless `ignoreBacking`. */
   openBacking?: BackingOpener;
@@ -165,7 +169,7 @@ export class Qcow2Image implements BlockDevice {
         opened.push(backing);
       }
       const mapping = mappingParts(imageFile, metadata, l1Bytes, l1Offset, { name, l2CacheBytes: options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES });
-      const codec = options.codecs?.[compressionTypeOf(header)];
+      const codec = (options.codecs ?? DEFAULT_CODECS)[compressionTypeOf(header)];
       const compressed = codec === undefined ? undefined : new CompressedReader(imageFile, codec, geometry.clusterSize);
       let image: Qcow2Image | undefined;
       const writer = writable

@@ -1,4 +1,5 @@
 import { DiskError } from './errors.js';
+import type { LockPermissions } from './lock-permissions.js';
 
 /**
  * The I/O port every layer reads and writes through: a random-access byte store. Adapters exist for Node files
@@ -35,6 +36,12 @@ export interface BlockFile {
    * Optional: a store that cannot tell says nothing.
    */
   allocatedSize?(): Promise<number>;
+  /**
+   * Takes QEMU's image locks for `permissions` (dropping those this open held) for as long as it stays open, so
+   * QEMU and other processes refuse what conflicts with it; a conflict they hold is E_LOCKED in QEMU's words.
+   * Only where `capabilities.lock` says so: a store that cannot lock never pretends to.
+   */
+  lock?(permissions: LockPermissions): void | Promise<void>;
 }
 
 /** A run of a store's bytes: stored data, or a hole that reads as zeros without being stored. */
@@ -49,6 +56,8 @@ export interface BlockFileCapabilities {
   readonly sparse: boolean;
   /** `deallocate` punches holes here (Node files on Linux, on file systems that can). */
   readonly deallocate?: boolean;
+  /** `lock` takes QEMU's image locks here (Node files on Linux). */
+  readonly lock?: boolean;
 }
 
 /**

@@ -2,6 +2,12 @@ export { DiskError, isDiskError, hex, type DiskErrorCode, type DiskErrorOptions 
 export { readExact, readPadded, type BlockFile, type BlockFileCapabilities, type FileRun } from './block-file.js';
 export { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 export { MemoryBlockFile } from './memory-file.js';
+export type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
+export { routeStore } from './store-router.js';
+export { hasProtocol, protocolOf, resolveFileName } from './store-names.js';
+export { MemoryStore } from './memory-store.js';
+export { BlobStore, BlobBlockFile } from './blob-store.js';
+export { PERMISSION, type LockPermissions } from './lock-permissions.js';
 export { splitAtHostHoles } from './host-holes.js';
 export { RawDisk } from './raw-disk.js';
 export { RecordingBlockFile, type RecordedOp, type RecordedWrite, type RecordedTruncate, type RecordedDeallocate, type RecordedFlush, type CrashPolicy, type CrashState } from './recording-file.js';

@@ -57,7 +57,8 @@ export class NodeBlockFile implements BlockFile {
   private constructor(name: string, fd: number, writable: boolean, blockingBelow: number) {
     this.name = name;
     this.fd = fd;
-    this.capabilities = { writable, sparse: true, deallocate: writable && posixSupport().available };
+    const native = posixSupport().available;
+    this.capabilities = { writable, sparse: true, deallocate: writable && native, lock: native };
     this.blockingBelow = blockingBelow;
   }
 

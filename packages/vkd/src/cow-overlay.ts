@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createQcow2, defaultCreateOptions } from '@q/qcow2';
-import type { BlockDevice } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
+import type { BlockDevice, BlockStore } from '@q/raw';
+import { nodeFileStore, openNodeFile } from '@q/raw/node';
 
 /**
  * Cow mode: the disk takes writes, the image file never changes. Writes go to a temporary qcow2 overlay whose
@@ -13,9 +12,11 @@ import { openNodeFile } from '@q/raw/node';
  */
 export async function openCowOverlay(
   base: { path: string; size: number; format: string },
-  openOverlay: (overlayPath: string) => Promise<BlockDevice>,
+  store: BlockStore,
+  openOverlay: (overlayPath: string, store: BlockStore) => Promise<BlockDevice>,
 ): Promise<BlockDevice> {
-  const backingFile = await realpath(base.path);
+  // `base.path` is the image's identity in its store (a real path, a URL): the overlay names it as is.
+  const backingFile = base.path;
   const dir = mkdtempSync(join(tmpdir(), 'qcow-cow-'));
   try {
     const overlayPath = join(dir, 'overlay.qcow2');
@@ -24,9 +25,21 @@ export async function openCowOverlay(
       backingFile,
       backingFormat: base.format,
     });
-    return await openOverlay(overlayPath);
+    return await openOverlay(overlayPath, overlayBeside(store, overlayPath));
   } finally {
     // Open files keep their data; the names go now.
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `store`, except that the overlay (a local temporary file, whatever the store) opens from the file system. */
+function overlayBeside(store: BlockStore, overlayPath: string): BlockStore {
+  const local = nodeFileStore();
+  return {
+    capabilities: store.capabilities,
+    open: (name, options) => (name === overlayPath ? local.open(name, options) : store.open(name, options)),
+    resolve: (base, name) => store.resolve(base, name),
+    identify: (name) => (name === overlayPath ? Promise.resolve(name) : store.identify(name)),
+    exists: (name) => (name === overlayPath ? Promise.resolve(true) : store.exists(name)),
+  };
 }

@@ -1,14 +1,11 @@
-import { realpath } from 'node:fs/promises';
-import { statSync } from 'node:fs';
-import { openChain, probeFormat, resolveBackingPath, type BackingOpener } from '@q/backing';
-import { Qcow2Image, type Codecs } from '@q/qcow2';
+import { openImage, type Codecs, type ImageLocks } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { checkImage } from '@q/check';
-import { DiskError, RawDisk, type BlockDevice, type BlockFile } from '@q/raw';
-import { openNodeFile, type LockPermissions } from '@q/raw/node';
+import { DiskError, type BlockDevice, type BlockFile, type BlockStore, type LockPermissions } from '@q/raw';
+import { defaultStore } from './default-store.js';
 import { BACKING_USER, dataFileLocks, imageFileLocks, toolUser } from './lock-model.js';
 import { openCowOverlay } from './cow-overlay.js';
-import { parseDiskSpec } from './disk-spec.js';
+import { parseDiskSpec, type DiskSpec } from './disk-spec.js';
 import { untrustedPolicy, type UntrustedPolicy } from './untrusted.js';
 
 export type DiskFormat = 'qcow2' | 'raw';
@@ -57,126 +54,84 @@ export interface OpenDiskOptions {
    */
   untrusted?: boolean;
   codecs?: Codecs;
+  /**
+   * Where names are opened (the image, its backing files, its data file); default: local files, `http(s)://`
+   * URLs and `nbd://` exports (`defaultStore`). Bring your own to open images from anywhere.
+   */
+  store?: BlockStore;
 }
 
 /**
- * Opens a disk spec (`FILE` or `FILE@SNAP`) with its whole backing chain, from the local file system: read-only
- * unless `writable` (backing files and snapshots are always read-only).
+ * Opens a disk spec (`FILE` or `FILE@SNAP`) with its whole backing chain, through `options.store` (local files,
+ * URLs and NBD exports by default): read-only unless `writable` (backing files and snapshots are always read-only).
  * Raw files open as RawDisk (no layers in between); qcow2 images through the engine.
  */
 export async function openDisk(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
-  const parsed = parseDiskSpec(spec, exists);
+  const store = options.store ?? defaultStore({ blocking: options.blockingIo ?? false });
+  const parsed = await parseDiskSpecIn(store, spec);
   if (options.forceShare === true && (options.writable === true || options.cow === true)) {
     throw new DiskError('E_INVALID', 'force-share=on can only be used with read-only images');
   }
   const snapshot = options.snapshot ?? parsed.snapshot;
   // The policy is fixed by the image the user named, before a cow overlay (in the temp dir) sits on top of it.
-  const policy = options.untrusted === true ? await untrustedPolicy(parsed.path) : undefined;
+  const policy = options.untrusted === true ? await untrustedPolicy(parsed.path, store) : undefined;
   if (options.cow === true) {
     // The overlay's backing file is the image; with FILE@SNAP the engine opens that layer at the snapshot (a
     // backing file name cannot say so), and the overlay takes the snapshot's size.
     const { cow: _cow, snapshot: _snapshot, ...rest } = options;
-    const base = await openDisk(parsed.path, { ...rest, snapshot, writable: false, ignoreBacking: true });
-    const shape = { path: parsed.path, size: base.size, format: base.format };
+    const base = await openDisk(parsed.path, { ...rest, store, snapshot, writable: false, ignoreBacking: true });
+    const shape = { path: await store.identify(parsed.path), size: base.size, format: base.format };
     await base.close();
-    return openCowOverlay(shape, (overlay) =>
-      openSpecChain(overlay, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, { backing: snapshot }, policy),
+    return openCowOverlay(shape, store, (overlay, overlayStore) =>
+      openChainOf(overlay, overlayStore, { ...rest, format: 'qcow2', writable: true, ignoreBacking: false }, { backing: snapshot }, policy),
     );
   }
-  return openSpecChain(spec, options, { top: snapshot }, policy);
+  return openChainOf(parsed.path, store, options, { top: snapshot, displayName: parsed.snapshot !== undefined ? spec : undefined }, policy);
 }
 
-/** Opens `spec` and its chain, the top layer at `snapshots.top` and the one below at `snapshots.backing` (cow). */
-async function openSpecChain(
-  spec: string,
+/** `FILE@SNAP` against a store: a name that exists is a file, even with an `@` in it. */
+async function parseDiskSpecIn(store: BlockStore, spec: string): Promise<DiskSpec> {
+  const exists = spec.includes('@') && (await store.exists(spec));
+  return parseDiskSpec(spec, () => exists);
+}
+
+/** Opens `path` and its chain, the top layer at `at.top` and the one below at `at.backing` (cow). */
+async function openChainOf(
+  path: string,
+  store: BlockStore,
   options: Omit<OpenDiskOptions, 'cow' | 'snapshot'>,
-  snapshots: { top?: OpenDiskOptions['snapshot']; backing?: OpenDiskOptions['snapshot'] },
+  at: { top?: OpenDiskOptions['snapshot']; backing?: OpenDiskOptions['snapshot']; displayName?: string },
   policy: UntrustedPolicy | undefined,
 ): Promise<BlockDevice> {
-  const parsed = parseDiskSpec(spec, exists);
-  const codecs = options.codecs ?? nodeCodecs();
-  let depth = 0;
-  return openChain(parsed.path, options.format, {
-    maxDepth: policy === undefined ? options.maxBackingDepth : Math.min(options.maxBackingDepth ?? Infinity, policy.maxBackingDepth),
+  return openImage(path, {
+    store,
+    writable: options.writable === true,
+    format: options.format,
+    snapshot: at.top,
+    backingSnapshot: at.backing,
+    displayName: at.displayName,
+    ignoreBacking: options.ignoreBacking === true,
+    maxBackingDepth: policy === undefined ? options.maxBackingDepth : Math.min(options.maxBackingDepth ?? Infinity, policy.maxBackingDepth),
     probeBacking: policy === undefined,
     admit: policy?.admit,
-    identify: async (path) => realpath(path).catch(() => path),
-    openLayer: async (path, format, openBacking) => {
-      const isTop = depth === 0;
-      const layerSnapshot = isTop ? snapshots.top : depth === 1 ? snapshots.backing : undefined;
-      depth++;
-      return openLayer(path, format, openBacking, {
-        codecs,
-        snapshot: layerSnapshot,
-        name: isTop && parsed.snapshot !== undefined ? spec : path,
-        writable: isTop && options.writable === true,
-        ignoreBacking: options.ignoreBacking === true,
-        l2CacheBytes: options.l2CacheBytes,
-        blocking: options.blockingIo ?? false,
-        locks: options.locking === false ? undefined : layerLocks(isTop, options),
-        policy,
-      });
-    },
+    resolveDataFile: policy === undefined ? (image, named) => dataFileName(store, image, named) : undefined,
+    l2CacheBytes: options.l2CacheBytes,
+    codecs: options.codecs ?? nodeCodecs(),
+    limits: policy?.limits,
+    repairDirty: repairDirtyImage,
+    locks: options.locking === false ? undefined : layerLocks(options),
   });
 }
 
-interface LayerOptions {
-  writable: boolean;
-  codecs: Codecs;
-  snapshot: string | { id?: string; name?: string } | undefined;
-  name: string;
-  ignoreBacking: boolean;
-  l2CacheBytes: number | undefined;
-  blocking: boolean | 'memory' | 'always';
-  /** QEMU's locks for this layer, by its format (known once probed); undefined: no locks. */
-  locks: LayerLocks | undefined;
-  policy: UntrustedPolicy | undefined;
-}
-
-interface LayerLocks {
-  image(format: string): LockPermissions;
-  dataFile: LockPermissions;
-}
-
 /** The top layer serves the disk's user; a backing layer serves the overlay above it (lock-model.ts). */
-function layerLocks(isTop: boolean, options: OpenDiskOptions): LayerLocks {
-  const writable = isTop && options.writable === true;
+function layerLocks(options: OpenDiskOptions): ImageLocks {
   const forceShare = options.forceShare === true;
-  const user = isTop ? (options.lockUser ?? toolUser(writable)) : BACKING_USER;
-  return { image: (format) => imageFileLocks(format, user, writable, forceShare), dataFile: dataFileLocks(writable, forceShare) };
-}
-
-async function openLayer(path: string, format: string | undefined, openBacking: BackingOpener, options: LayerOptions): Promise<BlockDevice> {
-  const file = await openNodeFile(path, { writable: options.writable, blocking: options.blocking });
-  try {
-    const chosen = format ?? (await probeFormat(file));
-    // As QEMU: probe first, then lock by what the format needs (a qcow2 file refuses writers, a raw one may not).
-    if (options.locks !== undefined) file.lock(options.locks.image(chosen));
-    if (chosen === 'raw') {
-      if (options.snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'raw images have no snapshots', { file: path });
-      return await RawDisk.open(file, { name: path });
-    }
-    if (chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: path });
-    return await Qcow2Image.open(file, {
-      name: options.name,
-      writable: options.writable,
-      codecs: options.codecs,
-      openBacking,
-      ignoreBacking: options.ignoreBacking,
-      snapshot: options.snapshot,
-      l2CacheBytes: options.l2CacheBytes,
-      openDataFile: async (name, writable) => {
-        const dataPath = options.policy === undefined ? dataFilePath(path, name) : resolveBackingPath(path, name);
-        await options.policy?.admit(dataPath, name, path);
-        return openNodeFile(dataPath, { writable, blocking: options.blocking, lock: options.locks?.dataFile });
-      },
-      limits: options.policy?.limits,
-      repairDirty: (dirty) => repairDirtyImage(dirty, path),
-    });
-  } catch (error) {
-    await file.close().catch(() => undefined);
-    throw error;
-  }
+  const topWritable = options.writable === true;
+  const user = (depth: number): LockPermissions => (depth === 0 ? (options.lockUser ?? toolUser(topWritable)) : BACKING_USER);
+  return {
+    image: (depth, format) => imageFileLocks(format, user(depth), depth === 0 && topWritable, forceShare),
+    dataFile: (depth) => dataFileLocks(depth === 0 && topWritable, forceShare),
+  };
 }
 
 /** QEMU's answer to a dirty image opened read-write: rebuild the refcounts (check -r all), then go on. */
@@ -191,16 +146,8 @@ async function repairDirtyImage(file: BlockFile, path: string): Promise<void> {
  * QEMU opens a relative data file name relative to the current directory, which breaks as soon as one runs it
  * from elsewhere. We look next to the image first (as for backing files) and fall back to QEMU's reading.
  */
-function dataFilePath(imagePath: string, name: string): string {
-  const besideImage = resolveBackingPath(imagePath, name);
-  return exists(besideImage) || !exists(name) ? besideImage : name;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+async function dataFileName(store: BlockStore, image: string, named: string): Promise<string> {
+  const besideImage = store.resolve(image, named);
+  if (besideImage === named) return named;
+  return (await store.exists(besideImage)) || !(await store.exists(named)) ? besideImage : named;
 }

@@ -1,8 +1,7 @@
-import { realpath } from 'node:fs/promises';
 import { dirname, relative, isAbsolute } from 'node:path';
 import { hasProtocol } from '@q/backing';
 import { UNTRUSTED_LIMITS, type MetadataLimits } from '@q/format';
-import { DiskError } from '@q/raw';
+import { DiskError, type BlockStore } from '@q/raw';
 
 /** Backing layers an untrusted image may have below it (QEMU has no limit; ours is 64 otherwise). */
 export const UNTRUSTED_MAX_BACKING_DEPTH = 8;
@@ -23,8 +22,8 @@ export interface UntrustedPolicy {
 }
 
 /** The policy for an image at `imagePath`: its real directory is where the whole chain must stay. */
-export async function untrustedPolicy(imagePath: string): Promise<UntrustedPolicy> {
-  const root = dirname(await realpath(imagePath).catch(() => imagePath));
+export async function untrustedPolicy(imagePath: string, store: BlockStore): Promise<UntrustedPolicy> {
+  const root = dirname(await store.identify(imagePath));
   return {
     limits: UNTRUSTED_LIMITS,
     maxBackingDepth: UNTRUSTED_MAX_BACKING_DEPTH,
@@ -32,9 +31,9 @@ export async function untrustedPolicy(imagePath: string): Promise<UntrustedPolic
       if (hasProtocol(named)) {
         throw new DiskError('E_UNSUPPORTED', `'${named}' names a protocol, which untrusted images may not use`, { file: image });
       }
-      // A missing file cannot be opened (the open says so); an existing one must resolve inside the root.
-      const real = await realpath(path).catch(() => undefined);
-      if (real === undefined) return;
+      // Its identity in the store: the real path, after symbolic links (a missing file keeps its name, and its
+      // open fails later if the name stays inside).
+      const real = await store.identify(path);
       const inside = relative(root, real);
       if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
         throw new DiskError('E_UNSUPPORTED', `'${named}' lies outside the image's directory ${root}, where untrusted images must stay`, {
