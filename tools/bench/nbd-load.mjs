@@ -124,8 +124,10 @@ async function main() {
     endRss: end.rss.toFixed(0),
     check: check.status === 0 ? 'clean' : `exit ${check.status}: ${check.stdout.trim().split('\n')[0]}`,
   };
-  const fsType = sh('findmnt', ['-no', 'FSTYPE', '-T', workDir]).stdout.trim();
-  console.log(`Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:load --seconds ${seconds}\`, Node ${process.version}; image on ${fsType} in ${workDir}):`);
+  // findmnt lists every file system stacked on the mount point: the top one is what the image lives on.
+  const fsType = sh('findmnt', ['-no', 'FSTYPE', '-T', workDir]).stdout.trim().split('\n')[0];
+  const dirFlag = process.argv.includes('--dir') ? ` --dir ${workDir}` : '';
+  console.log(`Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:load --seconds ${seconds}${dirFlag}\`, Node ${process.version}; image on ${fsType} in ${workDir}):`);
   console.log('');
   console.log('| clients x fio job | seconds | IOPS (writes + verify reads) | of which writes | RSS first minute MiB | RSS last minute MiB | peak RSS MiB | RSS at end MiB | qemu-img check |');
   console.log('|---|--:|--:|--:|--:|--:|--:|--:|---|');
