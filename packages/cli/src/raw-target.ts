@@ -1,8 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BlockFile } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
-import { imageFileLocks, toolUser } from '@q/vkd';
+import { defaultStore, imageFileLocks, toolUser } from '@q/vkd';
 import { dataRuns } from './zero-detect.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
@@ -24,12 +23,12 @@ export interface RawFileTargetOptions {
 }
 
 /**
- * A raw file target. A fresh file starts as a hole of the right size, so zero ranges and all-zero blocks are simply
+ * A raw file target (a local file, or an NBD export with `-n`). A fresh file starts as a hole of the right size, so zero ranges and all-zero blocks are simply
  * not written (the sparse result qemu-img gives); an existing file (`-n`) gets its zeros written.
  */
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
-  const file: BlockFile = await openNodeFile(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
+  const file: BlockFile = await defaultStore().open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {

@@ -27,9 +27,6 @@ export class BlobStore implements BlockStore {
     if (options.writable === true || options.create === true) {
       throw new DiskError('E_READ_ONLY', 'Blobs are read-only', { file: name });
     }
-    if (options.lock !== undefined) {
-      throw new DiskError('E_UNSUPPORTED', 'Blobs take no image locks; open without locking', { file: name });
-    }
     const blob = this.blobs.get(name);
     if (blob === undefined) throw new DiskError('E_NOT_FOUND', 'No such file or directory', { file: name });
     return new BlobBlockFile(blob, name);

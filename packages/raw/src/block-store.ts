@@ -33,8 +33,10 @@ export interface StoreOpenOptions {
   /** Empty an existing file (after taking `lock`, so a file in use keeps its bytes). */
   truncate?: boolean;
   /**
-   * Take QEMU's image locks at open (see `BlockFile.lock`). A store that cannot lock fails with E_UNSUPPORTED:
-   * a lock asked for is never silently dropped.
+   * Take QEMU's image locks at open (see `BlockFile.lock`), before `truncate`. Locks are a property of local files
+   * that other processes open too; stores of files nobody else can reach (memory, Blobs) and of remote names (HTTP,
+   * NBD: the server holds the file, as with QEMU) have none and ignore this. A store of local files that cannot
+   * lock here fails with E_UNSUPPORTED: a lock asked for is never silently dropped.
    */
   lock?: LockPermissions;
 }

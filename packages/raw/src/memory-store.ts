@@ -28,9 +28,6 @@ export class MemoryStore implements BlockStore {
   }
 
   async open(name: string, options: StoreOpenOptions = {}): Promise<BlockFile> {
-    if (options.lock !== undefined) {
-      throw new DiskError('E_UNSUPPORTED', 'memory files take no image locks; open without locking', { file: name });
-    }
     let file = this.files.get(name);
     if (file === undefined) {
       if (options.create !== true) throw new DiskError('E_NOT_FOUND', 'No such file or directory', { file: name });

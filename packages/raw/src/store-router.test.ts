@@ -71,7 +71,8 @@ describe('MemoryStore', () => {
     await (await store.open('a', { writable: true, truncate: true })).close();
     expect(store.get('a')?.length).toBe(0);
     await expect(store.open('b')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
-    await expect(store.open('a', { lock: { take: 1, unshare: 0 } })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    // Nobody else can open a memory file: there is nothing to lock against.
+    await (await store.open('a', { lock: { take: 1, unshare: 0 } })).close();
   });
 });
 

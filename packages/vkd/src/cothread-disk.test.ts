@@ -1,4 +1,5 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,6 +33,34 @@ describe('CothreadDisk', () => {
       } finally {
         await disk.close();
       }
+    }
+  });
+
+  it('opens names through the store a module makes in the worker', async () => {
+    // A store cannot cross to a worker thread: the worker imports a module that makes it.
+    const raw = pathToFileURL(join(import.meta.dirname, '..', '..', 'raw', 'dist', 'index.js')).href;
+    const module = join(scratch, 'memory-store.mjs');
+    writeFileSync(
+      module,
+      [
+        `import { readFileSync } from 'node:fs';`,
+        `import { MemoryStore } from ${JSON.stringify(raw)};`,
+        `export function createStore() {`,
+        `  const store = new MemoryStore();`,
+        `  for (const name of ['chain-top.qcow2', 'chain-mid.qcow2', 'chain-base.raw']) {`,
+        `    store.put('mem/' + name, new Uint8Array(readFileSync(${JSON.stringify(fixtures)} + '/' + name)));`,
+        `  }`,
+        `  return store;`,
+        `}`,
+      ].join('\n'),
+    );
+    const answer = JSON.parse(readFileSync(join(fixtures, 'chain-top.json'), 'utf8')) as { guestSha256: string };
+    const disk = await CothreadDisk.open('mem/chain-top.qcow2', { workerUrl, storeModule: pathToFileURL(module) });
+    try {
+      expect(disk.name).toBe('mem/chain-top.qcow2');
+      expect(await guestSha256(disk)).toBe(answer.guestSha256);
+    } finally {
+      await disk.close();
     }
   });
 

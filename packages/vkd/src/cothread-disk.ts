@@ -19,9 +19,14 @@ import {
 } from './cothread-ring.js';
 import type { OpenDiskOptions } from './open-disk.js';
 
-export interface CothreadOptions extends Omit<OpenDiskOptions, 'codecs' | 'blockingIo'> {
+export interface CothreadOptions extends Omit<OpenDiskOptions, 'codecs' | 'blockingIo' | 'store'> {
   /** Where the built worker script is (default: `cothread-worker.js` beside this module, as published). */
   workerUrl?: URL;
+  /**
+   * A store for the worker: the URL of a module whose `createStore()` export returns the BlockStore to open names
+   * through (a store holds functions, which cannot cross to a worker thread). Default: `defaultStore()`.
+   */
+  storeModule?: string | URL;
 }
 
 /**
@@ -53,9 +58,9 @@ export class CothreadDisk implements BlockDevice {
 
   /** Starts the worker and opens `spec` there (FILE or FILE@SNAP, as openDisk). */
   static open(spec: string, options: CothreadOptions = {}): Promise<CothreadDisk> {
-    const { workerUrl, ...openOptions } = options;
+    const { workerUrl, storeModule, ...openOptions } = options;
     const ring = new CothreadRing();
-    const start: CothreadStart = { spec, options: openOptions, ring: ring.buffer };
+    const start: CothreadStart = { spec, options: openOptions, ring: ring.buffer, storeModule: storeModule?.toString() };
     const worker = new Worker(workerUrl ?? new URL('./cothread-worker.js', import.meta.url), { workerData: start });
     return new Promise((resolve, reject) => {
       const fail = (error: Error): void => {

@@ -8,8 +8,10 @@ import type { OpenDiskOptions } from './open-disk.js';
  */
 export interface CothreadStart {
   spec: string;
-  options: Omit<OpenDiskOptions, 'codecs'>;
+  options: Omit<OpenDiskOptions, 'codecs' | 'store'>;
   ring: SharedArrayBuffer;
+  /** The URL of a module whose `createStore()` makes the worker's store (CothreadOptions.storeModule). */
+  storeModule?: string;
 }
 
 /** The reply of a slot completed with STATUS_MESSAGE. */

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { BlockDevice } from '@q/raw';
+import { DiskError, type BlockDevice, type BlockStore } from '@q/raw';
 import { serializeError, type CothreadLayer, type CothreadMessage, type CothreadReady, type CothreadStart } from './cothread-protocol.js';
 import {
   COMPLETED,
@@ -172,7 +172,17 @@ async function serve(): Promise<void> {
   announce();
 }
 
-openDisk(start.spec, { ...start.options, blockingIo: 'always' }).then(
+/** The store the start message names (a module's `createStore()`), or the default one. */
+async function workerStore(): Promise<BlockStore | undefined> {
+  if (start.storeModule === undefined) return undefined;
+  const module = (await import(start.storeModule)) as { createStore?: () => BlockStore | Promise<BlockStore> };
+  if (typeof module.createStore !== 'function') {
+    throw new DiskError('E_INVALID', `store module ${start.storeModule} has no createStore() export`);
+  }
+  return module.createStore();
+}
+
+workerStore().then((store) => openDisk(start.spec, { ...start.options, store, blockingIo: 'always' })).then(
   (opened) => {
     device = opened;
     const layers: CothreadLayer[] = [];

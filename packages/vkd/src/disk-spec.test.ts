@@ -13,6 +13,8 @@ describe('parseDiskSpec', () => {
     expect(parseDiskSpec('vm.qcow2', none)).toEqual({ path: 'vm.qcow2' });
     expect(parseDiskSpec('vm.qcow2@', none)).toEqual({ path: 'vm.qcow2@' });
     expect(parseDiskSpec('@x', none)).toEqual({ path: '@x' });
+    expect(parseDiskSpec('https://user@host/vm.qcow2', none)).toEqual({ path: 'https://user@host/vm.qcow2' });
+    expect(parseDiskSpec('https://user@host/vm.qcow2@snap', none)).toEqual({ path: 'https://user@host/vm.qcow2', snapshot: 'snap' });
   });
 
   it('prefers an existing file whose name contains @', () => {

@@ -1,9 +1,6 @@
-import { statSync } from 'node:fs';
-import { resolveBackingPath } from '@q/backing';
 import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
 import { isDiskError, type BlockFile } from '@q/raw';
-import { openNodeFile, type NodeBlockFile } from '@q/raw/node';
-import { imageFileLocks, toolUser } from '@q/vkd';
+import { defaultStore, imageFileLocks, toolUser } from '@q/vkd';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
@@ -42,7 +39,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   try {
     // Locked as QEMU locks it, by format: a qcow2 file refuses writers, a raw one (no checks) only reads.
     const kind = format ?? ((await hasQcowMagic(file)) ? 'qcow2' : 'raw');
-    file.lock(imageFileLocks(kind, toolUser(repair !== undefined), repair !== undefined, forceShare));
+    await file.lock?.(imageFileLocks(kind, toolUser(repair !== undefined), repair !== undefined, forceShare));
   } catch (error) {
     await file.close();
     if (isDiskError(error) && error.code === 'E_LOCKED') throw new ExitError(`Could not open '${path}': ${error.message}`, 1);
@@ -68,9 +65,9 @@ export async function checkCommand(args: string[]): Promise<number> {
   }
 }
 
-async function openImageFile(path: string, writable: boolean): Promise<NodeBlockFile> {
+async function openImageFile(path: string, writable: boolean): Promise<BlockFile> {
   try {
-    return await openNodeFile(path, { writable });
+    return await defaultStore().open(path, { writable });
   } catch (error) {
     throw new ExitError(`Could not open '${path}': Could not open '${path}': ${reason(error)}`, 1);
   }
@@ -102,10 +99,11 @@ async function hasQcowMagic(file: BlockFile): Promise<boolean> {
 async function requireDataFile(layout: ImageLayout, path: string): Promise<void> {
   const name = layout.extensions.dataFile;
   if (!layout.geometry.externalDataFile || name === undefined) return;
-  const beside = resolveBackingPath(path, name);
-  const chosen = exists(beside) || !exists(name) ? beside : name;
+  const store = defaultStore();
+  const beside = store.resolve(path, name);
+  const chosen = (await store.exists(beside)) || !(await store.exists(name)) ? beside : name;
   try {
-    await (await openNodeFile(chosen)).close();
+    await (await store.open(chosen)).close();
   } catch (error) {
     throw new ExitError(`Could not open '${path}': Could not open '${name}': ${reason(error)}`, 1);
   }
@@ -114,13 +112,4 @@ async function requireDataFile(layout: ImageLayout, path: string): Promise<void>
 /** Why a file could not be opened, in QEMU's words (the errno text alone). */
 function reason(error: unknown): string {
   return isDiskError(error) ? error.message.replace(/^open failed: /, '') : describeError(error);
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
