@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { BlockDevice } from '@q/raw';
 
 /**
@@ -40,9 +40,8 @@ export async function makeImages(dir: string): Promise<void> {
   await io('top.qcow2', 'write -P 0x33 1536k 256k', 'write -z 3M 64k');
 }
 
-/** The guest bytes of `image` as QEMU reads them (`qemu-img convert -O raw`). */
-export async function qemuGuestBytes(dir: string, image: string): Promise<Uint8Array> {
-  const out = join(dir, `${image}.raw`);
+/** The guest bytes of `image` (relative to `dir`) as QEMU reads them (`qemu-img convert -O raw`), via `out`. */
+export async function qemuGuestBytes(dir: string, image: string, out = join(dir, `${basename(image)}.raw`)): Promise<Uint8Array> {
   await run('qemu-img', ['convert', '-O', 'raw', image, out], dir);
   return new Uint8Array(await readFile(out));
 }
