@@ -2,7 +2,7 @@ import { DiskError, type BlockFile, type BlockFileCapabilities } from '@q/raw';
 import { BlockCache } from './block-cache.js';
 import { BlockFetcher } from './block-fetcher.js';
 import { closedError } from './http-errors.js';
-import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { resolveHttpOptions, type HttpOptions } from './http-options.js';
 import { RangeClient } from './range-client.js';
 
 /**
@@ -11,7 +11,7 @@ import { RangeClient } from './range-client.js';
  * Last-Modified) that every later answer must match, and fills the cache with the image header.
  */
 export async function openHttpFile(url: string, options: HttpOptions = {}): Promise<HttpBlockFile> {
-  return HttpBlockFile.open(url, resolveHttpOptions(options));
+  return HttpBlockFile.open(url, options);
 }
 
 /**
@@ -34,8 +34,9 @@ export class HttpBlockFile implements BlockFile {
     private readonly blockSize: number,
   ) {}
 
-  /** Opens with resolved options (httpStore resolves them once for all its files). */
-  static async open(name: string, options: ResolvedHttpOptions): Promise<HttpBlockFile> {
+  /** As `openHttpFile`. */
+  static async open(name: string, given: HttpOptions = {}): Promise<HttpBlockFile> {
+    const options = resolveHttpOptions(given);
     const url = requestUrl(name);
     const client = new RangeClient(url, name, options);
     const head = await client.open(options.blockSize);

@@ -10,6 +10,7 @@ import { RangeClient } from './range-client.js';
  * so a chain on a server stays on that server.
  */
 export function httpStore(options: HttpOptions = {}): BlockStore {
+  // Bad options fail here, at the top, rather than at the first open of a backing file.
   const resolved = resolveHttpOptions(options);
   const capabilities: StoreCapabilities = { write: false, lock: false, deallocate: false };
   return {
@@ -21,7 +22,7 @@ export function httpStore(options: HttpOptions = {}): BlockStore {
       if (open.lock !== undefined) {
         throw new DiskError('E_UNSUPPORTED', 'files over HTTP take no image locks; open without locking', { file: name });
       }
-      return HttpBlockFile.open(name, resolved);
+      return HttpBlockFile.open(name, options);
     },
     resolve: (base: string, name: string): string => {
       try {
