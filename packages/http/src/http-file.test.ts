@@ -97,12 +97,22 @@ describe('HttpBlockFile against nginx', () => {
   it('splits a long run at maxRequestBytes and keeps at most maxConcurrentRequests in flight', async () => {
     const data = pattern(1024 * 1024, 3);
     const counting = countingFetch();
-    const file = await openHttpFile(serve(data), { fetch: counting.fetch, maxRequestBytes: 256 * 1024, maxConcurrentRequests: 2 });
+    // In flight from the call until the body has been read to its end.
+    let inFlight = 0;
+    let most = 0;
+    const tracking: FetchFunction = async (url, init) => {
+      most = Math.max(most, ++inFlight);
+      const response = await counting.fetch(url, init);
+      const done = new TransformStream<Uint8Array, Uint8Array>({ flush: () => void inFlight-- });
+      return new Response(response.body!.pipeThrough(done), response);
+    };
+    const file = await openHttpFile(serve(data), { fetch: tracking, maxRequestBytes: 256 * 1024, maxConcurrentRequests: 2 });
     const dst = new Uint8Array(1024 * 1024);
     expect(await file.read(dst, 0)).toBe(dst.length);
     expectSameBytes(dst, data);
-    // Block 0 came with the open; the rest in runs of at most four 64 KiB blocks.
+    // Block 0 came with the open; the rest in runs of at most four 64 KiB blocks, two at a time.
     expect(counting.ranges.slice(1)).toEqual(['bytes=65536-327679', 'bytes=327680-589823', 'bytes=589824-851967', 'bytes=851968-1048575']);
+    expect(most).toBe(2);
     await file.close();
   });
 
