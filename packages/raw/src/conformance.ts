@@ -9,6 +9,11 @@ export interface BlockFileFactory {
   readOnly(bytes: Uint8Array): Promise<BlockFile>;
 }
 
+/** For stores that cannot write (a Blob, a file on a web server): opens a read-only file holding `bytes`. */
+export interface ReadOnlyBlockFileFactory {
+  open(bytes: Uint8Array): Promise<BlockFile>;
+}
+
 /**
  * The contract every BlockFile adapter must keep, as a vitest suite. An adapter's own test file calls this with
  * a factory; a new adapter is done when the suite passes.
@@ -97,18 +102,6 @@ export function describeBlockFileConformance(adapter: string, factory: BlockFile
       await file.close();
     });
 
-    it('refuses writes when read-only, with E_READ_ONLY', async () => {
-      const file = await factory.readOnly(pattern(100, 4));
-      expect(file.capabilities.writable).toBe(false);
-      const dst = new Uint8Array(100);
-      expect(await file.read(dst, 0)).toBe(100);
-      expect(dst).toEqual(pattern(100, 4));
-      await expectCode(file.write(new Uint8Array(1), 0), 'E_READ_ONLY');
-      await expectCode(file.truncate(0), 'E_READ_ONLY');
-      expect(await file.size()).toBe(100);
-      await file.close();
-    });
-
     it('deallocates ranges where it says it can: zeros read back, the size stays', async () => {
       const file = await factory.create();
       if (file.capabilities.deallocate !== true || file.deallocate === undefined) return void (await file.close());
@@ -153,6 +146,104 @@ export function describeBlockFileConformance(adapter: string, factory: BlockFile
         (async () => file.read(new Uint8Array(1), 0))(),
         'E_IO',
       );
+    });
+
+    // A writable adapter's read-only opens keep the read-only contract too.
+    describeReadOnlyChecks({ open: (bytes) => factory.readOnly(bytes) });
+  });
+}
+
+/**
+ * The contract of a store that cannot write, as a vitest suite: a Blob, a file on a web server. Nothing here
+ * writes; every file is made by `factory.open` with known bytes, and the suite checks that reads give them back
+ * (at any offset, in any pieces, many at once), that only the end of the file shortens a read, and that writes and
+ * truncation are refused with E_READ_ONLY without changing a byte.
+ */
+export function describeReadOnlyConformance(adapter: string, factory: ReadOnlyBlockFileFactory): void {
+  describe(`BlockFile conformance (read-only): ${adapter}`, () => describeReadOnlyChecks(factory));
+}
+
+function describeReadOnlyChecks(factory: ReadOnlyBlockFileFactory): void {
+  describe('read-only', () => {
+    it('says it cannot write, and reads back what it holds', async () => {
+      const file = await factory.open(pattern(100, 4));
+      expect(file.capabilities.writable).toBe(false);
+      expect(await file.size()).toBe(100);
+      const dst = new Uint8Array(100);
+      expect(await file.read(dst, 0)).toBe(100);
+      expectSameBytes(dst, pattern(100, 4));
+      await file.close();
+    });
+
+    it('holds an empty file: size 0, reads nothing', async () => {
+      const file = await factory.open(new Uint8Array(0));
+      expect(await file.size()).toBe(0);
+      expect(await file.read(new Uint8Array(16), 0)).toBe(0);
+      await file.close();
+    });
+
+    it('refuses writes and truncation with E_READ_ONLY, and keeps its bytes', async () => {
+      const file = await factory.open(pattern(100, 4));
+      await expectCode(file.write(new Uint8Array(1), 0), 'E_READ_ONLY');
+      await expectCode(file.write(new Uint8Array(10), 100), 'E_READ_ONLY');
+      await expectCode(file.truncate(0), 'E_READ_ONLY');
+      await expectCode(file.truncate(200), 'E_READ_ONLY');
+      expect(await file.size()).toBe(100);
+      const dst = new Uint8Array(100);
+      expect(await file.read(dst, 0)).toBe(100);
+      expectSameBytes(dst, pattern(100, 4));
+      await file.flush();
+      await file.close();
+    });
+
+    it('shortens a read only at the end of the file', async () => {
+      const file = await factory.open(pattern(1000, 1));
+      const dst = new Uint8Array(64).fill(0xee);
+      expect(await file.read(dst, 980)).toBe(20);
+      expectSameBytes(dst.subarray(0, 20), pattern(1000, 1).subarray(980));
+      // Past what was read, the caller's buffer is left alone.
+      expect(dst.subarray(20).every((b) => b === 0xee)).toBe(true);
+      expect(await file.read(dst, 1000)).toBe(0);
+      expect(await file.read(dst, 1 << 30)).toBe(0);
+      expect(await file.read(dst, 5 * 2 ** 30 + 512)).toBe(0);
+      expect(await file.read(new Uint8Array(0), 10)).toBe(0);
+      await file.close();
+    });
+
+    it('reads any piece of a larger file, at odd offsets and lengths', async () => {
+      const size = 300 * 1024 + 77;
+      const data = pattern(size, 13);
+      const file = await factory.open(data);
+      expect(await file.size()).toBe(size);
+      for (const [offset, length] of [[0, size], [1, 4095], [65535, 2], [65536 * 3 - 100, 70_000], [size - 5000, 5000], [size - 1, 1]] as const) {
+        const dst = new Uint8Array(length);
+        expect(await file.read(dst, offset)).toBe(length);
+        expectSameBytes(dst, data.subarray(offset, offset + length), `${length} bytes at ${offset}`);
+      }
+      await file.close();
+    });
+
+    it('allows many reads at once, overlapping and not', async () => {
+      const data = pattern(256 * 1024, 11);
+      const file = await factory.open(data);
+      const reads = Array.from({ length: 40 }, (_, i) => ({ offset: (i * 7919) % (250 * 1024), length: 1000 + ((i * 4099) % 9000) }));
+      const parts = await Promise.all(
+        reads.map(async ({ offset, length }) => {
+          const dst = new Uint8Array(length);
+          const count = await file.read(dst, offset);
+          return { dst: dst.subarray(0, count), offset, length };
+        }),
+      );
+      for (const { dst, offset, length } of parts) {
+        expectSameBytes(dst, data.subarray(offset, Math.min(data.length, offset + length)), `${length} bytes at ${offset}`);
+      }
+      await file.close();
+    });
+
+    it('fails cleanly after close', async () => {
+      const file = await factory.open(pattern(100, 2));
+      await file.close();
+      await expectCode((async () => file.read(new Uint8Array(1), 0))(), 'E_IO');
     });
   });
 }
