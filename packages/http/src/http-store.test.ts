@@ -71,13 +71,15 @@ describe('httpStore with openImage', () => {
     expect(await store.exists(`${server.url}images/plain.qcow2`)).toBe(true);
   });
 
-  it('refuses to open for writing or locking, and cannot be opened writable by the engine', async () => {
+  it('refuses to open for writing, ignores locks (the server owns the file), and cannot be opened writable by the engine', async () => {
     const store = httpStore();
     const url = `${server.url}images/plain.qcow2`;
     expect(store.capabilities).toEqual({ write: false, lock: false, deallocate: false });
     await expect(store.open(url, { writable: true })).rejects.toMatchObject({ code: 'E_READ_ONLY' });
     await expect(store.open(url, { create: true })).rejects.toMatchObject({ code: 'E_READ_ONLY' });
-    await expect(store.open(url, { lock: { take: 1, unshare: 0 } })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    const locked = await store.open(url, { lock: { take: 1, unshare: 0 } });
+    expect(locked.lock).toBeUndefined();
+    await locked.close();
     await expect(openImage(url, { store, writable: true })).rejects.toMatchObject({ code: 'E_READ_ONLY' });
   });
 });

@@ -19,9 +19,7 @@ export function httpStore(options: HttpOptions = {}): BlockStore {
       if (open.writable === true || open.create === true || open.truncate === true) {
         throw new DiskError('E_READ_ONLY', 'files over HTTP are read-only', { file: name });
       }
-      if (open.lock !== undefined) {
-        throw new DiskError('E_UNSUPPORTED', 'files over HTTP take no image locks; open without locking', { file: name });
-      }
+      // `open.lock` is ignored: a file on a web server is the server's; QEMU's curl driver takes no locks either.
       return HttpBlockFile.open(name, options);
     },
     resolve: (base: string, name: string): string => {

@@ -1,3 +1,4 @@
+import { httpStore } from '@q/http';
 import { routeStore, type BlockStore } from '@q/raw';
 import { nodeFileStore, type NodeFileStoreOptions } from '@q/raw/node';
 
@@ -6,5 +7,6 @@ import { nodeFileStore, type NodeFileStoreOptions } from '@q/raw/node';
  * Node file store, with QEMU's locks and hole punching), by protocol the stores that serve URLs.
  */
 export function defaultStore(options: NodeFileStoreOptions = {}): BlockStore {
-  return routeStore({}, nodeFileStore(options));
+  const web = httpStore();
+  return routeStore({ http: web, https: web }, nodeFileStore(options));
 }
