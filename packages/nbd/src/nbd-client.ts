@@ -214,11 +214,25 @@ export class NbdClient {
           if (error === NBD_ESHUTDOWN) void this.close();
           continue;
         }
-        if (request.dst !== undefined && request.dst.length > 0) request.dst.set(await this.reader.readExact(request.dst.length));
+        if (request.dst !== undefined) await this.receivePayload(request.dst);
         request.resolve();
       }
     } catch (error) {
       this.fail(asDiskError(error, this.name));
+    }
+  }
+
+  /**
+   * A READ's payload straight into its destination, chunk by chunk as the socket delivered it: assembling it first
+   * (ByteReader.read) would take a second buffer as large as the request, and fresh memory costs a page fault per
+   * 4 KiB on first touch.
+   */
+  private async receivePayload(dst: Uint8Array): Promise<void> {
+    for (let filled = 0; filled < dst.length; ) {
+      const piece = await this.reader.readSome(dst.length - filled);
+      if (piece === undefined) throw protocolFailure(`the server closed the connection ${dst.length - filled} bytes before the end of a read`, this.name);
+      dst.set(piece, filled);
+      filled += piece.length;
     }
   }
 
