@@ -206,15 +206,16 @@ export class NbdClient {
         const low = view.getUint32(12);
         const request = high === 0 ? this.pending.get(low) : undefined;
         if (request === undefined) throw protocolFailure(`reply for unknown handle 0x${high === 0 ? '' : high.toString(16)}${low.toString(16).padStart(high === 0 ? 0 : 8, '0')}`, this.name);
-        this.pending.delete(low);
-        this.wakeIfIdle();
         if (error !== 0) {
+          this.settle(low);
           request.reject(requestError(error, request.what, request.offset, this.name));
           // proto.md "Terminating the transmission phase": ESHUTDOWN obliges the client to a soft disconnect.
           if (error === NBD_ESHUTDOWN) void this.close();
           continue;
         }
+        // Still pending while its payload arrives: a connection lost in the middle must fail this request too.
         if (request.dst !== undefined) await this.receivePayload(request.dst);
+        this.settle(low);
         request.resolve();
       }
     } catch (error) {
@@ -246,6 +247,11 @@ export class NbdClient {
     this.wakeIfIdle();
     this.reader.stop();
     this.transport.close();
+  }
+
+  private settle(handle: number): void {
+    this.pending.delete(handle);
+    this.wakeIfIdle();
   }
 
   private wakeIfIdle(): void {
