@@ -145,6 +145,18 @@ describe('NbdClient transmission', () => {
     expect(client.inFlight).toBe(0);
   });
 
+  it('sends offsets beyond 4 GiB whole (two 32-bit halves, no truncation)', async () => {
+    const server = new FakeServer();
+    const connecting = NbdClient.connect(server.transport);
+    await server.handshake(2 ** 33, FLAGS);
+    const client = await connecting;
+    const read = client.read(5 * 2 ** 30 + 512, new Uint8Array(3));
+    const request = (await server.request())!;
+    expect([request.type, request.offset, request.length]).toEqual([NBD_CMD_READ, 5 * 2 ** 30 + 512, 3]);
+    server.simpleReply(request.handle, 0, new Uint8Array([1, 2, 3]));
+    await read;
+  });
+
   it('turns error replies into typed errors and carries on', async () => {
     const server = new FakeServer();
     const connecting = NbdClient.connect(server.transport, { name: 'nbd://h/' });

@@ -13,10 +13,10 @@ import {
   NBD_CMD_WRITE,
   NBD_CMD_WRITE_ZEROES,
   NBD_ESHUTDOWN,
-  REQUEST_MAGIC,
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
 } from './protocol.js';
+import { encodeRequestHeader } from './request.js';
 import type { NbdTransport } from './transport.js';
 import { viewOf } from './wire.js';
 
@@ -70,20 +70,14 @@ export class NbdClient {
 
   /** Runs the handshake over `transport` (closing it when the handshake fails) and starts reading replies. */
   static async connect(transport: NbdTransport, options: NbdClientOptions = {}): Promise<NbdClient> {
-    const name = options.name ?? `nbd export '${options.exportName ?? ''}'`;
     const reader = new ByteReader(transport.incoming);
-    const handshake = negotiateAsClient(reader, transport, {
-      exportName: options.exportName ?? '',
-      file: name,
-      maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-    });
     try {
-      const { info } = await withDeadline(handshake, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, name);
+      const { info, name } = await handshake(reader, transport, options, false);
       return new NbdClient(transport, reader, info, name);
     } catch (error) {
       reader.stop();
       transport.close();
-      throw asDiskError(error, name);
+      throw error;
     }
   }
 
@@ -92,20 +86,11 @@ export class NbdClient {
    * that knows no INFO, NBD_OPT_EXPORT_NAME then NBD_CMD_DISC). Closes `transport` either way.
    */
   static async probe(transport: NbdTransport, options: NbdClientOptions = {}): Promise<NbdExportInfo> {
-    const name = options.name ?? `nbd export '${options.exportName ?? ''}'`;
     const reader = new ByteReader(transport.incoming);
-    const handshake = negotiateAsClient(reader, transport, {
-      exportName: options.exportName ?? '',
-      file: name,
-      maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-      probe: true,
-    });
     try {
-      const { info, transmission } = await withDeadline(handshake, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, name);
-      if (transmission) await transport.write([requestHeader(NBD_CMD_DISC, 0, 0, 0, 0)]).catch(() => {});
+      const { info, transmission } = await handshake(reader, transport, options, true);
+      if (transmission) await transport.write([encodeRequestHeader(NBD_CMD_DISC, 0, 0, 0, 0)]).catch(() => {});
       return info;
-    } catch (error) {
-      throw asDiskError(error, name);
     } finally {
       reader.stop();
       transport.close();
@@ -160,7 +145,7 @@ export class NbdClient {
     this.closing ??= (async () => {
       // proto.md: the client SHOULD wait for the replies in flight before NBD_CMD_DISC.
       while (this.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      if (this.failure === undefined) await this.transport.write([requestHeader(NBD_CMD_DISC, 0, 0, 0, 0)]).catch(() => {});
+      if (this.failure === undefined) await this.transport.write([encodeRequestHeader(NBD_CMD_DISC, 0, 0, 0, 0)]).catch(() => {});
       this.failure ??= new DiskError('E_IO', 'the NBD connection is closed', { file: this.name });
       this.reader.stop();
       this.transport.close();
@@ -174,7 +159,7 @@ export class NbdClient {
     const handle = this.allocateHandle();
     return new Promise<void>((resolve, reject) => {
       this.pending.set(handle, { what, offset, dst, resolve, reject });
-      const header = requestHeader(type, flags, handle, offset, length);
+      const header = encodeRequestHeader(type, flags, handle, offset, length);
       this.transport.write(payload === undefined ? [header] : [header, payload]).catch((error: unknown) => this.fail(asDiskError(error, this.name)));
     });
   }
@@ -270,21 +255,25 @@ export class NbdClient {
   }
 }
 
-/**
- * A 28-byte request header (proto.md "Request message"). The handle's high half is always 0 and the offset is
- * written as two 32-bit halves, which keeps BigInt out of every request.
- */
-function requestHeader(type: number, flags: number, handle: number, offset: number, length: number): Uint8Array {
-  const header = new Uint8Array(28);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, REQUEST_MAGIC);
-  view.setUint16(4, flags);
-  view.setUint16(6, type);
-  view.setUint32(12, handle);
-  view.setUint32(16, Math.floor(offset / 0x100000000));
-  view.setUint32(20, offset >>> 0);
-  view.setUint32(24, length);
-  return header;
+/** The handshake under the deadline, every failure a DiskError naming the export. */
+async function handshake(
+  reader: ByteReader,
+  transport: NbdTransport,
+  options: NbdClientOptions,
+  probe: boolean,
+): Promise<{ info: NbdExportInfo; transmission: boolean; name: string }> {
+  const name = options.name ?? `nbd export '${options.exportName ?? ''}'`;
+  const negotiation = negotiateAsClient(reader, transport, {
+    exportName: options.exportName ?? '',
+    file: name,
+    maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    probe,
+  });
+  try {
+    return { ...(await withDeadline(negotiation, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, name)), name };
+  } catch (error) {
+    throw asDiskError(error, name);
+  }
 }
 
 /** `work`, or E_IO once `ms` have passed without it settling (a server that accepts and then says nothing). */
