@@ -30,3 +30,14 @@ describe('ByteReader.replaceSource (the STARTTLS switch)', () => {
     expect(await reader.read(1)).toBeUndefined();
   });
 });
+
+describe('ByteReader.readSome', () => {
+  it('hands out views of the chunks as they came, up to the limit, then undefined at the end', async () => {
+    const reader = new ByteReader(chunks([1, 2, 3], [4, 5]));
+    expect([...(await reader.readExact(1))]).toEqual([1]);
+    expect([...((await reader.readSome(10)) ?? [])]).toEqual([2, 3]);
+    expect([...((await reader.readSome(1)) ?? [])]).toEqual([4]);
+    expect([...((await reader.readSome(10)) ?? [])]).toEqual([5]);
+    expect(await reader.readSome(10)).toBeUndefined();
+  });
+});

@@ -54,6 +54,20 @@ export class ByteReader {
     return bytes;
   }
 
+  /**
+   * Up to `max` bytes (at least one) of what has arrived, as a view of one received chunk, never copied; undefined
+   * when the peer closed first. For payloads that go straight on into a buffer of their own (a client's READ data),
+   * where `read` would first assemble them in a fresh buffer as large as the payload.
+   */
+  async readSome(max: number): Promise<Uint8Array | undefined> {
+    if (this.buffered === 0 && !(await this.pull())) return undefined;
+    const first = this.chunks[0]!;
+    const take = Math.min(max, first.length - this.head);
+    const view = first.subarray(this.head, this.head + take);
+    this.consume(take);
+    return view;
+  }
+
   /** Drops `length` bytes without keeping them (the payload of a request we refuse). */
   async skip(length: number): Promise<void> {
     let left = length;

@@ -6,3 +6,7 @@ export { NbdProtocolError, NbdRequestError, NbdTlsError, nbdErrno, type NbdTlsEr
 export type { NbdTlsPolicy } from './start-tls.js';
 export { allocationExtents, type AllocationExtent } from './allocation-status.js';
 export * from './protocol.js';
+export { NbdClient, type NbdClientOptions } from './nbd-client.js';
+export { NbdBlockFile, type NbdFileOptions } from './nbd-block-file.js';
+export type { NbdExportInfo } from './export-info.js';
+export { parseNbdUri, formatNbdUri, NBD_DEFAULT_PORT, type NbdAddress, type NbdTarget } from './nbd-uri.js';

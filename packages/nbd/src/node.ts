@@ -7,3 +7,7 @@ export { parsePskFile } from './psk-file.js';
 export { CertificateFormatError } from './der.js';
 export { subjectDistinguishedName } from './distinguished-name.js';
 export { isStaleSocket, removeStaleSocket } from './stale-socket.js';
+export { nbdStore, type NbdStoreOptions } from './nbd-store.js';
+export { openNbdFile, probeNbdExport, connectNbdSocket } from './node-nbd-client.js';
+export { parseNbdUri, formatNbdUri, type NbdAddress, type NbdTarget } from './nbd-uri.js';
+export { NbdBlockFile, type NbdFileOptions } from './nbd-block-file.js';

@@ -5,6 +5,8 @@
 
 /** 'NBDMAGIC': the first 8 bytes a server sends (proto.md "Newstyle negotiation"). */
 export const NBD_MAGIC = 0x4e42444d41474943n;
+/** Follows NBDMAGIC in the oldstyle handshake (proto.md "Oldstyle negotiation"), which we do not speak. */
+export const OLDSTYLE_MAGIC = 0x00420281861253n;
 /** 'IHAVEOPT': follows NBDMAGIC, and starts every option the client sends. */
 export const IHAVEOPT = 0x49484156454f5054n;
 /** Starts every option reply (proto.md "Fixed newstyle negotiation"). */
@@ -59,6 +61,8 @@ export const NBD_REP_ERR_INVALID = 0x80000003;
 export const NBD_REP_ERR_TLS_REQD = 0x80000005;
 export const NBD_REP_ERR_UNKNOWN = 0x80000006;
 export const NBD_REP_ERR_SHUTDOWN = 0x80000007;
+/** The INFO extension: the server will not serve a client that did not ask for NBD_INFO_BLOCK_SIZE. */
+export const NBD_REP_ERR_BLOCK_SIZE_REQD = 0x80000008;
 
 /** Information types inside NBD_REP_INFO (the INFO extension, NBD_OPT_INFO / NBD_OPT_GO). */
 export const NBD_INFO_EXPORT = 0;

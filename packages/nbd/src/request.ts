@@ -49,6 +49,23 @@ export function parseRequestHeader(header: Uint8Array): NbdRequest {
 }
 
 /**
+ * A request header as a client sends it (proto.md "Request message"). `handle` is the low 32 bits of the 64-bit
+ * handle (the high half is 0), and the offset goes as two 32-bit halves: no BigInt on a path taken per request.
+ */
+export function encodeRequestHeader(type: number, flags: number, handle: number, offset: number, length: number): Uint8Array {
+  const header = new Uint8Array(REQUEST_HEADER_LENGTH);
+  const view = viewOf(header);
+  view.setUint32(0, REQUEST_MAGIC);
+  view.setUint16(4, flags);
+  view.setUint16(6, type);
+  view.setUint32(12, handle);
+  view.setUint32(16, Math.floor(offset / 0x100000000));
+  view.setUint32(20, offset >>> 0);
+  view.setUint32(24, length);
+  return header;
+}
+
+/**
  * The command flags each request may carry (proto.md "Command flags": FUA is valid on every command once
  * SEND_FUA is set; the rest belong to one command each). Anything else earns EINVAL.
  */

@@ -3,6 +3,8 @@
  * Messages are small and built once, so a growable builder beats precomputing every layout by hand.
  */
 export class MessageBuilder {
+  // Every write takes its position from reserve() before touching `bytes` or `view`: reserve may replace both, and
+  // `this.view.setUint32(this.reserve(4), ...)` would write into the old buffer (the receiver is evaluated first).
   private bytes: Uint8Array;
   private view: DataView;
   private length = 0;
@@ -13,22 +15,26 @@ export class MessageBuilder {
   }
 
   u16(value: number): this {
-    this.view.setUint16(this.reserve(2), value);
+    const at = this.reserve(2);
+    this.view.setUint16(at, value);
     return this;
   }
 
   u32(value: number): this {
-    this.view.setUint32(this.reserve(4), value >>> 0);
+    const at = this.reserve(4);
+    this.view.setUint32(at, value >>> 0);
     return this;
   }
 
   u64(value: number | bigint): this {
-    this.view.setBigUint64(this.reserve(8), typeof value === 'bigint' ? value : BigInt(value));
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, typeof value === 'bigint' ? value : BigInt(value));
     return this;
   }
 
   bytesOf(value: Uint8Array): this {
-    this.bytes.set(value, this.reserve(value.length));
+    const at = this.reserve(value.length);
+    this.bytes.set(value, at);
     return this;
   }
 
