@@ -12,24 +12,25 @@ export type NbdStoreOptions = Omit<NbdFileOptions, 'exportName' | 'writable' | '
  * reach images on NBD servers. Route it in with `routeStore({ nbd: nbdStore(), 'nbd+unix': nbdStore(), ... }, files)`.
  *
  * An export exists already and has a fixed size: `create` opens it for writing, `truncate` (emptying it) is
- * E_UNSUPPORTED. NBD has no image locks, so a lock asked for at open is E_UNSUPPORTED rather than silently dropped.
+ * E_UNSUPPORTED. A lock asked for at open is the server's business (it holds the file, as with QEMU's nbd driver,
+ * which takes no locks): it is ignored.
  */
 export function nbdStore(options: NbdStoreOptions = {}): BlockStore {
   const capabilities: StoreCapabilities = { write: true, lock: false, deallocate: true };
   return {
     capabilities,
     open: async (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> => {
-      if (open.lock !== undefined) {
-        throw new DiskError('E_UNSUPPORTED', 'NBD exports take no image locks; open without locking', { file: name });
-      }
       if (open.truncate === true) {
         throw new DiskError('E_UNSUPPORTED', 'an NBD export has a fixed size and cannot be emptied', { file: name });
       }
       return openNbdFile(name, { ...options, writable: open.writable === true || open.create === true });
     },
-    // QEMU cannot resolve a relative name against an nbd: image (an export has no directory); the name stands as
-    // recorded, like one with a protocol of its own.
-    resolve: (_base: string, name: string): string => name,
+    // An export has no directory, so a relative name recorded by an image on one cannot be resolved (QEMU refuses it
+    // too); a name with a protocol of its own never reaches here through routeStore.
+    resolve: (base: string, name: string): string => {
+      if (parseable(name)) return name;
+      throw new DiskError('E_UNSUPPORTED', `cannot resolve the relative name '${name}' against an NBD export`, { file: base });
+    },
     identify: async (name: string): Promise<string> => formatNbdUri(parseNbdUri(name)),
     exists: async (name: string): Promise<boolean> =>
       probeNbdExport(name, options).then(
@@ -37,4 +38,13 @@ export function nbdStore(options: NbdStoreOptions = {}): BlockStore {
         () => false,
       ),
   };
+}
+
+function parseable(name: string): boolean {
+  try {
+    parseNbdUri(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
