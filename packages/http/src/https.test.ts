@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openHttpFile } from './http-file.js';
 import { startNginx, type NginxServer } from './nginx-server.js';
 import { makeImages, run } from './qemu-images.js';
+import { makeTestCertificates } from './test-certificates.js';
 
 /**
  * HTTPS against nginx with a certificate for 127.0.0.1 from a CA made here. Node's fetch reads extra CAs only at
@@ -29,24 +30,14 @@ beforeAll(async () => {
   }
   mkdirSync(root);
   await makeImages(root);
-  await makeCertificates(dir);
-  server = await startNginx({ root, tls: { certificate: join(dir, 'server.pem'), key: join(dir, 'server.key') } });
+  const certificates = await makeTestCertificates(dir);
+  server = await startNginx({ root, tls: certificates });
 });
 
 afterAll(async () => {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A CA, and a server certificate it signs for 127.0.0.1, with openssl. */
-async function makeCertificates(at: string): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=q test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], at);
-  await run('openssl', ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], at);
-  writeFileSync(join(at, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  await run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext'], at);
-}
 
 const SCRIPT = `
 const [httpEntry, qcowEntry, url] = process.argv.slice(2);
