@@ -114,6 +114,8 @@ pid ${path('nginx.pid')};
 error_log ${path('error.log')} warn;
 events { worker_connections 256; }
 http {
+  # Images are bytes; pages and modules need their types (a browser runs no module served as octet-stream).
+  types { text/html html; text/javascript js mjs; application/json json; }
   default_type application/octet-stream;
   log_format q '$request_method $request_uri $status $http_range $body_bytes_sent';
   access_log ${path('access.log')} q;

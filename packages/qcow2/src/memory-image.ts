@@ -1,7 +1,6 @@
 import { MemoryBlockFile, type BlockFile } from '@q/raw';
 import { defaultCreateOptions, type CreateOptions } from './create-image.js';
 import { createQcow2 } from './create-qcow2.js';
-import { portableCodecs } from './portable-codecs.js';
 import { Qcow2Image } from './qcow2-image.js';
 
 /**
@@ -22,5 +21,6 @@ export async function memoryImage(size: number, options: Partial<CreateOptions> 
     close: async () => undefined,
   };
   await createQcow2(keepOpen, { ...defaultCreateOptions(size), ...options });
-  return Qcow2Image.open(file, { name: 'memory.qcow2', writable: true, codecs: portableCodecs() });
+  // No codecs: the engine's defaults load the portable decoders only if a compressed cluster is read.
+  return Qcow2Image.open(file, { name: 'memory.qcow2', writable: true });
 }

@@ -36,7 +36,7 @@ beforeAll(async () => {
   writeFileSync(join(site.dir, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>qcow-ts browser test</title>\n');
   // The test nginx has no mime.types: without these a module script is application/octet-stream, which
   // Chromium refuses to run (strict MIME checking for modules).
-  server = await startNginx({ root: site.dir, serverDirectives: 'types { text/html html; text/javascript js; }' });
+  server = await startNginx({ root: site.dir });
   chromium = await launchChromium();
   page = await chromium.openPage(`${server.url}index.html`);
 });
