@@ -13,7 +13,7 @@ import {
   type HeaderExtensions,
   type QcowHeader,
 } from '@q/format';
-import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import { bitmapTableValid } from './bitmap-table.js';
 import { joinOffset, type HostOffset } from './host-offset.js';
 import { checkFeatures, checkTablePlacement } from './open-checks.js';
@@ -128,6 +128,6 @@ function named<T>(file: BlockFile, decode: () => T): T {
   try {
     return decode();
   } catch (error) {
-    throw error instanceof DiskError ? error.withFile(file.name) : error;
+    throw isDiskError(error) ? error.withFile(file.name) : error;
   }
 }

@@ -1,6 +1,6 @@
 import type { TableCache } from '@q/cache';
 import { decodeL2Entry, type Geometry, type L2Entry } from '@q/format';
-import { DiskError, hex } from '@q/raw';
+import { DiskError, isDiskError, hex } from '@q/raw';
 import type { L1Table } from './l1-table.js';
 import type { MetadataRegions } from './metadata-regions.js';
 import { appendExtent, type MapExtent } from './map-extent.js';
@@ -128,7 +128,7 @@ export class ClusterMapper {
     try {
       entry = decodeL2Entry(view, index, this.geometry);
     } catch (error) {
-      throw error instanceof DiskError ? error.withFile(this.name) : error;
+      throw isDiskError(error) ? error.withFile(this.name) : error;
     }
     if (entry.compressed) {
       if (this.geometry.externalDataFile) throw this.corrupt('compressed cluster in an image with an external data file', entry.hostOffset);

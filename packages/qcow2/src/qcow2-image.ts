@@ -11,7 +11,7 @@ import {
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
-import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
+import { DiskError, isDiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import { ImageBlockStatus } from './block-status.js';
 import type { Codecs } from './codecs.js';
@@ -452,9 +452,9 @@ function checkWritableState(metadata: ImageMetadata): void {
  * error and leaves the image alone: the metadata is sound).
  */
 function isMetadataCorruption(error: unknown): error is DiskError {
-  return error instanceof DiskError && error.code === 'E_CORRUPT' && !error.message.startsWith('compressed cluster');
+  return isDiskError(error) && error.code === 'E_CORRUPT' && !error.message.startsWith('compressed cluster');
 }
 
 function attribute(error: unknown, name: string): unknown {
-  return error instanceof DiskError ? error.withFile(name) : error;
+  return isDiskError(error) ? error.withFile(name) : error;
 }

@@ -1,6 +1,7 @@
 /**
  * One error class for every layer, so a caller (the CLI, the NBD server) can turn any failure into one line
- * without knowing which package raised it. `code` is stable; `message` is for people.
+ * without knowing which package raised it. `code` is stable; `message` is for people: decide by `code`, never by
+ * the text.
  */
 export type DiskErrorCode =
   /** The underlying store failed (EIO, a short write, a closed handle). */
@@ -36,14 +37,25 @@ export interface DiskErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * The brand every DiskError carries. `Symbol.for` gives the same symbol to every copy of this module, so two
+ * installed copies of `@q/raw` (a consumer with mismatched versions) recognise each other's errors, which
+ * `instanceof` cannot: each copy has its own class.
+ */
+const DISK_ERROR_BRAND: unique symbol = Symbol.for('@q/raw:DiskError');
+
 export class DiskError extends Error {
   override readonly name = 'DiskError';
   readonly code: DiskErrorCode;
   readonly file: string | undefined;
   readonly offset: number | undefined;
+  /** See DISK_ERROR_BRAND: what `isDiskError` looks for instead of the class. */
+  declare readonly [DISK_ERROR_BRAND]: true;
 
   constructor(code: DiskErrorCode, message: string, options: DiskErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Not enumerable: the brand stays out of spreads, JSON and printed errors.
+    Object.defineProperty(this, DISK_ERROR_BRAND, { value: true });
     this.code = code;
     this.file = options.file;
     this.offset = options.offset;
@@ -58,8 +70,14 @@ export class DiskError extends Error {
   }
 }
 
+/**
+ * Whether `error` is a DiskError from any copy of this package: it carries the brand and a string `code`. Use it
+ * instead of `instanceof DiskError`, which is false for errors made by another copy.
+ */
 export function isDiskError(error: unknown): error is DiskError {
-  return error instanceof DiskError;
+  if (typeof error !== 'object' || error === null) return false;
+  const candidate = error as { [DISK_ERROR_BRAND]?: unknown; code?: unknown };
+  return candidate[DISK_ERROR_BRAND] === true && typeof candidate.code === 'string';
 }
 
 /** Formats a hex offset the way qemu-img prints them, for messages. */

@@ -1,6 +1,6 @@
 import { TableCache } from '@q/cache';
 import { decodeRefcountTable, encodeRefcountTable, getRefcount, maxRefcount, setRefcount, view, writeU64 } from '@q/format';
-import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import { planRefcountStructures, type StructurePlan } from './table-growth.js';
 
 export interface RefcountStoreOptions {
@@ -89,7 +89,7 @@ export class RefcountStore {
     try {
       table = decodeRefcountTable(bytes, clusterSize, fileSize);
     } catch (error) {
-      throw error instanceof DiskError ? error.withFile(options.file.name) : error;
+      throw isDiskError(error) ? error.withFile(options.file.name) : error;
     }
     return new RefcountStore(options, table, fileSize);
   }
