@@ -86,8 +86,9 @@ export function decodeL2Entry(table: DataView, index: number, context: L2EntryCo
 export function decodeCompressedDescriptor(hi: number, lo: number, clusterBits: number): { hostOffset: number; compressedBytes: number } {
   const offsetBitsHigh = 62 - (clusterBits - 8) - 32;
   const offsetHigh = hi & ((1 << offsetBitsHigh) - 1);
-  // Offsets above bit 55 are reserved-zero (possible only for small clusters); above 2^53 we cannot address.
-  if (offsetHigh >= 0x20_0000) throw new DiskError('E_CORRUPT', 'compressed cluster offset is beyond 2^53');
+  // Offsets above bit 55 are reserved-zero (possible only for small clusters); above 2^53 we cannot address. QEMU
+  // reads such data (past any file end) and fails to decompress it: the reason says so (see DiskErrorReason).
+  if (offsetHigh >= 0x20_0000) throw new DiskError('E_CORRUPT', 'compressed cluster offset is beyond 2^53', { reason: 'compressed-offset' });
   const hostOffset = joinU64(offsetHigh, lo >>> 0);
   const sectors = (hi & 0x3fff_ffff) >>> offsetBitsHigh;
   return { hostOffset, compressedBytes: (sectors + 1) * 512 - (hostOffset % 512) };

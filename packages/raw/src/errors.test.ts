@@ -20,13 +20,14 @@ function expectAgree(made: ErrorsModule, judge: ErrorsModule): void {
   const error = new made.DiskError('E_CORRUPT', 'L2 table offset 0x200 is not cluster aligned', { file: 'a.qcow2', offset: 0x200 });
   expect(judge.isDiskError(error)).toBe(true);
   if (!judge.isDiskError(error)) return;
-  // What a caller reads after the check survives the crossing: code, file, offset, message, and withFile.
+  // What a caller reads after the check survives the crossing: code, file, offset, message, reason, withFile.
   expect(error.code).toBe('E_CORRUPT');
   expect(error.file).toBe('a.qcow2');
   expect(error.offset).toBe(0x200);
   expect(error.message).toBe('L2 table offset 0x200 is not cluster aligned');
-  const named = new made.DiskError('E_IO', 'short read').withFile('b.qcow2');
-  expect(judge.isDiskError(named) && named.file).toBe('b.qcow2');
+  const named = new made.DiskError('E_CORRUPT', 'bad stream', { reason: 'compressed-data' }).withFile('b.qcow2');
+  expect(judge.isDiskError(named)).toBe(true);
+  expect(named).toMatchObject({ file: 'b.qcow2', reason: 'compressed-data' });
 }
 
 describe('isDiskError', () => {
