@@ -1,5 +1,5 @@
 import { TableCache } from '@q/cache';
-import { decodeRefcountTable, encodeRefcountTable, getRefcount, maxRefcount, setRefcount, view, writeU64 } from '@q/format';
+import { decodeRefcountTable, encodeRefcountTable, encodeRefcountTableEntry, getRefcount, maxRefcount, setRefcount } from '@q/format';
 import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import { planRefcountStructures, type StructurePlan } from './table-growth.js';
 
@@ -305,8 +305,6 @@ export class RefcountStore {
   }
 
   private async writeTableEntry(range: number, blockOffset: number): Promise<void> {
-    const entry = new Uint8Array(8);
-    writeU64(view(entry), 0, blockOffset);
-    await this.file.write(entry, this.tableOffset + range * 8);
+    await this.file.write(encodeRefcountTableEntry(blockOffset), this.tableOffset + range * 8);
   }
 }
