@@ -30,6 +30,7 @@ export {
 } from './l1-entry.js';
 export {
   decodeL2Entry,
+  readL2EntryWords,
   encodeL2Entry,
   setL2EntryCopied,
   withL2Copied,
@@ -43,6 +44,7 @@ export {
   ALL_SUBCLUSTERS,
   type L2Entry,
   type L2EntryFields,
+  type L2EntryWords,
   type L2EntryContext,
 } from './l2-entry.js';
 export {

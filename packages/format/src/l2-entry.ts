@@ -51,6 +51,27 @@ function entryBytes(extendedL2: boolean): number {
   return extendedL2 ? 16 : 8;
 }
 
+/** An entry's words as stored: the u64 as two halves, and (extended entries) the subcluster bitmap's halves. */
+export interface L2EntryWords {
+  hi: number;
+  lo: number;
+  /** Subclusters that read as zeros (bitmap bits 32-63); 0 in a standard table. */
+  zeroMask: number;
+  /** Allocated subclusters (bitmap bits 0-31); 0 in a standard table. */
+  allocMask: number;
+}
+
+/** Reads entry `index` without judgement: for readers that must survive any bits (`qcow check`). */
+export function readL2EntryWords(table: DataView, index: number, extendedL2: boolean): L2EntryWords {
+  const at = index * entryBytes(extendedL2);
+  return {
+    hi: table.getUint32(at),
+    lo: table.getUint32(at + 4),
+    zeroMask: extendedL2 ? table.getUint32(at + 8) : 0,
+    allocMask: extendedL2 ? table.getUint32(at + 12) : 0,
+  };
+}
+
 /**
  * Decodes entry `index` of an L2 table. Throws E_CORRUPT for the states QEMU also refuses to read: a subcluster
  * both allocated and zero, alloc bits on an unallocated cluster, a host offset not on a cluster boundary.

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { view } from './bytes.js';
 import { compressedDescriptorFields, decodeCompressedDescriptor } from './compressed-descriptor.js';
 import { decodeL1Entry, setL1EntryCopied, writeL1Entry } from './l1-entry.js';
-import { ALL_SUBCLUSTERS, decodeL2Entry, encodeL2Entry, setL2EntryCopied, type L2EntryContext, type L2EntryFields } from './l2-entry.js';
+import { ALL_SUBCLUSTERS, decodeL2Entry, encodeL2Entry, readL2EntryWords, setL2EntryCopied, type L2EntryContext, type L2EntryFields } from './l2-entry.js';
 import { getRefcount, getRefcountExact, setRefcount, maxRefcount } from './refcount-block.js';
 import { decodeRefcountTable, encodeRefcountTable, encodeRefcountTableEntry } from './refcount-table.js';
 
@@ -55,7 +55,13 @@ describe('L2 entry encoders', () => {
       fc.property(contextAndEntries, ({ ctx, entries }) => {
         const table = view(new Uint8Array(entries.length * (ctx.extendedL2 ? 16 : 8)).fill(0xa5));
         entries.forEach((entry, i) => encodeL2Entry(table, i, entry, ctx));
-        entries.forEach((entry, i) => expect(decodeL2Entry(table, i, ctx)).toEqual({ ...entry, reservedBits: false }));
+        entries.forEach((entry, i) => {
+          expect(decodeL2Entry(table, i, ctx)).toEqual({ ...entry, reservedBits: false });
+          const words = readL2EntryWords(table, i, ctx.extendedL2);
+          const stored = ctx.extendedL2 && !entry.compressed;
+          expect([words.allocMask, words.zeroMask]).toEqual(stored ? [entry.allocMask, entry.zeroMask] : [0, 0]);
+          expect((words.hi & 0x8000_0000) !== 0).toBe(entry.copied);
+        });
       }),
       { seed: 0x2e01, numRuns: 2000 },
     );
