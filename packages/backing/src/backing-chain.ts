@@ -1,4 +1,4 @@
-import { DiskError, type BlockDevice } from '@q/raw';
+import { DiskError, isDiskError, type BlockDevice } from '@q/raw';
 import { resolveBackingPath } from './backing-path.js';
 
 /** Opens the backing file an image names; the image's engine calls it while it opens. */
@@ -63,11 +63,11 @@ export async function openChain(path: string, format: string | undefined, option
       try {
         return await open(backingPath, backingFormat, depth + 1);
       } catch (error) {
-        if (error instanceof DiskError && error.code === 'E_LOCKED' && error.file === backingPath) {
+        if (isDiskError(error) && error.code === 'E_LOCKED' && error.file === backingPath) {
           // qemu-img's wording: "Could not open 'top': Could not open backing file: Failed to get ... lock".
           throw new DiskError('E_LOCKED', `Could not open backing file: ${error.message}`, { file: layerPath, cause: error });
         }
-        if (error instanceof DiskError && error.code === 'E_NOT_FOUND' && error.file === backingPath) {
+        if (isDiskError(error) && error.code === 'E_NOT_FOUND' && error.file === backingPath) {
           throw new DiskError('E_NOT_FOUND', `Could not open backing file '${backingPath}': ${error.message}`, {
             file: layerPath,
             cause: error,

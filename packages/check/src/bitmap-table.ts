@@ -1,13 +1,14 @@
 import { readPadded, type BlockFile } from '@q/raw';
-import { view, type BitmapEntry } from '@q/format';
+import {
+  bitmapTableEntryReserved,
+  BITMAP_TABLE_ALL_ONES_LO,
+  BITMAP_TABLE_OFFSET_HI_MASK,
+  BITMAP_TABLE_OFFSET_LO_MASK,
+  view,
+  type BitmapEntry,
+} from '@q/format';
 import { isZeroOffset, joinOffset, offsetRemainder, type HostOffset } from './host-offset.js';
 
-/** Bitmap table entry (spec: "Bitmap table"): bits 9-55 the data cluster, bit 0 "all ones" when there is none. */
-const RESERVED_HI = 0xff00_0000;
-const RESERVED_LO = 0x0000_01fe;
-const OFFSET_HI = 0x00ff_ffff;
-const OFFSET_LO = 0xffff_fe00;
-const ALL_ONES_LO = 0x1;
 /** Entries read at a time, so a large table costs a bounded buffer. */
 const PIECE_ENTRIES = 8192;
 
@@ -29,16 +30,16 @@ export async function forEachBitmapEntry(
     for (let i = 0; i < count; i++) {
       const hi = v.getUint32(i * 8);
       const lo = v.getUint32(i * 8 + 4);
-      if (!visit(hi, lo, joinOffset(hi & OFFSET_HI, (lo & OFFSET_LO) >>> 0))) return;
+      if (!visit(hi, lo, joinOffset(hi & BITMAP_TABLE_OFFSET_HI_MASK, (lo & BITMAP_TABLE_OFFSET_LO_MASK) >>> 0))) return;
     }
   }
 }
 
 /** Whether QEMU can load an entry: no reserved bits; a data cluster must be aligned and not flagged "all ones". */
 export function bitmapEntryValid(hi: number, lo: number, offset: HostOffset, clusterSize: number): boolean {
-  if ((hi & RESERVED_HI) !== 0 || (lo & RESERVED_LO) !== 0) return false;
+  if (bitmapTableEntryReserved(hi, lo)) return false;
   if (isZeroOffset(offset)) return true;
-  return (lo & ALL_ONES_LO) === 0 && offsetRemainder(offset, clusterSize) === 0;
+  return (lo & BITMAP_TABLE_ALL_ONES_LO) === 0 && offsetRemainder(offset, clusterSize) === 0;
 }
 
 /** Whether every entry of the table can be loaded (QEMU loads a table whole, or not at all). */

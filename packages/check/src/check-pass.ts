@@ -1,5 +1,5 @@
 import { DiskError } from '@q/raw';
-import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, view } from '@q/format';
+import { encodeHeaderFields, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from '@q/format';
 import { emptyCounts, type CheckCounts, type CheckLog, type RepairFlags } from './check-result.js';
 import { compareRefcounts } from './compare-refcounts.js';
 import { checkCopiedFlags } from './copied-flags.js';
@@ -64,7 +64,7 @@ export async function checkPass(
     const before = { ...counts };
     log('Rebuilding refcount structure');
     protectOldBlocks(onDisk, context.expected, fileClusters, clusterSize);
-    const rebuilt = await rebuildRefcounts(file, geometry, context.expected);
+    const rebuilt = await rebuildRefcounts(file, header, geometry, context.expected);
     header.refcountTableOffset = rebuilt.tableOffset;
     header.refcountTableClusters = rebuilt.tableClusters;
     onDisk = await OnDiskRefcounts.load(file, header, geometry, onUnaligned);
@@ -142,9 +142,8 @@ async function markClean(layout: ImageLayout): Promise<void> {
   const cleared = header.incompatibleFeatures & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
   if (cleared === header.incompatibleFeatures) return;
   await file.flush();
-  const bytes = new Uint8Array(8);
-  view(bytes).setBigUint64(0, cleared);
-  await file.write(bytes, 72);
+  const patch = encodeHeaderFields({ ...header, incompatibleFeatures: cleared }, ['incompatibleFeatures']);
+  await file.write(patch.bytes, patch.offset);
   await file.flush();
   header.incompatibleFeatures = cleared;
 }

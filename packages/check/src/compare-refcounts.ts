@@ -1,6 +1,7 @@
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
 import type { ExpectedRefcounts } from './expected-refcounts.js';
-import { UnalignedRefcountBlock, readRefcount, type OnDiskRefcounts } from './on-disk-refcounts.js';
+import { getRefcountExact } from '@q/format';
+import { UnalignedRefcountBlock, type OnDiskRefcounts } from './on-disk-refcounts.js';
 
 export interface CompareResult {
   /** The last cluster with a refcount or a reference (0 when there is none). */
@@ -59,7 +60,7 @@ export async function compareRefcounts(
         const chunk = expected.chunkAt(cluster);
         const stop = Math.min(runEnd, chunk.end);
         for (; cluster < stop; cluster++) {
-          const recorded = block === undefined ? 0 : readRefcount(block, cluster - start, order, blockView);
+          const recorded = block === undefined ? 0 : getRefcountExact(block, cluster - start, order, blockView);
           const found = chunk.counts === undefined ? 0 : chunk.counts[cluster - chunk.first]!;
           if (recorded === found) {
             if (found !== 0) result.highestCluster = cluster;

@@ -1,12 +1,11 @@
 import { readPadded } from '@q/raw';
-import { view } from '@q/format';
+import { readL2EntryWords, setL1EntryCopied, setL2EntryCopied, view } from '@q/format';
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
 import type { ImageLayout } from './image-layout.js';
 import { clusterOf, isZeroOffset } from './host-offset.js';
-import { isCopied, l2Kind, standardOffset, withCopied } from './l2-kind.js';
+import { isCopied, l1EntryOffsetOf, l2Kind, standardOffset } from './l2-kind.js';
 import type { OnDiskRefcounts } from './on-disk-refcounts.js';
 import { hex, u64 } from './printf.js';
-import { l1EntryOffsetOf } from './table-walk.js';
 
 /**
  * Checks the COPIED flags of the active L1 table and the L2 tables it reaches against the recorded refcounts
@@ -42,10 +41,9 @@ export async function checkCopiedFlags(
       counts.corruptions++;
       log(`${verb} OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex(u64(hi, lo))} refcount=${l2Refcount}`);
       if (repair) {
-        const entry = new Uint8Array(8);
-        view(entry).setUint32(0, withCopied(hi, l2Refcount === 1));
-        view(entry).setUint32(4, lo);
-        await file.write(entry, header.l1TableOffset + i * 8);
+        // Only the flag changes: whatever else the entry holds (reserved bits too) is written back as read.
+        setL1EntryCopied(l1View, i, l2Refcount === 1);
+        await file.write(l1.slice(i * 8, i * 8 + 8), header.l1TableOffset + i * 8);
         counts.corruptions--;
         counts.corruptionsFixed++;
       }
@@ -55,9 +53,7 @@ export async function checkCopiedFlags(
     await readPadded(file, table, l2Offset);
     let dirty = 0;
     for (let j = 0; j < geometry.l2Entries; j++) {
-      const at = j * geometry.l2EntryBytes;
-      const entryHi = tableView.getUint32(at);
-      const entryLo = tableView.getUint32(at + 4);
+      const { hi: entryHi, lo: entryLo } = readL2EntryWords(tableView, j, geometry.extendedL2);
       const kind = l2Kind(entryHi, entryLo, flags);
       if (kind !== 'normal' && kind !== 'zero-alloc') continue;
       // Data file clusters are not refcounted: each belongs to exactly one guest cluster.
@@ -67,7 +63,7 @@ export async function checkCopiedFlags(
       counts.corruptions++;
       log(`${verb} OFLAG_COPIED data cluster: l2_entry=${hex(u64(entryHi, entryLo))} refcount=${refcount}`);
       if (repair) {
-        tableView.setUint32(at, withCopied(entryHi, refcount === 1));
+        setL2EntryCopied(tableView, j, refcount === 1, geometry);
         dirty++;
       }
     }

@@ -1,4 +1,4 @@
-import { INCOMPAT_CORRUPT, view } from '@q/format';
+import { encodeHeaderFields, INCOMPAT_CORRUPT } from '@q/format';
 import type { CheckLog } from './check-result.js';
 import type { ImageLayout } from './image-layout.js';
 import type { UnalignedRefcountBlock } from './on-disk-refcounts.js';
@@ -32,9 +32,8 @@ export function unalignedBlockSignal(
     const { header, file } = layout;
     if (header.version < 3 || (header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n) return;
     header.incompatibleFeatures |= INCOMPAT_CORRUPT;
-    const bytes = new Uint8Array(8);
-    view(bytes).setBigUint64(0, header.incompatibleFeatures);
-    await file.write(bytes, 72);
+    const patch = encodeHeaderFields(header, ['incompatibleFeatures']);
+    await file.write(patch.bytes, patch.offset);
     await file.flush();
   };
 }

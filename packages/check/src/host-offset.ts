@@ -13,6 +13,11 @@ export function joinOffset(hi: number, lo: number): HostOffset {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/** A u64 offset read whole (a bigint), as a HostOffset: a number while it is safe. */
+export function bigOffset(value: bigint): HostOffset {
+  return value < 1n << 53n ? Number(value) : value;
+}
+
 /** `offset % modulus` for a small modulus (a cluster size). */
 export function offsetRemainder(offset: HostOffset, modulus: number): number {
   return typeof offset === 'bigint' ? Number(offset % BigInt(modulus)) : offset % modulus;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DiskError, MemoryBlockFile, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, MemoryBlockFile, type BlockFile } from '@q/raw';
 import { checkImage } from './index.js';
 import { TestImage, fixtureFile } from './test-image.js';
 
@@ -39,7 +39,7 @@ async function outcome(file: BlockFile, repair?: 'leaks' | 'all'): Promise<strin
     const report = await checkImage(file, { repair, onMessage: () => undefined });
     return `report ${report.corruptions}/${report.leaks}/${report.checkErrors}`;
   } catch (error) {
-    if (error instanceof DiskError) return `DiskError ${error.code}`;
+    if (isDiskError(error)) return `DiskError ${error.code}`;
     throw error;
   }
 }

@@ -7,15 +7,16 @@ import {
   geometryOf,
   hasQcowMagic,
   l1EntriesFor,
-  view,
+  HEADER_FIELDS,
+  readHeaderField,
   type BitmapEntry,
   type Geometry,
   type HeaderExtensions,
   type QcowHeader,
 } from '@q/format';
-import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import { bitmapTableValid } from './bitmap-table.js';
-import { joinOffset, type HostOffset } from './host-offset.js';
+import { bigOffset, type HostOffset } from './host-offset.js';
 import { checkFeatures, checkTablePlacement } from './open-checks.js';
 
 /**
@@ -49,13 +50,13 @@ export async function readImageLayout(file: BlockFile): Promise<ImageLayout> {
   const probe = new Uint8Array(Math.min(fileSize, 512));
   await readExact(file, probe, 0, 'header');
   if (!hasQcowMagic(probe)) throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format', { file: file.name });
-  const clusterBits = probe.length >= 24 ? view(probe).getUint32(20) : 0;
+  const clusterBits = readHeaderField(probe, 'clusterBits') ?? 0;
   const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));
   await readExact(file, cluster0, 0, 'header');
-  const rawSnapshotCount = cluster0.length >= 72 ? view(cluster0).getUint32(60) : 0;
-  const rawSnapshotsOffset = cluster0.length >= 72 ? joinOffset(view(cluster0).getUint32(64), view(cluster0).getUint32(68)) : 0;
+  const rawSnapshotCount = readHeaderField(cluster0, 'nbSnapshots') ?? 0;
+  const rawSnapshotsOffset = bigOffset(readHeaderField(cluster0, 'snapshotsOffset') ?? 0n);
   const header = named(file, () => {
-    const version = probe.length >= 8 ? view(probe).getUint32(4) : 0;
+    const version = readHeaderField(probe, 'version') ?? 0;
     if ((version === 2 || version === 3) && clusterBits >= 9 && clusterBits <= 21) checkTablePlacement(cluster0, 2 ** clusterBits);
     return decodeHeader(withoutSnapshotFields(cluster0));
   });
@@ -119,7 +120,9 @@ async function readBitmapDirectory(
 /** The first cluster with nb_snapshots and snapshots_offset cleared, for the general header decoder. */
 function withoutSnapshotFields(cluster0: Uint8Array): Uint8Array {
   const copy = cluster0.slice();
-  if (copy.length >= 72) copy.fill(0, 60, 72);
+  const { nbSnapshots, snapshotsOffset } = HEADER_FIELDS;
+  const end = snapshotsOffset.at + snapshotsOffset.bytes;
+  if (copy.length >= end) copy.fill(0, nbSnapshots.at, end);
   return copy;
 }
 
@@ -128,6 +131,6 @@ function named<T>(file: BlockFile, decode: () => T): T {
   try {
     return decode();
   } catch (error) {
-    throw error instanceof DiskError ? error.withFile(file.name) : error;
+    throw isDiskError(error) ? error.withFile(file.name) : error;
   }
 }

@@ -1,32 +1,16 @@
-import { setRefcount, view, type Geometry, type QcowHeader } from '@q/format';
+import {
+  getRefcountExact,
+  REFCOUNT_TABLE_OFFSET_LO_MASK,
+  REFCOUNT_TABLE_RESERVED_LO_MASK,
+  setRefcount,
+  view,
+  type Geometry,
+  type QcowHeader,
+} from '@q/format';
 import { readPadded, type BlockFile } from '@q/raw';
 
 /** A recorded refcount: a 64-bit entry may hold more than a JS number holds exactly (then a bigint). */
 export type Refcount = number | bigint;
-
-/**
- * Entry `index` of a refcount block, exact at every width (the format codec refuses values past 2^53). Pass the
- * block's DataView when reading many entries: this runs once per cluster of the image.
- */
-export function readRefcount(block: Uint8Array, index: number, refcountOrder: number, blockView: DataView = view(block)): Refcount {
-  switch (refcountOrder) {
-    case 4:
-      return blockView.getUint16(index * 2);
-    case 5:
-      return blockView.getUint32(index * 4);
-    case 6: {
-      const hi = blockView.getUint32(index * 8);
-      if (hi >= 0x20_0000) return blockView.getBigUint64(index * 8);
-      return hi * 0x1_0000_0000 + blockView.getUint32(index * 8 + 4);
-    }
-    case 3:
-      return block[index]!;
-    default: {
-      const bits = 1 << refcountOrder;
-      return (block[(index * bits) >>> 3]! >>> ((index * bits) & 7)) & ((1 << bits) - 1);
-    }
-  }
-}
 
 /** Why a refcount could not be read: QEMU refuses refcount blocks that are not cluster aligned. */
 export class UnalignedRefcountBlock {
@@ -69,8 +53,8 @@ export class OnDiskRefcounts {
     for (let i = 0; i < count; i++) {
       const hi = v.getUint32(i * 8);
       const lo = v.getUint32(i * 8 + 4);
-      this.offsets[i] = hi >= 0x20_0000 ? Infinity : hi * 0x1_0000_0000 + ((lo & 0xffff_fe00) >>> 0);
-      this.reservedBits[i] = (lo & 0x1ff) !== 0 ? 1 : 0;
+      this.offsets[i] = hi >= 0x20_0000 ? Infinity : hi * 0x1_0000_0000 + ((lo & REFCOUNT_TABLE_OFFSET_LO_MASK) >>> 0);
+      this.reservedBits[i] = (lo & REFCOUNT_TABLE_RESERVED_LO_MASK) !== 0 ? 1 : 0;
     }
   }
 
@@ -122,12 +106,12 @@ export class OnDiskRefcounts {
   async get(cluster: number): Promise<Refcount | UnalignedRefcountBlock> {
     const index = Math.floor(cluster / this.blockEntries);
     const last = this.last;
-    if (last !== undefined && last.index === index) return readRefcount(last.block, cluster % this.blockEntries, this.refcountOrder, last.view);
+    if (last !== undefined && last.index === index) return getRefcountExact(last.block, cluster % this.blockEntries, this.refcountOrder, last.view);
     const block = await this.block(index);
     if (block === undefined) return 0;
     if (block instanceof UnalignedRefcountBlock) return block;
     this.last = { index, block, view: view(block) };
-    return readRefcount(block, cluster % this.blockEntries, this.refcountOrder, this.last.view);
+    return getRefcountExact(block, cluster % this.blockEntries, this.refcountOrder, this.last.view);
   }
 
   /**

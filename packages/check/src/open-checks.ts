@@ -1,5 +1,13 @@
 import { DiskError } from '@q/raw';
-import { INCOMPAT_KNOWN, MAX_L1_TABLE_BYTES, MAX_REFCOUNT_TABLE_BYTES, view, type FeatureName, type QcowHeader } from '@q/format';
+import {
+  HEADER_V2_FIELDS_END,
+  INCOMPAT_KNOWN,
+  MAX_L1_TABLE_BYTES,
+  MAX_REFCOUNT_TABLE_BYTES,
+  readHeaderField,
+  type FeatureName,
+  type QcowHeader,
+} from '@q/format';
 
 /**
  * The checks QEMU makes on the fixed tables when it opens an image, worded as QEMU words them, so that a
@@ -7,12 +15,13 @@ import { INCOMPAT_KNOWN, MAX_L1_TABLE_BYTES, MAX_REFCOUNT_TABLE_BYTES, view, typ
  * invalid"). Runs on the raw header bytes, before the general header decoder (whose wording differs).
  */
 export function checkTablePlacement(cluster0: Uint8Array, clusterSize: number): void {
-  if (cluster0.length < 72) return;
-  const v = view(cluster0);
-  if (v.getUint32(56) === 0) throw new DiskError('E_CORRUPT', 'Image does not contain a reference count table');
-  validateTable(v.getBigUint64(48), v.getUint32(56), clusterSize, MAX_REFCOUNT_TABLE_BYTES, 'Reference count table', clusterSize);
+  if (cluster0.length < HEADER_V2_FIELDS_END) return;
+  const field = (name: 'refcountTableClusters' | 'l1Size'): number => readHeaderField(cluster0, name)!;
+  const wide = (name: 'refcountTableOffset' | 'l1TableOffset'): bigint => readHeaderField(cluster0, name)!;
+  if (field('refcountTableClusters') === 0) throw new DiskError('E_CORRUPT', 'Image does not contain a reference count table');
+  validateTable(wide('refcountTableOffset'), field('refcountTableClusters'), clusterSize, MAX_REFCOUNT_TABLE_BYTES, 'Reference count table', clusterSize);
   // (The snapshot table is left to the check itself, which reports its problems instead of refusing the image.)
-  validateTable(v.getBigUint64(40), v.getUint32(36), 8, MAX_L1_TABLE_BYTES, 'Active L1 table', clusterSize);
+  validateTable(wide('l1TableOffset'), field('l1Size'), 8, MAX_L1_TABLE_BYTES, 'Active L1 table', clusterSize);
 }
 
 const INT64_MAX = (1n << 63n) - 1n;

@@ -1,5 +1,5 @@
 import { DiskError, type BlockFile } from '@q/raw';
-import { MAX_REFCOUNT_TABLE_BYTES, encodeRefcountTable, view, writeU64, type Geometry } from '@q/format';
+import { MAX_REFCOUNT_TABLE_BYTES, encodeHeaderFields, encodeRefcountTable, type Geometry, type QcowHeader } from '@q/format';
 import type { ExpectedRefcounts } from './expected-refcounts.js';
 
 export interface RebuiltRefcounts {
@@ -9,7 +9,7 @@ export interface RebuiltRefcounts {
 
 /**
  * Writes fresh refcount blocks and a fresh refcount table holding `expected` (plus the new structures' own
- * clusters), then points the header at them. Every new cluster is taken where `expected` is 0, so nothing in
+ * clusters), then points the header (`header`'s other fields are not written) at them. Every new cluster is taken where `expected` is 0, so nothing in
  * use, the old table and blocks included, is overwritten: a crash before the header switch leaves the old
  * structures in charge, a crash after it leaves the old ones as leaks. Order: blocks and table, flush, header
  * (offset and size in one write), flush.
@@ -19,7 +19,12 @@ export interface RebuiltRefcounts {
  * is laid out as `qemu-img check -r all` would lay it out. The old structures stay counted in `expected`: the
  * caller's next comparison frees them as leaks, which is how QEMU reports them too.
  */
-export async function rebuildRefcounts(file: BlockFile, geometry: Geometry, expected: ExpectedRefcounts): Promise<RebuiltRefcounts> {
+export async function rebuildRefcounts(
+  file: BlockFile,
+  header: QcowHeader,
+  geometry: Geometry,
+  expected: ExpectedRefcounts,
+): Promise<RebuiltRefcounts> {
   const state: RebuildState = { file, geometry, expected, table: [] };
   let grown = await writeBlocks(state, 0, expected.size);
   let tableStart = 0;
@@ -38,11 +43,10 @@ export async function rebuildRefcounts(file: BlockFile, geometry: Geometry, expe
   const tableOffset = tableStart * geometry.clusterSize;
   await file.write(encodeRefcountTable(state.table, geometry.clusterSize, tableClusters), tableOffset);
   await file.flush();
-  // refcount_table_offset (u64 at 48) and refcount_table_clusters (u32 at 56) change together in one write.
-  const fields = new Uint8Array(12);
-  writeU64(view(fields), 0, tableOffset);
-  view(fields).setUint32(8, tableClusters);
-  await file.write(fields, 48);
+  // refcount_table_offset and refcount_table_clusters are adjacent: they change together in one write.
+  const switched = { ...header, refcountTableOffset: tableOffset, refcountTableClusters: tableClusters };
+  const patch = encodeHeaderFields(switched, ['refcountTableOffset', 'refcountTableClusters']);
+  await file.write(patch.bytes, patch.offset);
   await file.flush();
   return { tableOffset, tableClusters };
 }

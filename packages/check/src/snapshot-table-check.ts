@@ -1,19 +1,30 @@
 import { DiskError, readPadded, type BlockFile } from '@q/raw';
-import { MAX_SNAPSHOTS, MAX_SNAPSHOT_EXTRA_DATA, MAX_SNAPSHOT_TABLE_BYTES, view } from '@q/format';
+import {
+  decodeSnapshotEntryHead,
+  decodeSnapshotExtraData,
+  encodeHeaderFields,
+  MAX_SNAPSHOTS,
+  MAX_SNAPSHOT_EXTRA_DATA,
+  MAX_SNAPSHOT_TABLE_BYTES,
+  SNAPSHOT_ENTRY_FIXED_BYTES,
+  SNAPSHOT_KNOWN_EXTRA_BYTES,
+  type SnapshotEntryHead,
+  type SnapshotExtraFields,
+} from '@q/format';
 import type { CheckCounts, CheckLog, RepairFlags } from './check-result.js';
-import type { HostOffset } from './host-offset.js';
+import { bigOffset, type HostOffset } from './host-offset.js';
 import type { ImageLayout } from './image-layout.js';
 
-/** One snapshot table entry as the check reads it: the fields it needs, and the bytes a rewrite keeps. */
+/** One snapshot table entry as the check reads it: the fields it needs, and what a rewrite keeps. */
 export interface CheckedSnapshot {
-  /** The 40-byte fixed part as stored. */
-  fixed: Uint8Array;
+  /** The fixed part as stored. */
+  head: SnapshotEntryHead;
   l1TableOffset: HostOffset;
   l1Size: number;
   /** The extra data size in effect (cut to 1024 when a repair drops the excess). */
   extraDataSize: number;
-  /** The known extra data (24 bytes, zero-filled past what the entry has) and what follows it. */
-  knownExtra: Uint8Array;
+  /** The known extra data fields the entry has, and the extra data that follows them. */
+  knownExtra: SnapshotExtraFields;
   unknownExtra: Uint8Array;
   idBytes: Uint8Array;
   nameBytes: Uint8Array;
@@ -25,8 +36,6 @@ export interface SnapshotTable {
   /** Bytes from the table's start to the end of its last entry (what it occupies). */
   bytes: number;
 }
-
-const KNOWN_EXTRA = 24;
 
 /**
  * Reads the snapshot table the way QEMU's check does: leniently (bytes past the end of the file are zeros),
@@ -49,7 +58,7 @@ export async function readSnapshotTable(layout: ImageLayout, counts: CheckCounts
     log(`Discarding ${count - MAX_SNAPSHOTS} overhanging snapshots`);
     counts.corruptionsFixed += count - MAX_SNAPSHOTS;
     count = MAX_SNAPSHOTS;
-    await writeSnapshotCount(file, count);
+    await writeSnapshotCount(layout, count);
   }
   if (typeof offset === 'bigint' || offset % layout.geometry.clusterSize !== 0) {
     counts.checkErrors++;
@@ -63,13 +72,11 @@ export async function readSnapshotTable(layout: ImageLayout, counts: CheckCounts
   for (let i = 0; i < count; i++) {
     at = alignUp8(at);
     tableLength = alignUp8(tableLength);
-    const fixed = await reader.read(at, 40);
-    const v = view(fixed);
-    at += 40;
-    tableLength += 40;
-    let extraDataSize = v.getUint32(36);
-    const idLength = v.getUint16(12);
-    const nameLength = v.getUint16(14);
+    const head = decodeSnapshotEntryHead(await reader.read(at, SNAPSHOT_ENTRY_FIXED_BYTES));
+    at += SNAPSHOT_ENTRY_FIXED_BYTES;
+    tableLength += SNAPSHOT_ENTRY_FIXED_BYTES;
+    let extraDataSize = head.extraDataSize;
+    const { idLength, nameLength } = head;
     const storedExtraSize = extraDataSize;
     if (extraDataSize > MAX_SNAPSHOT_EXTRA_DATA) {
       if (!fix.errors) {
@@ -83,12 +90,12 @@ export async function readSnapshotTable(layout: ImageLayout, counts: CheckCounts
       counts.corruptions++;
       extraDataSize = MAX_SNAPSHOT_EXTRA_DATA;
     }
-    const knownExtra = new Uint8Array(KNOWN_EXTRA);
-    knownExtra.set(await reader.read(at, Math.min(KNOWN_EXTRA, extraDataSize)));
-    at += Math.min(KNOWN_EXTRA, extraDataSize);
-    const unknownExtra = extraDataSize > KNOWN_EXTRA ? await reader.read(at, extraDataSize - KNOWN_EXTRA) : new Uint8Array(0);
+    const knownBytes = Math.min(SNAPSHOT_KNOWN_EXTRA_BYTES, extraDataSize);
+    const knownExtra = decodeSnapshotExtraData(await reader.read(at, knownBytes));
+    at += knownBytes;
+    const unknownExtra = extraDataSize > SNAPSHOT_KNOWN_EXTRA_BYTES ? await reader.read(at, extraDataSize - SNAPSHOT_KNOWN_EXTRA_BYTES) : new Uint8Array(0);
     // The next field follows the extra data as stored, however much of it is kept.
-    at += Math.max(0, storedExtraSize - KNOWN_EXTRA);
+    at += Math.max(0, storedExtraSize - SNAPSHOT_KNOWN_EXTRA_BYTES);
     tableLength += extraDataSize;
     const idBytes = await reader.read(at, idLength);
     at += idLength;
@@ -105,15 +112,13 @@ export async function readSnapshotTable(layout: ImageLayout, counts: CheckCounts
       // This entry and all after it go: the header's count shrinks at once, the table is rewritten later.
       log(`Discarding ${count - i} overhanging snapshots (snapshot table is too big)`);
       counts.corruptionsFixed += count - i;
-      await writeSnapshotCount(file, i);
+      await writeSnapshotCount(layout, i);
       break;
     }
-    const l1Hi = v.getUint32(0);
-    const l1Lo = v.getUint32(4);
     entries.push({
-      fixed,
-      l1TableOffset: l1Hi < 0x20_0000 ? l1Hi * 0x1_0000_0000 + l1Lo : v.getBigUint64(0),
-      l1Size: v.getUint32(8),
+      head,
+      l1TableOffset: bigOffset(head.l1TableOffset),
+      l1Size: head.l1Size,
       extraDataSize,
       knownExtra,
       unknownExtra,
@@ -133,11 +138,10 @@ export async function readSnapshotTable(layout: ImageLayout, counts: CheckCounts
 }
 
 /** Writes nb_snapshots in the header (synced), for repairs that drop snapshots. */
-async function writeSnapshotCount(file: BlockFile, count: number): Promise<void> {
-  const bytes = new Uint8Array(4);
-  view(bytes).setUint32(0, count);
-  await file.write(bytes, 60);
-  await file.flush();
+async function writeSnapshotCount(layout: ImageLayout, count: number): Promise<void> {
+  const patch = encodeHeaderFields({ ...layout.header, nbSnapshots: count }, ['nbSnapshots']);
+  await layout.file.write(patch.bytes, patch.offset);
+  await layout.file.flush();
 }
 
 /** A C string's text: the bytes up to the first NUL (QEMU keeps ids and names as C strings). */

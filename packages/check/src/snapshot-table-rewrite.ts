@@ -1,8 +1,15 @@
 import { DiskError } from '@q/raw';
-import { view, writeU64 } from '@q/format';
+import {
+  encodeHeaderFields,
+  encodeSnapshotEntry,
+  getRefcountExact,
+  SNAPSHOT_KNOWN_EXTRA_BYTES,
+  SNAPSHOT_NO_ICOUNT,
+  writeSnapshotExtraData,
+} from '@q/format';
 import type { CheckLog } from './check-result.js';
 import type { ImageLayout } from './image-layout.js';
-import { readRefcount, type OnDiskRefcounts } from './on-disk-refcounts.js';
+import type { OnDiskRefcounts } from './on-disk-refcounts.js';
 import type { CheckedSnapshot, SnapshotTable } from './snapshot-table-check.js';
 
 /**
@@ -32,11 +39,10 @@ export async function rewriteSnapshotTable(layout: ImageLayout, onDisk: OnDiskRe
   const offset = first * clusterSize;
   await file.write(bytes, offset);
   await file.flush();
-  // nb_snapshots (u32 at 60) and snapshots_offset (u64 at 64) switch together.
-  const fields = new Uint8Array(12);
-  view(fields).setUint32(0, table.entries.length);
-  writeU64(view(fields), 4, offset);
-  await file.write(fields, 60);
+  // nb_snapshots and snapshots_offset are adjacent: they switch together.
+  const switched = { ...layout.header, nbSnapshots: table.entries.length, snapshotsOffset: offset };
+  const patch = encodeHeaderFields(switched, ['nbSnapshots', 'snapshotsOffset']);
+  await file.write(patch.bytes, patch.offset);
   await file.flush();
   await freeOldTable(layout, onDisk, table, log);
 }
@@ -65,7 +71,7 @@ async function findFreeRun(onDisk: OnDiskRefcounts, count: number, avoid: [numbe
     }
     for (let cluster = index * perBlock; cluster < (index + 1) * perBlock; cluster++) {
       const inOldTable = cluster >= avoid[0] && cluster <= avoid[1];
-      if (inOldTable || readRefcount(block, cluster - index * perBlock, onDisk.refcountOrder) !== 0) start = cluster + 1;
+      if (inOldTable || getRefcountExact(block, cluster - index * perBlock, onDisk.refcountOrder) !== 0) start = cluster + 1;
       else if (cluster - start + 1 === count) return start;
     }
   }
@@ -92,28 +98,23 @@ async function freeOldTable(layout: ImageLayout, onDisk: OnDiskRefcounts, table:
 
 /** One entry as QEMU writes it: the ids and names as C strings, at least 24 bytes of extra data. */
 function encodeEntry(entry: CheckedSnapshot, diskSize: number): Uint8Array {
-  const id = cStringBytes(entry.idBytes);
-  const name = cStringBytes(entry.nameBytes);
-  const extraSize = Math.max(24, entry.extraDataSize);
-  const bytes = new Uint8Array(40 + extraSize + id.length + name.length);
-  const v = view(bytes);
-  const fixed = view(entry.fixed);
-  const known = view(entry.knownExtra);
-  const vmStateSize = entry.extraDataSize >= 8 ? known.getBigUint64(0) : BigInt(fixed.getUint32(32));
-  bytes.set(entry.fixed.subarray(0, 12), 0);
-  v.setUint16(12, id.length);
-  v.setUint16(14, name.length);
-  bytes.set(entry.fixed.subarray(16, 32), 16);
-  // A VM state too large for 32 bits is left out there, so older readers see a disk-only snapshot.
-  v.setUint32(32, vmStateSize <= 0xffff_ffffn ? Number(vmStateSize) : 0);
-  v.setUint32(36, extraSize);
-  v.setBigUint64(40, vmStateSize);
-  v.setBigUint64(48, entry.extraDataSize >= 16 ? known.getBigUint64(8) : BigInt(diskSize));
-  v.setBigUint64(56, entry.extraDataSize >= 24 ? known.getBigUint64(16) : 0xffff_ffff_ffff_ffffn);
-  bytes.set(entry.unknownExtra, 64);
-  bytes.set(id, 40 + extraSize);
-  bytes.set(name, 40 + extraSize + id.length);
-  return bytes;
+  const { head, knownExtra } = entry;
+  const vmStateSize = knownExtra.vmStateSize ?? BigInt(head.vmStateSize32);
+  const extraData = new Uint8Array(Math.max(SNAPSHOT_KNOWN_EXTRA_BYTES, entry.extraDataSize));
+  extraData.set(entry.unknownExtra, SNAPSHOT_KNOWN_EXTRA_BYTES);
+  writeSnapshotExtraData(extraData, {
+    vmStateSize,
+    diskSize: knownExtra.diskSize ?? BigInt(diskSize),
+    icount: knownExtra.icount ?? SNAPSHOT_NO_ICOUNT,
+  });
+  return encodeSnapshotEntry({
+    ...head,
+    // A VM state too large for 32 bits is left out there, so older readers see a disk-only snapshot.
+    vmStateSize32: vmStateSize <= 0xffff_ffffn ? Number(vmStateSize) : 0,
+    extraData,
+    idBytes: cStringBytes(entry.idBytes),
+    nameBytes: cStringBytes(entry.nameBytes),
+  });
 }
 
 function cStringBytes(bytes: Uint8Array): Uint8Array {

@@ -1,13 +1,9 @@
 import { readPadded } from '@q/raw';
-import { view } from '@q/format';
+import { ALL_SUBCLUSTERS, encodeL2Entry, readL2EntryWords, L1_RESERVED_HI_MASK, L1_RESERVED_LO_MASK, L2_ZERO_LO, view, withL2Copied } from '@q/format';
 import { hex, u64 } from './printf.js';
-import { joinOffset, offsetPlus, offsetRemainder, sameOffset, type HostOffset } from './host-offset.js';
-import { L2_ZERO_FLAG_LO, compressedExtent, hasReservedBits, isCopied, l2Kind, standardOffset } from './l2-kind.js';
+import { offsetPlus, offsetRemainder, sameOffset, type HostOffset } from './host-offset.js';
+import { compressedExtent, hasReservedBits, isCopied, l1EntryOffsetOf, l2Kind, standardOffset } from './l2-kind.js';
 import { addReferences, type WalkContext } from './walk-context.js';
-
-/** L1 entry: bits 9-55 the L2 offset; bits 0-8 and 56-62 reserved. */
-const L1_RESERVED_HI = 0x7f00_0000;
-const L1_RESERVED_LO = 0x0000_01ff;
 
 export interface TableWalkOptions {
   /** The active L1 table: its clusters feed the allocation statistics and may have their entries repaired. */
@@ -31,7 +27,7 @@ export async function walkL1(context: WalkContext, l1Offset: HostOffset, l1Size:
     const hi = v.getUint32(i * 8);
     const lo = v.getUint32(i * 8 + 4);
     if (hi === 0 && lo === 0) continue;
-    if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO) !== 0) {
+    if ((hi & L1_RESERVED_HI_MASK) !== 0 || (lo & L1_RESERVED_LO_MASK) !== 0) {
       context.log(`ERROR found L1 entry with reserved bits set: ${hex(u64(hi, lo))}`);
       context.counts.corruptions++;
     }
@@ -43,11 +39,6 @@ export async function walkL1(context: WalkContext, l1Offset: HostOffset, l1Size:
     }
     await walkL2(context, l2Offset, options);
   }
-}
-
-/** The L2 offset of an L1 entry (bits 9-55); even an entry with only flags set names offset 0, as in QEMU. */
-export function l1EntryOffsetOf(hi: number, lo: number): HostOffset {
-  return joinOffset(hi & 0x00ff_ffff, (lo & 0xffff_fe00) >>> 0);
 }
 
 async function walkL2(context: WalkContext, l2Offset: HostOffset, options: TableWalkOptions): Promise<void> {
@@ -63,11 +54,9 @@ async function walkL2(context: WalkContext, l2Offset: HostOffset, options: Table
   // Fragmentation is measured within one L2 table: each table starts a fresh run.
   let nextContiguous: HostOffset = 0;
   for (let i = 0; i < geometry.l2Entries; i++) {
-    const at = i * geometry.l2EntryBytes;
-    let hi = v.getUint32(at);
-    const lo = v.getUint32(at + 4);
-    const zeroBits = geometry.extendedL2 ? v.getUint32(at + 8) : 0;
-    const allocBits = geometry.extendedL2 ? v.getUint32(at + 12) : 0;
+    const words = readL2EntryWords(v, i, geometry.extendedL2);
+    let hi = words.hi;
+    const { lo, zeroMask: zeroBits, allocMask: allocBits } = words;
     const kind = l2Kind(hi, lo, flags);
     if (kind !== 'compressed' && hasReservedBits(hi, lo)) {
       context.log(`ERROR found l2 entry with reserved bits set: ${hex(u64(hi, lo))}`);
@@ -78,7 +67,7 @@ async function walkL2(context: WalkContext, l2Offset: HostOffset, options: Table
         const { offset: hostOffset, bytes: compressedBytes } = compressedExtent(hi, lo, geometry.clusterBits);
         if (isCopied(hi)) {
           context.log(`ERROR: coffset=0x${hex(hostOffset)}: copied flag must never be set for compressed clusters`);
-          hi = (hi & 0x7fff_ffff) >>> 0;
+          hi = withL2Copied(hi, false);
           counts.corruptions++;
         }
         if (geometry.externalDataFile) {
@@ -109,7 +98,7 @@ async function walkL2(context: WalkContext, l2Offset: HostOffset, options: Table
         }
         if (offsetRemainder(offset, clusterSize) !== 0) {
           counts.corruptions++;
-          const containsData = geometry.extendedL2 ? allocBits !== 0 : (lo & L2_ZERO_FLAG_LO) === 0;
+          const containsData = geometry.extendedL2 ? allocBits !== 0 : (lo & L2_ZERO_LO) === 0;
           if (!containsData) {
             const repair = context.repair.errors;
             context.log(`${repair ? 'Repairing' : 'ERROR'} offset=${hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`);
@@ -146,13 +135,16 @@ async function walkL2(context: WalkContext, l2Offset: HostOffset, options: Table
   }
 }
 
-/** Writes entry `index` of the L2 table at `l2Offset` as a zero entry (unallocated with subclusters), synced. */
+/**
+ * Writes entry `index` of the L2 table at `l2Offset` as a zero entry without a cluster, synced: the zero flag in a
+ * standard table; in an extended one no cluster and no allocated subcluster, the zero bits kept as they were.
+ */
 async function rewriteAsZero(context: WalkContext, l2Offset: number, index: number, table: Uint8Array): Promise<void> {
   const { geometry, file } = context.layout;
   const at = index * geometry.l2EntryBytes;
   const v = view(table);
-  v.setUint32(at, 0);
-  v.setUint32(at + 4, geometry.extendedL2 ? 0 : L2_ZERO_FLAG_LO);
+  const zeroMask = geometry.extendedL2 ? readL2EntryWords(v, index, true).zeroMask : ALL_SUBCLUSTERS;
+  encodeL2Entry(v, index, { compressed: false, compressedBytes: 0, hostOffset: 0, copied: false, allocMask: 0, zeroMask }, geometry);
   await file.write(table.slice(at, at + geometry.l2EntryBytes), l2Offset + at);
   await file.flush();
 }

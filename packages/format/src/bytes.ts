@@ -15,6 +15,12 @@ export function readU64(view: DataView, at: number, what: string): number {
   return hi * TWO_32 + lo;
 }
 
+/** A u64 read as a bigint, as a JS number: the same refusal as readU64 past 2^53. */
+export function safeU64(value: bigint, what: string): number {
+  if (value >= 1n << 53n) throw new DiskError('E_TOO_LARGE', `${what} 0x${value.toString(16)} is beyond 2^53`);
+  return Number(value);
+}
+
 /** Reads a big-endian u64 as a bigint: for feature bitmasks, where every bit counts and none is an offset. */
 export function readU64Big(view: DataView, at: number): bigint {
   return view.getBigUint64(at);

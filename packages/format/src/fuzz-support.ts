@@ -1,4 +1,4 @@
-import { DiskError } from '@q/raw';
+import { isDiskError } from '@q/raw';
 
 /** A decoder slower than this on one input has an unbounded loop somewhere. */
 export const SLOW_MS = 250;
@@ -13,7 +13,7 @@ export function valueOrDiskError<T>(what: string, run: () => T): T | undefined {
   try {
     value = run();
   } catch (error) {
-    if (!(error instanceof DiskError)) {
+    if (!isDiskError(error)) {
       throw new Error(`${what} threw ${(error as Error)?.name ?? typeof error} (not a DiskError): ${(error as Error)?.message ?? String(error)}`, {
         cause: error,
       });

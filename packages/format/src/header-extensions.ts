@@ -1,5 +1,5 @@
 import { DiskError } from '@q/raw';
-import { alignUp, decodeString, readU64, view } from './bytes.js';
+import { alignUp, decodeString, encodeString, readU64, view } from './bytes.js';
 import {
   EXT_BACKING_FORMAT,
   EXT_BITMAPS,
@@ -91,13 +91,17 @@ function decodeKnown(result: HeaderExtensions, type: number, data: Uint8Array): 
   }
 }
 
+/** Feature name table entries (spec: "Feature name table"): u8 type, u8 bit, 46 bytes of name, zero padded. */
+const FEATURE_NAME_BYTES = 48;
+const FEATURE_NAME_TEXT = 46;
+const FEATURE_KINDS = ['incompatible', 'compatible', 'autoclear'] as const;
+
 function decodeFeatureNames(data: Uint8Array): FeatureName[] {
   const names: FeatureName[] = [];
-  const kinds = ['incompatible', 'compatible', 'autoclear'] as const;
-  for (let at = 0; at + 48 <= data.length; at += 48) {
-    const kind = kinds[data[at] ?? 255];
+  for (let at = 0; at + FEATURE_NAME_BYTES <= data.length; at += FEATURE_NAME_BYTES) {
+    const kind = FEATURE_KINDS[data[at] ?? 255];
     if (kind === undefined) continue;
-    const raw = data.subarray(at + 2, at + 48);
+    const raw = data.subarray(at + 2, at + FEATURE_NAME_BYTES);
     const nul = raw.indexOf(0);
     names.push({ kind, bit: data[at + 1] ?? 0, name: decodeString(nul < 0 ? raw : raw.subarray(0, nul)) });
   }
@@ -132,4 +136,36 @@ export function decodeBackingFileName(cluster0: Uint8Array, header: QcowHeader):
     throw new DiskError('E_PAST_EOF', 'backing file name runs past the end of the file', { offset: header.backingFileOffset });
   }
   return decodeString(cluster0.subarray(header.backingFileOffset, end));
+}
+
+/**
+ * The extension area as stored after header_length: each extension's type, length and data padded to 8 bytes,
+ * then the end marker (type 0, length 0). The inverse of decodeHeaderExtensions' `all`.
+ */
+export function encodeHeaderExtensions(extensions: readonly HeaderExtension[]): Uint8Array {
+  const size = extensions.reduce((sum, e) => sum + 8 + alignUp(e.data.length, 8), 8);
+  const bytes = new Uint8Array(size);
+  const v = view(bytes);
+  let at = 0;
+  for (const { type, data } of extensions) {
+    if (type === EXT_END) throw new DiskError('E_INVALID', 'a header extension of type 0 would end the extension area');
+    v.setUint32(at, type);
+    v.setUint32(at + 4, data.length);
+    bytes.set(data, at + 8);
+    at += 8 + alignUp(data.length, 8);
+  }
+  // The end marker: the last 8 bytes, already zero.
+  return bytes;
+}
+
+/** The data of a feature name table extension; names longer than 46 bytes are cut, as the field holds no more. */
+export function encodeFeatureNameTable(names: readonly FeatureName[]): Uint8Array {
+  const table = new Uint8Array(names.length * FEATURE_NAME_BYTES);
+  names.forEach(({ kind, bit, name }, i) => {
+    const at = i * FEATURE_NAME_BYTES;
+    table[at] = FEATURE_KINDS.indexOf(kind);
+    table[at + 1] = bit;
+    table.set(encodeString(name).subarray(0, FEATURE_NAME_TEXT), at + 2);
+  });
+  return table;
 }

@@ -1,5 +1,6 @@
 import { DiskError } from '@q/raw';
 import { readU64, readU64Big, view, writeU64 } from './bytes.js';
+import { HEADER_FIELDS as F } from './header-fields.js';
 import {
   COMPRESSION_ZLIB,
   COMPRESSION_ZSTD,
@@ -18,6 +19,9 @@ import {
   V3_MIN_HEADER_LENGTH,
   type CompressionType,
 } from './limits.js';
+
+/** Where the bytes past the known fields start (kept as `trailing`). */
+const TRAILING_AT = F.compressionType.at + F.compressionType.bytes;
 
 /** The fixed header at offset 0 (spec: "Header"). Offsets are byte offsets in the image file. */
 export interface QcowHeader {
@@ -67,12 +71,12 @@ export function decodeHeader(bytes: Uint8Array): QcowHeader {
     throw new DiskError('E_BAD_FORMAT', `file too short for a qcow2 header (${bytes.length} bytes)`);
   }
   const v = view(bytes);
-  if (v.getUint32(0) !== QCOW_MAGIC) throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
-  const version = v.getUint32(4);
+  if (v.getUint32(F.magic.at) !== QCOW_MAGIC) throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
+  const version = v.getUint32(F.version.at);
   if (version !== 2 && version !== 3) {
     throw new DiskError('E_UNSUPPORTED', `Unsupported qcow2 version ${version}`);
   }
-  const clusterBits = v.getUint32(20);
+  const clusterBits = v.getUint32(F.clusterBits.at);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
     throw new DiskError('E_UNSUPPORTED', `Unsupported cluster size: 2^${clusterBits} (must be 2^${MIN_CLUSTER_BITS}..2^${MAX_CLUSTER_BITS})`);
   }
@@ -86,33 +90,33 @@ export function decodeHeader(bytes: Uint8Array): QcowHeader {
   let trailing = new Uint8Array(0);
   if (version === 3) {
     if (bytes.length < V3_MIN_HEADER_LENGTH) throw new DiskError('E_BAD_FORMAT', 'qcow2 header too short');
-    headerLength = v.getUint32(100);
+    headerLength = v.getUint32(F.headerLength.at);
     if (headerLength < V3_MIN_HEADER_LENGTH) throw new DiskError('E_CORRUPT', `qcow2 header too short (header_length ${headerLength})`);
     if (headerLength > clusterSize) throw new DiskError('E_CORRUPT', `qcow2 header exceeds cluster size (header_length ${headerLength})`);
     if (headerLength > bytes.length) throw new DiskError('E_PAST_EOF', `qcow2 header (header_length ${headerLength}) runs past the end of the file`);
-    incompatibleFeatures = readU64Big(v, 72);
-    compatibleFeatures = readU64Big(v, 80);
-    autoclearFeatures = readU64Big(v, 88);
-    refcountOrder = v.getUint32(96);
-    if (headerLength > 104) compressionType = v.getUint8(104);
-    trailing = bytes.slice(Math.min(105, headerLength), headerLength);
+    incompatibleFeatures = readU64Big(v, F.incompatibleFeatures.at);
+    compatibleFeatures = readU64Big(v, F.compatibleFeatures.at);
+    autoclearFeatures = readU64Big(v, F.autoclearFeatures.at);
+    refcountOrder = v.getUint32(F.refcountOrder.at);
+    if (headerLength > F.compressionType.at) compressionType = v.getUint8(F.compressionType.at);
+    trailing = bytes.slice(Math.min(TRAILING_AT, headerLength), headerLength);
   }
   if (refcountOrder > MAX_REFCOUNT_ORDER) {
     throw new DiskError('E_CORRUPT', `Refcount order ${refcountOrder} is too large (at most ${MAX_REFCOUNT_ORDER})`);
   }
   const header: QcowHeader = {
     version,
-    backingFileOffset: readU64(v, 8, 'backing file offset'),
-    backingFileSize: v.getUint32(16),
+    backingFileOffset: readU64(v, F.backingFileOffset.at, 'backing file offset'),
+    backingFileSize: v.getUint32(F.backingFileSize.at),
     clusterBits,
-    size: readU64(v, 24, 'virtual size'),
-    cryptMethod: v.getUint32(32),
-    l1Size: v.getUint32(36),
-    l1TableOffset: readU64(v, 40, 'L1 table offset'),
-    refcountTableOffset: readU64(v, 48, 'refcount table offset'),
-    refcountTableClusters: v.getUint32(56),
-    nbSnapshots: v.getUint32(60),
-    snapshotsOffset: readU64(v, 64, 'snapshot table offset'),
+    size: readU64(v, F.size.at, 'virtual size'),
+    cryptMethod: v.getUint32(F.cryptMethod.at),
+    l1Size: v.getUint32(F.l1Size.at),
+    l1TableOffset: readU64(v, F.l1TableOffset.at, 'L1 table offset'),
+    refcountTableOffset: readU64(v, F.refcountTableOffset.at, 'refcount table offset'),
+    refcountTableClusters: v.getUint32(F.refcountTableClusters.at),
+    nbSnapshots: v.getUint32(F.nbSnapshots.at),
+    snapshotsOffset: readU64(v, F.snapshotsOffset.at, 'snapshot table offset'),
     incompatibleFeatures,
     compatibleFeatures,
     autoclearFeatures,
@@ -176,28 +180,28 @@ function checkAligned(offset: number, clusterSize: number, what: string, mustBeN
 export function encodeHeader(h: QcowHeader): Uint8Array {
   const bytes = new Uint8Array(h.headerLength);
   const v = view(bytes);
-  v.setUint32(0, QCOW_MAGIC);
-  v.setUint32(4, h.version);
-  writeU64(v, 8, h.backingFileOffset);
-  v.setUint32(16, h.backingFileSize);
-  v.setUint32(20, h.clusterBits);
-  writeU64(v, 24, h.size);
-  v.setUint32(32, h.cryptMethod);
-  v.setUint32(36, h.l1Size);
-  writeU64(v, 40, h.l1TableOffset);
-  writeU64(v, 48, h.refcountTableOffset);
-  v.setUint32(56, h.refcountTableClusters);
-  v.setUint32(60, h.nbSnapshots);
-  writeU64(v, 64, h.snapshotsOffset);
+  v.setUint32(F.magic.at, QCOW_MAGIC);
+  v.setUint32(F.version.at, h.version);
+  writeU64(v, F.backingFileOffset.at, h.backingFileOffset);
+  v.setUint32(F.backingFileSize.at, h.backingFileSize);
+  v.setUint32(F.clusterBits.at, h.clusterBits);
+  writeU64(v, F.size.at, h.size);
+  v.setUint32(F.cryptMethod.at, h.cryptMethod);
+  v.setUint32(F.l1Size.at, h.l1Size);
+  writeU64(v, F.l1TableOffset.at, h.l1TableOffset);
+  writeU64(v, F.refcountTableOffset.at, h.refcountTableOffset);
+  v.setUint32(F.refcountTableClusters.at, h.refcountTableClusters);
+  v.setUint32(F.nbSnapshots.at, h.nbSnapshots);
+  writeU64(v, F.snapshotsOffset.at, h.snapshotsOffset);
   if (h.version === 3) {
-    v.setBigUint64(72, h.incompatibleFeatures);
-    v.setBigUint64(80, h.compatibleFeatures);
-    v.setBigUint64(88, h.autoclearFeatures);
-    v.setUint32(96, h.refcountOrder);
-    v.setUint32(100, h.headerLength);
-    if (h.headerLength > 104) {
-      v.setUint8(104, h.compressionType);
-      bytes.set(h.trailing.subarray(0, h.headerLength - 105), 105);
+    v.setBigUint64(F.incompatibleFeatures.at, h.incompatibleFeatures);
+    v.setBigUint64(F.compatibleFeatures.at, h.compatibleFeatures);
+    v.setBigUint64(F.autoclearFeatures.at, h.autoclearFeatures);
+    v.setUint32(F.refcountOrder.at, h.refcountOrder);
+    v.setUint32(F.headerLength.at, h.headerLength);
+    if (h.headerLength > F.compressionType.at) {
+      v.setUint8(F.compressionType.at, h.compressionType);
+      bytes.set(h.trailing.subarray(0, h.headerLength - TRAILING_AT), TRAILING_AT);
     }
   }
   return bytes;

@@ -1,9 +1,13 @@
 export * from './limits.js';
-export { readU64, writeU64, joinU64, view, alignUp, isAligned, decodeString, encodeString } from './bytes.js';
+export { readU64, safeU64, writeU64, joinU64, view, alignUp, isAligned, decodeString, encodeString } from './bytes.js';
 export { decodeHeader, encodeHeader, hasQcowMagic, compressionTypeOf, HEADER_PROBE_BYTES, type QcowHeader } from './header.js';
+export { HEADER_FIELDS, HEADER_V2_FIELDS_END, readHeaderField, type HeaderField, type WideHeaderField } from './header-fields.js';
+export { encodeHeaderFields, type HeaderPatch } from './header-patch.js';
 export {
   decodeHeaderExtensions,
   decodeBackingFileName,
+  encodeHeaderExtensions,
+  encodeFeatureNameTable,
   type HeaderExtension,
   type HeaderExtensions,
   type FeatureName,
@@ -11,21 +15,65 @@ export {
 } from './header-extensions.js';
 export { checkIncompatibleFeatures } from './features.js';
 export { geometryOf, l1EntriesFor, type Geometry } from './geometry.js';
-export { decodeL1Entry, l1EntryOffset, encodeL1Entry, L1_COPIED_HI, type L1Entry } from './l1-entry.js';
+export {
+  decodeL1Entry,
+  l1EntryOffset,
+  encodeL1Entry,
+  writeL1Entry,
+  setL1EntryCopied,
+  L1_COPIED_HI,
+  L1_OFFSET_HI_MASK,
+  L1_OFFSET_LO_MASK,
+  L1_RESERVED_HI_MASK,
+  L1_RESERVED_LO_MASK,
+  type L1Entry,
+} from './l1-entry.js';
 export {
   decodeL2Entry,
-  decodeCompressedDescriptor,
-  encodeCompressedDescriptor,
+  readL2EntryWords,
+  encodeL2Entry,
+  setL2EntryCopied,
+  withL2Copied,
   L2_COPIED_HI,
   L2_COMPRESSED_HI,
   L2_ZERO_LO,
+  L2_OFFSET_HI_MASK,
+  L2_OFFSET_LO_MASK,
+  L2_RESERVED_HI_MASK,
+  L2_RESERVED_LO_MASK,
   ALL_SUBCLUSTERS,
   type L2Entry,
+  type L2EntryFields,
+  type L2EntryWords,
   type L2EntryContext,
 } from './l2-entry.js';
-export { getRefcount, setRefcount, maxRefcount } from './refcount-block.js';
-export { decodeRefcountTable, encodeRefcountTable } from './refcount-table.js';
+export {
+  compressedDescriptorFields,
+  decodeCompressedDescriptor,
+  encodeCompressedDescriptor,
+  type CompressedDescriptorFields,
+} from './compressed-descriptor.js';
+export { getRefcount, getRefcountExact, setRefcount, maxRefcount } from './refcount-block.js';
+export {
+  decodeRefcountTable,
+  encodeRefcountTable,
+  encodeRefcountTableEntry,
+  REFCOUNT_TABLE_OFFSET_LO_MASK,
+  REFCOUNT_TABLE_RESERVED_LO_MASK,
+} from './refcount-table.js';
 export { decodeSnapshotTable, encodeSnapshotTable, measureSnapshotTable, snapshotEntrySize, type SnapshotEntry } from './snapshot-table.js';
+export {
+  decodeSnapshotEntryHead,
+  encodeSnapshotEntry,
+  decodeSnapshotExtraData,
+  writeSnapshotExtraData,
+  SNAPSHOT_ENTRY_FIXED_BYTES,
+  SNAPSHOT_KNOWN_EXTRA_BYTES,
+  SNAPSHOT_NO_ICOUNT,
+  type SnapshotEntryHead,
+  type StoredSnapshotEntry,
+  type SnapshotExtraFields,
+} from './snapshot-entry.js';
 export {
   decodeBitmapDirectory,
   BITMAP_FLAG_AUTO,
@@ -33,3 +81,11 @@ export {
   BITMAP_FLAG_EXTRA_DATA_COMPATIBLE,
   type BitmapEntry,
 } from './bitmap-directory.js';
+export {
+  bitmapTableEntryReserved,
+  BITMAP_TABLE_OFFSET_HI_MASK,
+  BITMAP_TABLE_OFFSET_LO_MASK,
+  BITMAP_TABLE_RESERVED_HI_MASK,
+  BITMAP_TABLE_RESERVED_LO_MASK,
+  BITMAP_TABLE_ALL_ONES_LO,
+} from './bitmap-table-entry.js';

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { valueOrDiskError } from './fuzz-support.js';
 import { decodeL1Entry, l1EntryOffset } from './l1-entry.js';
-import { decodeCompressedDescriptor, decodeL2Entry, encodeCompressedDescriptor, type L2EntryContext } from './l2-entry.js';
+import { decodeCompressedDescriptor, encodeCompressedDescriptor } from './compressed-descriptor.js';
+import { decodeL2Entry, type L2EntryContext } from './l2-entry.js';
 import { getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
 
 // Property/fuzz tests over mapping-table bytes: L2 tables (standard and extended layouts, cluster bits 9..21),

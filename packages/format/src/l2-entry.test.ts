@@ -3,7 +3,8 @@ import { view } from './bytes.js';
 import { decodeHeader } from './header.js';
 import { geometryOf } from './geometry.js';
 import { decodeL1Entry, encodeL1Entry } from './l1-entry.js';
-import { decodeCompressedDescriptor, decodeL2Entry, encodeCompressedDescriptor, ALL_SUBCLUSTERS } from './l2-entry.js';
+import { decodeCompressedDescriptor, encodeCompressedDescriptor } from './compressed-descriptor.js';
+import { decodeL2Entry, ALL_SUBCLUSTERS } from './l2-entry.js';
 import { fixtureBytes } from './test-fixtures.js';
 
 /** The first L2 table of a fixture, found through its header and L1 table. */

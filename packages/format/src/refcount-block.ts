@@ -1,5 +1,5 @@
 import { DiskError } from '@q/raw';
-import { joinU64 } from './bytes.js';
+import { joinU64, view } from './bytes.js';
 
 /**
  * Refcount block entries of 2^order bits (spec: "Host cluster management"). Widths of 8 bits and more are
@@ -62,4 +62,29 @@ export function setRefcount(block: Uint8Array, index: number, refcountOrder: num
 export function maxRefcount(refcountOrder: number): number {
   const bits = 1 << refcountOrder;
   return bits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** bits - 1;
+}
+
+/**
+ * Entry `index`, exact at every width: a 64-bit count past 2^53 comes back as a bigint where getRefcount throws
+ * (`qcow check` must report such counts, not refuse the block). Pass the block's DataView when reading many
+ * entries: this runs once per cluster of an image.
+ */
+export function getRefcountExact(block: Uint8Array, index: number, refcountOrder: number, blockView: DataView = view(block)): number | bigint {
+  switch (refcountOrder) {
+    case 4:
+      return blockView.getUint16(index * 2);
+    case 5:
+      return blockView.getUint32(index * 4);
+    case 6: {
+      const hi = blockView.getUint32(index * 8);
+      if (hi >= 0x20_0000) return blockView.getBigUint64(index * 8);
+      return joinU64(hi, blockView.getUint32(index * 8 + 4));
+    }
+    case 3:
+      return block[index]!;
+    default: {
+      const bits = 1 << refcountOrder;
+      return (block[(index * bits) >>> 3]! >>> ((index * bits) & 7)) & ((1 << bits) - 1);
+    }
+  }
 }

@@ -1,6 +1,14 @@
 import { DiskError } from '@q/raw';
-import { alignUp, decodeString, encodeString, readU64, view, writeU64 } from './bytes.js';
+import { alignUp, decodeString, encodeString, safeU64 } from './bytes.js';
 import { MAX_SNAPSHOT_EXTRA_DATA } from './limits.js';
+import {
+  decodeSnapshotEntryHead,
+  decodeSnapshotExtraData,
+  encodeSnapshotEntry,
+  SNAPSHOT_ENTRY_FIXED_BYTES,
+  SNAPSHOT_NO_ICOUNT,
+  writeSnapshotExtraData,
+} from './snapshot-entry.js';
 
 /** One snapshot table entry (spec: "Snapshots"). */
 export interface SnapshotEntry {
@@ -29,36 +37,32 @@ export interface SnapshotEntry {
  * limit and the file size; every length read here is checked against what remains, so nothing runs past it.
  */
 export function decodeSnapshotTable(bytes: Uint8Array, count: number): SnapshotEntry[] {
-  const v = view(bytes);
   const entries: SnapshotEntry[] = [];
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + 40 > bytes.length) throw overrun(i);
-    const idLength = v.getUint16(at + 12);
-    const nameLength = v.getUint16(at + 14);
-    const extraSize = v.getUint32(at + 36);
-    if (extraSize > MAX_SNAPSHOT_EXTRA_DATA) {
-      throw new DiskError('E_TOO_LARGE', `Too much extra metadata in snapshot table entry ${i} (${extraSize} bytes)`);
+    if (at + SNAPSHOT_ENTRY_FIXED_BYTES > bytes.length) throw overrun(i);
+    const head = decodeSnapshotEntryHead(bytes, at);
+    if (head.extraDataSize > MAX_SNAPSHOT_EXTRA_DATA) {
+      throw new DiskError('E_TOO_LARGE', `Too much extra metadata in snapshot table entry ${i} (${head.extraDataSize} bytes)`);
     }
-    const extraAt = at + 40;
-    const idAt = extraAt + extraSize;
-    const nameAt = idAt + idLength;
-    const end = nameAt + nameLength;
+    const extraAt = at + SNAPSHOT_ENTRY_FIXED_BYTES;
+    const idAt = extraAt + head.extraDataSize;
+    const nameAt = idAt + head.idLength;
+    const end = nameAt + head.nameLength;
     if (end > bytes.length) throw overrun(i);
-    const extra = view(bytes.subarray(extraAt, idAt));
-    const vmState32 = v.getUint32(at + 32);
-    const icountHi = extraSize >= 24 ? extra.getInt32(16) : -1;
+    const extra = decodeSnapshotExtraData(bytes.subarray(extraAt, idAt));
     entries.push({
-      l1TableOffset: readU64(v, at, 'snapshot L1 table offset'),
-      l1Size: v.getUint32(at + 8),
+      l1TableOffset: safeU64(head.l1TableOffset, 'snapshot L1 table offset'),
+      l1Size: head.l1Size,
       id: decodeString(bytes.subarray(idAt, nameAt)),
       name: decodeString(bytes.subarray(nameAt, end)),
-      dateSeconds: v.getUint32(at + 16),
-      dateNanoseconds: v.getUint32(at + 20),
-      vmClockNanoseconds: readU64(v, at + 24, 'snapshot VM clock'),
-      vmStateSize: extraSize >= 8 ? readU64(extra, 0, 'snapshot VM state size') : vmState32,
-      diskSize: extraSize >= 16 ? readU64(extra, 8, 'snapshot disk size') : undefined,
-      icount: extraSize >= 24 && icountHi >= 0 ? readU64(extra, 16, 'snapshot icount') : undefined,
+      dateSeconds: head.dateSeconds,
+      dateNanoseconds: head.dateNanoseconds,
+      vmClockNanoseconds: safeU64(head.vmClockNanoseconds, 'snapshot VM clock'),
+      vmStateSize: extra.vmStateSize !== undefined ? safeU64(extra.vmStateSize, 'snapshot VM state size') : head.vmStateSize32,
+      diskSize: extra.diskSize !== undefined ? safeU64(extra.diskSize, 'snapshot disk size') : undefined,
+      // icount -1 (or any value with the top bit set) means none.
+      icount: extra.icount !== undefined && extra.icount < 1n << 63n ? safeU64(extra.icount, 'snapshot icount') : undefined,
       extraData: bytes.slice(extraAt, idAt),
       idBytes: bytes.slice(idAt, nameAt),
       nameBytes: bytes.slice(nameAt, end),
@@ -73,11 +77,11 @@ export function decodeSnapshotTable(bytes: Uint8Array, count: number): SnapshotE
  * fetch the table in growing chunks instead of trusting any length up front.
  */
 export function measureSnapshotTable(bytes: Uint8Array, count: number): number | undefined {
-  const v = view(bytes);
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + 40 > bytes.length) return undefined;
-    const end = at + 40 + v.getUint32(at + 36) + v.getUint16(at + 12) + v.getUint16(at + 14);
+    if (at + SNAPSHOT_ENTRY_FIXED_BYTES > bytes.length) return undefined;
+    const head = decodeSnapshotEntryHead(bytes, at);
+    const end = at + SNAPSHOT_ENTRY_FIXED_BYTES + head.extraDataSize + head.idLength + head.nameLength;
     if (end > bytes.length) return undefined;
     at = alignUp(end, 8);
   }
@@ -95,38 +99,34 @@ function storedBytes(text: string, stored: Uint8Array | undefined): Uint8Array {
 
 /** Bytes one entry takes in the table (padded to 8). */
 export function snapshotEntrySize(entry: SnapshotEntry): number {
-  return alignUp(40 + entry.extraData.length + storedBytes(entry.id, entry.idBytes).length + storedBytes(entry.name, entry.nameBytes).length, 8);
+  return alignUp(SNAPSHOT_ENTRY_FIXED_BYTES + entry.extraData.length + storedBytes(entry.id, entry.idBytes).length + storedBytes(entry.name, entry.nameBytes).length, 8);
 }
 
 /** Serialises a snapshot table; v3 images need at least 16 bytes of extra data per entry (QEMU writes 24). */
 export function encodeSnapshotTable(entries: SnapshotEntry[]): Uint8Array {
   const size = entries.reduce((sum, entry) => sum + snapshotEntrySize(entry), 0);
   const bytes = new Uint8Array(size);
-  const v = view(bytes);
   let at = 0;
   for (const entry of entries) {
-    const id = storedBytes(entry.id, entry.idBytes);
-    const name = storedBytes(entry.name, entry.nameBytes);
-    const extra = entry.extraData.slice();
-    const ev = view(extra);
-    if (extra.length >= 8) writeU64(ev, 0, entry.vmStateSize);
-    if (extra.length >= 16 && entry.diskSize !== undefined) writeU64(ev, 8, entry.diskSize);
-    if (extra.length >= 24) {
-      if (entry.icount === undefined) ev.setBigInt64(16, -1n);
-      else writeU64(ev, 16, entry.icount);
-    }
-    writeU64(v, at, entry.l1TableOffset);
-    v.setUint32(at + 8, entry.l1Size);
-    v.setUint16(at + 12, id.length);
-    v.setUint16(at + 14, name.length);
-    v.setUint32(at + 16, entry.dateSeconds);
-    v.setUint32(at + 20, entry.dateNanoseconds);
-    writeU64(v, at + 24, entry.vmClockNanoseconds);
-    v.setUint32(at + 32, Math.min(entry.vmStateSize, 0xffff_ffff));
-    v.setUint32(at + 36, extra.length);
-    bytes.set(extra, at + 40);
-    bytes.set(id, at + 40 + extra.length);
-    bytes.set(name, at + 40 + extra.length + id.length);
+    // The extra data keeps its size and unknown fields; the known fields that fit are written from the entry.
+    const extraData = entry.extraData.slice();
+    writeSnapshotExtraData(extraData, {
+      vmStateSize: BigInt(entry.vmStateSize),
+      diskSize: entry.diskSize === undefined ? undefined : BigInt(entry.diskSize),
+      icount: entry.icount === undefined ? SNAPSHOT_NO_ICOUNT : BigInt(entry.icount),
+    });
+    const stored = encodeSnapshotEntry({
+      l1TableOffset: BigInt(entry.l1TableOffset),
+      l1Size: entry.l1Size,
+      dateSeconds: entry.dateSeconds,
+      dateNanoseconds: entry.dateNanoseconds,
+      vmClockNanoseconds: BigInt(entry.vmClockNanoseconds),
+      vmStateSize32: Math.min(entry.vmStateSize, 0xffff_ffff),
+      extraData,
+      idBytes: storedBytes(entry.id, entry.idBytes),
+      nameBytes: storedBytes(entry.name, entry.nameBytes),
+    });
+    bytes.set(stored, at);
     at += snapshotEntrySize(entry);
   }
   return bytes;

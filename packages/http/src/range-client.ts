@@ -1,4 +1,4 @@
-import { DiskError } from '@q/raw';
+import { DiskError, isDiskError } from '@q/raw';
 import { dropBody } from './body-reader.js';
 import { changedError, closedError, ignoresRangeError, statusFailure, TransientFailure } from './http-errors.js';
 import type { ResolvedHttpOptions } from './http-options.js';
@@ -78,7 +78,7 @@ export class RangeClient {
       await this.retrying(() => requestRange(this.request(0, 1, undefined), this.options));
       return true;
     } catch (error) {
-      if (error instanceof DiskError && error.code === 'E_NOT_FOUND') return false;
+      if (isDiskError(error) && error.code === 'E_NOT_FOUND') return false;
       throw error;
     } finally {
       this.close();
@@ -127,7 +127,7 @@ export class RangeClient {
           return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
         } catch (error) {
           if (this.closing.signal.aborted) throw closedError(this.name);
-          if (error instanceof DiskError || error instanceof TransientFailure) throw error;
+          if (isDiskError(error) || error instanceof TransientFailure) throw error;
           throw new TransientFailure(new DiskError('E_IO', `HEAD failed: ${(error as Error).message}`, { file: this.name, cause: error }));
         } finally {
           attempt.dispose();

@@ -1,4 +1,4 @@
-import { DiskError } from '@q/raw';
+import { DiskError, isDiskError } from '@q/raw';
 import { readBody, dropBody } from './body-reader.js';
 import { parseContentRange, rangeHeader } from './content-range.js';
 import { badAnswerError, closedError, oneLine, statusFailure, TransientFailure } from './http-errors.js';
@@ -80,7 +80,7 @@ export async function requestRange(request: RangeRequest, options: ResolvedHttpO
     if (attempt.timedOut()) {
       throw new TransientFailure(new DiskError('E_IO', `no complete answer within ${options.timeoutMs} ms from ${url}`, { file: name, offset: start }));
     }
-    if (error instanceof DiskError || error instanceof TransientFailure) throw error;
+    if (isDiskError(error) || error instanceof TransientFailure) throw error;
     throw new TransientFailure(new DiskError('E_IO', `network error: ${describe(error)} (${url})`, { file: name, offset: start, cause: error }));
   } finally {
     attempt.dispose();

@@ -1,6 +1,6 @@
 import type { TableCache } from '@q/cache';
 import { decodeL2Entry, type Geometry, type L2Entry } from '@q/format';
-import { DiskError, hex } from '@q/raw';
+import { DiskError, isDiskError, hex, type DiskErrorReason } from '@q/raw';
 import type { L1Table } from './l1-table.js';
 import type { MetadataRegions } from './metadata-regions.js';
 import { appendExtent, type MapExtent } from './map-extent.js';
@@ -65,7 +65,7 @@ export class ClusterMapper {
 
   /** The L2 table at `l2Offset` (named by L1 entry `l1Index`), checked before it is first loaded. */
   async loadL2(l2Offset: number, l1Index: number): Promise<Uint8Array> {
-    this.checkPointer(l2Offset, this.geometry.clusterSize, `L2 table (L1 entry ${l1Index})`, true, ACTIVE_L2_TABLE);
+    this.checkPointer(l2Offset, this.geometry.clusterSize, { what: `L2 table (L1 entry ${l1Index})`, whole: true, expected: ACTIVE_L2_TABLE });
     return this.l2Cache.get(l2Offset);
   }
 
@@ -128,13 +128,15 @@ export class ClusterMapper {
     try {
       entry = decodeL2Entry(view, index, this.geometry);
     } catch (error) {
-      throw error instanceof DiskError ? error.withFile(this.name) : error;
+      throw isDiskError(error) ? error.withFile(this.name) : error;
     }
     if (entry.compressed) {
+      // The spec allows no compressed clusters with an external data file: broken metadata, which QEMU marks corrupt.
       if (this.geometry.externalDataFile) throw this.corrupt('compressed cluster in an image with an external data file', entry.hostOffset);
-      this.checkPointer(entry.hostOffset, 1, 'compressed cluster', false);
+      // Compressed data where none can be: QEMU just fails to decompress it (EIO) and leaves the image unmarked.
+      this.checkPointer(entry.hostOffset, 1, { what: 'compressed cluster', whole: false, reason: 'compressed-offset' });
     } else if (entry.allocMask !== 0 && !this.geometry.externalDataFile) {
-      this.checkPointer(entry.hostOffset, 1, 'data cluster', false);
+      this.checkPointer(entry.hostOffset, 1, { what: 'data cluster', whole: false });
     }
     return entry;
   }
@@ -144,22 +146,34 @@ export class ClusterMapper {
    * and the other fixed metadata. With `whole`, all `length` bytes must lie inside the file (tables); data may
    * end in a short last cluster.
    */
-  private checkPointer(offset: number, length: number, what: string, whole: boolean, expected?: string): void {
-    if (offset < this.geometry.clusterSize) throw this.corrupt(`${what} at ${hex(offset)} points into the image header`, offset);
-    const end = whole ? offset + length : offset + 1;
+  private checkPointer(offset: number, length: number, pointer: Pointer): void {
+    const { what, reason } = pointer;
+    if (offset < this.geometry.clusterSize) throw this.corrupt(`${what} at ${hex(offset)} points into the image header`, offset, reason);
+    const end = pointer.whole ? offset + length : offset + 1;
     if (end > this.imageFileSize) {
       throw new DiskError('E_PAST_EOF', `${what} at ${hex(offset)} lies past the end of the file (${this.imageFileSize} bytes)`, {
         file: this.name,
         offset,
       });
     }
-    const overlapped = this.metadata.overlap(offset, length, expected);
-    if (overlapped !== undefined) throw this.corrupt(`${what} at ${hex(offset)} overlaps the ${overlapped}`, offset);
+    const overlapped = this.metadata.overlap(offset, length, pointer.expected);
+    if (overlapped !== undefined) throw this.corrupt(`${what} at ${hex(offset)} overlaps the ${overlapped}`, offset, reason);
   }
 
-  private corrupt(message: string, offset: number): DiskError {
-    return new DiskError('E_CORRUPT', message, { file: this.name, offset });
+  private corrupt(message: string, offset: number, reason?: DiskErrorReason): DiskError {
+    return new DiskError('E_CORRUPT', message, { file: this.name, offset, reason });
   }
+}
+
+/** What a checked pointer is, for its errors. */
+interface Pointer {
+  what: string;
+  /** All the bytes must lie inside the file (tables), not only the first (data). */
+  whole: boolean;
+  /** The metadata region the pointer may land on (an active L2 table on itself). */
+  expected?: string;
+  /** The reason a bad pointer is reported with (see DiskErrorReason). */
+  reason?: DiskErrorReason;
 }
 
 /** How the engine names active L2 tables in MetadataRegions. */

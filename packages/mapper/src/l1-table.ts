@@ -1,4 +1,4 @@
-import { encodeL1Entry, l1EntryOffset, L1_COPIED_HI } from '@q/format';
+import { l1EntryOffset, writeL1Entry, L1_COPIED_HI } from '@q/format';
 import { DiskError, hex, type BlockFile } from '@q/raw';
 
 /**
@@ -52,11 +52,8 @@ export class L1Table {
 
   /** Sets entry `index` in memory and writes it to the file (not synced). */
   async set(index: number, l2Offset: number, copied: boolean, file: BlockFile): Promise<void> {
-    const [hi, lo] = encodeL1Entry(l2Offset, copied);
     const entry = new Uint8Array(8);
-    const entryView = new DataView(entry.buffer);
-    entryView.setUint32(0, hi);
-    entryView.setUint32(4, lo);
+    writeL1Entry(new DataView(entry.buffer), 0, l2Offset, copied);
     if (this.offset === 0) throw new DiskError('E_READ_ONLY', 'this L1 table is not writable', { file: this.name });
     await file.write(entry, this.offset + index * 8);
     this.bytes.set(entry, index * 8);

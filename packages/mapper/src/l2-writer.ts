@@ -1,5 +1,5 @@
 import type { TableCache } from '@q/cache';
-import { ALL_SUBCLUSTERS, L2_COPIED_HI, L2_ZERO_LO, type Geometry, type L2Entry } from '@q/format';
+import { ALL_SUBCLUSTERS, encodeL2Entry, setL2EntryCopied, type Geometry, type L2Entry } from '@q/format';
 import type { RefcountStore } from '@q/refcount';
 import type { BlockFile } from '@q/raw';
 import { ACTIVE_L2_TABLE, type ClusterMapper } from './cluster-mapper.js';
@@ -89,16 +89,10 @@ export class L2Writer {
   /** Writes entry `index` of a writable table (in the cache; written back with the next flush). */
   setEntry(table: WritableTable, index: number, entry: NewEntry): void {
     const { geometry, l2Cache } = this.options;
-    const at = index * geometry.l2EntryBytes;
-    const hostHigh = Math.floor(entry.hostOffset / 0x1_0000_0000);
-    const hi = (hostHigh | (entry.copied ? L2_COPIED_HI : 0)) >>> 0;
-    const lo = ((entry.hostOffset >>> 0) | (entry.zero === true && !geometry.extendedL2 ? L2_ZERO_LO : 0)) >>> 0;
-    table.view.setUint32(at, hi);
-    table.view.setUint32(at + 4, lo);
-    if (geometry.extendedL2) {
-      table.view.setUint32(at + 8, (entry.zeroMask ?? 0) >>> 0);
-      table.view.setUint32(at + 12, (entry.allocMask ?? 0) >>> 0);
-    }
+    // A standard table says "reads as zeros" with its zero flag, an extended one with the zero subcluster bits.
+    const zeroMask = geometry.extendedL2 ? (entry.zeroMask ?? 0) : entry.zero === true ? ALL_SUBCLUSTERS : 0;
+    const fields = { compressed: false, compressedBytes: 0, hostOffset: entry.hostOffset, copied: entry.copied, allocMask: entry.allocMask ?? 0, zeroMask };
+    encodeL2Entry(table.view, index, fields, geometry);
     l2Cache.markDirty(table.offset);
   }
 
@@ -110,7 +104,7 @@ export class L2Writer {
   private clearCopied(bytes: Uint8Array): void {
     const { geometry } = this.options;
     const view = viewOf(bytes);
-    for (let at = 0; at < bytes.length; at += geometry.l2EntryBytes) view.setUint32(at, view.getUint32(at) & ~L2_COPIED_HI);
+    for (let index = 0; index < geometry.l2Entries; index++) setL2EntryCopied(view, index, false, geometry);
   }
 }
 

@@ -1,4 +1,4 @@
-import { DiskError, type DiskErrorCode } from '@q/raw';
+import { DiskError, isDiskError, type DiskErrorCode } from '@q/raw';
 import { NbdProtocolError } from './nbd-error.js';
 import { NBD_EINVAL, NBD_EIO, NBD_ENOMEM, NBD_ENOSPC, NBD_ENOTSUP, NBD_EOVERFLOW, NBD_EPERM, NBD_ESHUTDOWN } from './protocol.js';
 
@@ -42,7 +42,7 @@ export function protocolFailure(message: string, file: string, cause?: unknown):
  * ByteReader's NbdProtocolError (a message cut short by a close) and transport errors become E_IO.
  */
 export function asDiskError(error: unknown, file: string): DiskError {
-  if (error instanceof DiskError) return error.withFile(file);
+  if (isDiskError(error)) return error.withFile(file);
   if (error instanceof NbdProtocolError) return protocolFailure(error.message, file, error);
   const message = error instanceof Error ? error.message : String(error);
   return new DiskError('E_IO', `connection to the NBD server failed: ${oneLine(message)}`, { file, cause: error });

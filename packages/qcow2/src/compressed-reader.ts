@@ -1,5 +1,5 @@
 import type { CompressedExtent } from '@q/mapper';
-import { readPadded, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, readPadded, type BlockFile } from '@q/raw';
 import type { Codec } from './codecs.js';
 
 /** Decompressed clusters kept for reads that cover one compressed cluster in several pieces. */
@@ -59,7 +59,11 @@ export class CompressedReader {
     await readPadded(this.file, bytes, start);
     for (const { dst, extent } of batch) {
       const at = extent.hostOffset - start;
-      await this.codec.decompress(bytes.subarray(at, at + extent.compressedBytes), dst);
+      try {
+        await this.codec.decompress(bytes.subarray(at, at + extent.compressedBytes), dst);
+      } catch (error) {
+        throw compressedDataError(error, extent.hostOffset);
+      }
     }
   }
 
@@ -82,6 +86,16 @@ export class CompressedReader {
   clear(): void {
     this.kept.clear();
   }
+}
+
+/**
+ * A codec's failure, classified: whatever an injected codec throws for bad input is about the compressed bytes,
+ * not the metadata that found them (reason 'compressed-data': the image is not marked corrupt). Errors that are
+ * not about the data (a DiskError of another code, a non-DiskError bug) pass through unchanged.
+ */
+function compressedDataError(error: unknown, hostOffset: number): unknown {
+  if (!isDiskError(error) || error.code !== 'E_CORRUPT' || error.reason !== undefined) return error;
+  return new DiskError('E_CORRUPT', error.message, { file: error.file, offset: error.offset ?? hostOffset, reason: 'compressed-data', cause: error });
 }
 
 /** Groups parts whose compressed data follow each other on the host (small gaps allowed) into bounded runs. */

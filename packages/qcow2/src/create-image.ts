@@ -2,7 +2,10 @@ import {
   AUTOCLEAR_DATA_FILE_RAW,
   COMPAT_LAZY_REFCOUNTS,
   COMPRESSION_ZSTD,
+  encodeFeatureNameTable,
   encodeHeader,
+  encodeHeaderExtensions,
+  encodeRefcountTable,
   encodeString,
   EXT_BACKING_FORMAT,
   EXT_DATA_FILE,
@@ -17,9 +20,9 @@ import {
   setRefcount,
   V2_HEADER_LENGTH,
   V3_DEFAULT_HEADER_LENGTH,
-  view,
-  writeU64,
   type CompressionType,
+  type FeatureName,
+  type HeaderExtension,
   type QcowHeader,
 } from '@q/format';
 import { DiskError, type BlockFile } from '@q/raw';
@@ -75,15 +78,15 @@ export function checkCreateOptions(o: CreateOptions): void {
 const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
 
 /** QEMU's feature name table: every feature it knows, so older readers can name what they do not support. */
-const FEATURE_NAMES: Array<[kind: number, bit: number, name: string]> = [
-  [0, 0, 'dirty bit'],
-  [0, 1, 'corrupt bit'],
-  [0, 2, 'external data file'],
-  [0, 3, 'compression type'],
-  [0, 4, 'extended L2 entries'],
-  [1, 0, 'lazy refcounts'],
-  [2, 0, 'bitmaps'],
-  [2, 1, 'raw external data'],
+const FEATURE_NAMES: FeatureName[] = [
+  { kind: 'incompatible', bit: 0, name: 'dirty bit' },
+  { kind: 'incompatible', bit: 1, name: 'corrupt bit' },
+  { kind: 'incompatible', bit: 2, name: 'external data file' },
+  { kind: 'incompatible', bit: 3, name: 'compression type' },
+  { kind: 'incompatible', bit: 4, name: 'extended L2 entries' },
+  { kind: 'compatible', bit: 0, name: 'lazy refcounts' },
+  { kind: 'autoclear', bit: 0, name: 'bitmaps' },
+  { kind: 'autoclear', bit: 1, name: 'raw external data' },
 ];
 
 /**
@@ -118,32 +121,26 @@ export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promis
     compressionType: o.compressionType === 'zstd' ? COMPRESSION_ZSTD : 0,
     trailing: new Uint8Array(o.version === 3 ? V3_DEFAULT_HEADER_LENGTH - 105 : 0),
   };
-  const extensions: Uint8Array[] = [];
-  if (o.backingFormat !== undefined) extensions.push(extension(EXT_BACKING_FORMAT, encodeString(o.backingFormat)));
-  if (o.dataFile !== undefined) extensions.push(extension(EXT_DATA_FILE, encodeString(o.dataFile)));
+  const extensions: HeaderExtension[] = [];
+  if (o.backingFormat !== undefined) extensions.push({ type: EXT_BACKING_FORMAT, data: encodeString(o.backingFormat) });
+  if (o.dataFile !== undefined) extensions.push({ type: EXT_DATA_FILE, data: encodeString(o.dataFile) });
   // QEMU leaves the feature table out of small (<= 4 KiB) header clusters.
-  if (o.version === 3 && clusterSize > 4096) extensions.push(extension(EXT_FEATURE_NAMES, featureNameTable()));
-  extensions.push(new Uint8Array(8));
-  const extensionBytes = extensions.reduce((sum, e) => sum + e.length, 0);
+  if (o.version === 3 && clusterSize > 4096) extensions.push({ type: EXT_FEATURE_NAMES, data: encodeFeatureNameTable(FEATURE_NAMES) });
+  const extensionArea = encodeHeaderExtensions(extensions);
   const backingName = o.backingFile === undefined ? undefined : encodeString(o.backingFile);
   if (backingName !== undefined) {
-    header.backingFileOffset = header.headerLength + extensionBytes;
+    header.backingFileOffset = header.headerLength + extensionArea.length;
     header.backingFileSize = backingName.length;
   }
-  if (header.headerLength + extensionBytes + (backingName?.length ?? 0) > clusterSize) {
+  if (header.headerLength + extensionArea.length + (backingName?.length ?? 0) > clusterSize) {
     throw new DiskError('E_INVALID', 'the header, its extensions and the backing file name do not fit in one cluster');
   }
   const cluster0 = new Uint8Array(clusterSize);
   cluster0.set(encodeHeader(header), 0);
-  let at = header.headerLength;
-  for (const e of extensions) {
-    cluster0.set(e, at);
-    at += e.length;
-  }
-  if (backingName !== undefined) cluster0.set(backingName, at);
+  cluster0.set(extensionArea, header.headerLength);
+  if (backingName !== undefined) cluster0.set(backingName, header.backingFileOffset);
 
-  const table = new Uint8Array(clusterSize);
-  writeU64(view(table), 0, 2 * clusterSize);
+  const table = encodeRefcountTable([2 * clusterSize], clusterSize, 1);
   const block = new Uint8Array(clusterSize);
   for (let cluster = 0; cluster < 3; cluster++) setRefcount(block, cluster, o.refcountOrder, 1);
 
@@ -152,22 +149,4 @@ export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promis
   await file.write(table, clusterSize);
   await file.write(block, 2 * clusterSize);
   await file.flush();
-}
-
-function extension(type: number, data: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(8 + Math.ceil(data.length / 8) * 8);
-  view(bytes).setUint32(0, type);
-  view(bytes).setUint32(4, data.length);
-  bytes.set(data, 8);
-  return bytes;
-}
-
-function featureNameTable(): Uint8Array {
-  const table = new Uint8Array(FEATURE_NAMES.length * 48);
-  FEATURE_NAMES.forEach(([kind, bit, name], i) => {
-    table[i * 48] = kind;
-    table[i * 48 + 1] = bit;
-    table.set(encodeString(name), i * 48 + 2);
-  });
-  return table;
 }

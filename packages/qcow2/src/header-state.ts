@@ -1,4 +1,4 @@
-import { encodeHeader, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, view, writeU64, type QcowHeader } from '@q/format';
+import { encodeHeader, encodeHeaderFields, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type QcowHeader } from '@q/format';
 import type { BlockFile } from '@q/raw';
 
 /**
@@ -42,10 +42,9 @@ export class HeaderState {
 
   /** Points the header at a new refcount table: offset and size are adjacent fields, so one 12-byte write. */
   async switchRefcountTable(offset: number, clusters: number): Promise<void> {
-    const bytes = new Uint8Array(12);
-    writeU64(view(bytes), 0, offset);
-    view(bytes).setUint32(8, clusters);
-    await this.file.write(bytes, 48);
+    const switched = { ...this.header, refcountTableOffset: offset, refcountTableClusters: clusters };
+    const patch = encodeHeaderFields(switched, ['refcountTableOffset', 'refcountTableClusters']);
+    await this.file.write(patch.bytes, patch.offset);
     await this.file.flush();
     this.header.refcountTableOffset = offset;
     this.header.refcountTableClusters = clusters;

@@ -12,7 +12,7 @@ import {
   QEMU_LIMITS,
   type MetadataLimits,
   snapshotEntrySize,
-  view,
+  readHeaderField,
   type BitmapEntry,
   type Geometry,
   type HeaderExtensions,
@@ -49,7 +49,7 @@ export async function readImageMetadata(file: BlockFile, limits: MetadataLimits 
   await readExact(file, probe, 0, 'header');
   if (!hasQcowMagic(probe)) throw new DiskError('E_BAD_FORMAT', 'Image is not in qcow2 format');
   // The header, its extensions and the backing file name all live in cluster 0; read it whole once.
-  const clusterBits = probe.length >= 24 ? view(probe).getUint32(20) : 0;
+  const clusterBits = readHeaderField(probe, 'clusterBits') ?? 0;
   const cluster0 = new Uint8Array(Math.min(fileSize, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512));
   await readExact(file, cluster0, 0, 'header');
   const header = decodeHeader(cluster0);

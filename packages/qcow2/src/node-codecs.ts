@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import type * as NodeZlib from 'node:zlib';
-import { DiskError } from '@q/raw';
-import type { Codec, Codecs } from './codecs.js';
+import { undecodableCluster, type Codec, type Codecs } from './codecs.js';
 import { frameByFrameZstdCodec, fzstdFrameDecoder, type FzstdModule } from './zstd-frame.js';
 
 const require = createRequire(import.meta.url);
@@ -20,10 +19,10 @@ export const nodeZlibCodec: Codec = {
       // A cluster never inflates to more than itself; the bound keeps a hostile stream from ballooning.
       out = zlib.inflateRawSync(src, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: dst.length * 2 });
     } catch (error) {
-      throw new DiskError('E_CORRUPT', `compressed cluster does not inflate: ${(error as Error).message}`, { cause: error });
+      throw undecodableCluster(`compressed cluster does not inflate: ${(error as Error).message}`, error);
     }
     if (out.length < dst.length) {
-      throw new DiskError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not ${dst.length}`);
+      throw undecodableCluster(`compressed cluster inflates to ${out.length} bytes, not ${dst.length}`);
     }
     dst.set(out.subarray(0, dst.length));
   },
@@ -62,13 +61,13 @@ function loadNativeZstd(): Codec | undefined {
         try {
           result = context.decompressStream(dst.subarray(produced), src.subarray(consumed));
         } catch (error) {
-          throw new DiskError('E_CORRUPT', `compressed cluster does not decompress: ${(error as Error).message}`, { cause: error });
+          throw undecodableCluster(`compressed cluster does not decompress: ${(error as Error).message}`, error);
         }
         const [, madeNow, readNow] = result;
         produced += madeNow;
         consumed += readNow;
         if (madeNow === 0 && readNow === 0) {
-          throw new DiskError('E_CORRUPT', `compressed cluster decompresses to ${produced} bytes, not ${dst.length}`);
+          throw undecodableCluster(`compressed cluster decompresses to ${produced} bytes, not ${dst.length}`);
         }
       }
     },

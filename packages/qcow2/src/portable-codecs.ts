@@ -1,7 +1,6 @@
 import { inflateSync } from 'fflate';
 import * as fzstd from 'fzstd';
-import { DiskError } from '@q/raw';
-import type { Codec, Codecs } from './codecs.js';
+import { undecodableCluster, type Codec, type Codecs } from './codecs.js';
 import { frameByFrameZstdCodec, fzstdFrameDecoder } from './zstd-frame.js';
 
 /**
@@ -14,10 +13,10 @@ export const portableZlibCodec: Codec = {
     try {
       out = inflateSync(src, { out: dst });
     } catch (error) {
-      throw new DiskError('E_CORRUPT', `compressed cluster does not inflate: ${(error as Error).message}`, { cause: error });
+      throw undecodableCluster(`compressed cluster does not inflate: ${(error as Error).message}`, error);
     }
     if (out.length < dst.length) {
-      throw new DiskError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not ${dst.length}`);
+      throw undecodableCluster(`compressed cluster inflates to ${out.length} bytes, not ${dst.length}`);
     }
     if (out.buffer !== dst.buffer || out.byteOffset !== dst.byteOffset) dst.set(out.subarray(0, dst.length));
   },

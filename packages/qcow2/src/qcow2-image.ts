@@ -11,7 +11,7 @@ import {
 } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
-import { DiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
+import { DiskError, isDiskError, checkRange, checkWritable, readPadded, type BlockDevice, type BlockFile, type BlockStatus, type DiskErrorReason, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot, findSnapshotBy, readSnapshotL1, snapshotDiskSize } from '@q/snapshots';
 import { ImageBlockStatus } from './block-status.js';
 import type { Codecs } from './codecs.js';
@@ -392,7 +392,12 @@ export class Qcow2Image implements BlockDevice {
     } catch {
       // The error being reported matters more than a failure to record it.
     }
-    return new DiskError(error.code, `${error.message}; the image is now marked corrupt`, { file: error.file, offset: error.offset, cause: error });
+    return new DiskError(error.code, `${error.message}; the image is now marked corrupt`, {
+      file: error.file,
+      offset: error.offset,
+      reason: error.reason,
+      cause: error,
+    });
   }
 
   private async prepareForWrites(): Promise<void> {
@@ -448,13 +453,19 @@ function checkWritableState(metadata: ImageMetadata): void {
 }
 
 /**
- * A broken metadata pointer, as opposed to compressed data that does not decompress (QEMU reports that as an I/O
- * error and leaves the image alone: the metadata is sound).
+ * Metadata found broken, which QEMU marks the image corrupt for, as opposed to the errors about compressed data
+ * (see DiskErrorReason): a stream that does not decompress, or a descriptor whose data lies where none can. QEMU
+ * reports those as I/O errors and leaves the image unmarked (checked with qemu-io 7.2: a bad zlib stream and a
+ * compressed offset into the header or the L1 table leave the bit clear; a compressed L2 entry in an image with an
+ * external data file sets it).
  */
 function isMetadataCorruption(error: unknown): error is DiskError {
-  return error instanceof DiskError && error.code === 'E_CORRUPT' && !error.message.startsWith('compressed cluster');
+  return isDiskError(error) && error.code === 'E_CORRUPT' && !DATA_REASONS.has(error.reason);
 }
 
+/** Reasons under E_CORRUPT that concern compressed data, not the metadata: the image is not marked corrupt. */
+const DATA_REASONS: ReadonlySet<DiskErrorReason | undefined> = new Set<DiskErrorReason>(['compressed-data', 'compressed-offset']);
+
 function attribute(error: unknown, name: string): unknown {
-  return error instanceof DiskError ? error.withFile(name) : error;
+  return isDiskError(error) ? error.withFile(name) : error;
 }

@@ -1,4 +1,4 @@
-import { L1_COPIED_HI, L2_COPIED_HI, type Geometry } from '@q/format';
+import { setL1EntryCopied, setL2EntryCopied, type Geometry } from '@q/format';
 import { L1Table, referencedClusters, type ClusterMapper } from '@q/mapper';
 import type { TableCache } from '@q/cache';
 import type { RefcountStore } from '@q/refcount';
@@ -59,23 +59,16 @@ export async function recomputeCopied(parts: TreeParts, l1: L1Table, allShared =
     const offset = l1.l2Offset(l1Index);
     if (offset === 0) continue;
     const tableShared = allShared || (await refcounts.get(offset / geometry.clusterSize)) !== 1;
-    const hi = l1View.getUint32(l1Index * 8);
-    l1View.setUint32(l1Index * 8, tableShared ? hi & ~L1_COPIED_HI : hi | L1_COPIED_HI);
+    setL1EntryCopied(l1View, l1Index, !tableShared);
     const table = l2Cache.peek(offset) ?? (await mapper.loadL2(offset, l1Index));
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     let changed = false;
     for (let index = 0; index < geometry.l2Entries; index++) {
       const entry = mapper.decodeEntry(view, index);
-      const at = index * geometry.l2EntryBytes;
       const clusters = referencedClusters(entry, geometry);
       let copied = false;
       if (!entry.compressed && !tableShared && clusters.length === 1) copied = (await refcounts.get(clusters[0]!)) === 1;
-      const old = view.getUint32(at);
-      const next = copied ? old | L2_COPIED_HI : old & ~L2_COPIED_HI;
-      if (next !== old) {
-        view.setUint32(at, next >>> 0);
-        changed = true;
-      }
+      if (setL2EntryCopied(view, index, copied, geometry)) changed = true;
     }
     if (changed) l2Cache.markDirty(offset);
   }

@@ -1,5 +1,4 @@
-import { DiskError } from '@q/raw';
-import type { Codec } from './codecs.js';
+import { undecodableCluster, type Codec } from './codecs.js';
 
 /**
  * Length in bytes of the zstd frame at the start of `bytes` (RFC 8878, section 3.1.1), or undefined when the frame
@@ -116,15 +115,15 @@ export function frameByFrameZstdCodec(decodeFrame: ZstdFrameDecoder): Codec {
         const rest = src.subarray(at);
         const frameLength = zstdFrameLength(rest);
         if (frameLength === undefined) {
-          throw new DiskError('E_CORRUPT', `compressed cluster holds no complete zstd frame (got ${produced} of ${dst.length} bytes)`);
+          throw undecodableCluster(`compressed cluster holds no complete zstd frame (got ${produced} of ${dst.length} bytes)`);
         }
         const header = zstdFrameHeader(rest);
         if (header !== undefined) {
           if (header.contentSize !== undefined && header.contentSize > dst.length - produced) {
-            throw new DiskError('E_CORRUPT', `compressed cluster's zstd frame declares ${header.contentSize} bytes, more than a cluster`);
+            throw undecodableCluster(`compressed cluster's zstd frame declares ${header.contentSize} bytes, more than a cluster`);
           }
           if (header.windowSize > MAX_WINDOW) {
-            throw new DiskError('E_CORRUPT', `compressed cluster's zstd frame needs a ${header.windowSize}-byte window`);
+            throw undecodableCluster(`compressed cluster's zstd frame needs a ${header.windowSize}-byte window`);
           }
         }
         try {
@@ -135,7 +134,7 @@ export function frameByFrameZstdCodec(decodeFrame: ZstdFrameDecoder): Codec {
             return produced < dst.length;
           });
         } catch (error) {
-          throw new DiskError('E_CORRUPT', `compressed cluster does not decompress: ${(error as Error).message}`, { cause: error });
+          throw undecodableCluster(`compressed cluster does not decompress: ${(error as Error).message}`, error);
         }
         at += frameLength;
       }

@@ -1,4 +1,4 @@
-export { DiskError, isDiskError, hex, type DiskErrorCode, type DiskErrorOptions } from './errors.js';
+export { DiskError, isDiskError, hex, type DiskErrorCode, type DiskErrorOptions, type DiskErrorReason } from './errors.js';
 export { readExact, readPadded, type BlockFile, type BlockFileCapabilities, type FileRun } from './block-file.js';
 export { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 export { MemoryBlockFile } from './memory-file.js';

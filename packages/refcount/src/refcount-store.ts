@@ -1,6 +1,6 @@
 import { TableCache } from '@q/cache';
-import { decodeRefcountTable, encodeRefcountTable, getRefcount, maxRefcount, setRefcount, view, writeU64 } from '@q/format';
-import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { decodeRefcountTable, encodeRefcountTable, encodeRefcountTableEntry, getRefcount, maxRefcount, setRefcount } from '@q/format';
+import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import { planRefcountStructures, type StructurePlan } from './table-growth.js';
 
 export interface RefcountStoreOptions {
@@ -89,7 +89,7 @@ export class RefcountStore {
     try {
       table = decodeRefcountTable(bytes, clusterSize, fileSize);
     } catch (error) {
-      throw error instanceof DiskError ? error.withFile(options.file.name) : error;
+      throw isDiskError(error) ? error.withFile(options.file.name) : error;
     }
     return new RefcountStore(options, table, fileSize);
   }
@@ -305,8 +305,6 @@ export class RefcountStore {
   }
 
   private async writeTableEntry(range: number, blockOffset: number): Promise<void> {
-    const entry = new Uint8Array(8);
-    writeU64(view(entry), 0, blockOffset);
-    await this.file.write(entry, this.tableOffset + range * 8);
+    await this.file.write(encodeRefcountTableEntry(blockOffset), this.tableOffset + range * 8);
   }
 }

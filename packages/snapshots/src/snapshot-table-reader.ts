@@ -1,5 +1,5 @@
 import { decodeSnapshotTable, measureSnapshotTable, MAX_SNAPSHOT_TABLE_BYTES, type SnapshotEntry } from '@q/format';
-import { DiskError, readExact, type BlockFile } from '@q/raw';
+import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 
 const FIRST_CHUNK = 64 * 1024;
 
@@ -40,6 +40,6 @@ function wrap<T>(decode: () => T, name: string): T {
   try {
     return decode();
   } catch (error) {
-    throw error instanceof DiskError ? error.withFile(name) : error;
+    throw isDiskError(error) ? error.withFile(name) : error;
   }
 }

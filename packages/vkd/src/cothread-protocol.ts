@@ -1,4 +1,4 @@
-import { DiskError, type BlockStatus, type DiskErrorCode } from '@q/raw';
+import { DiskError, isDiskError, type BlockStatus, type DiskErrorCode } from '@q/raw';
 import type { OpenDiskOptions } from './open-disk.js';
 
 /**
@@ -41,7 +41,7 @@ export interface SerializedError {
 }
 
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof DiskError) return { code: error.code, message: error.message, file: error.file, offset: error.offset };
+  if (isDiskError(error)) return { code: error.code, message: error.message, file: error.file, offset: error.offset };
   return { message: error instanceof Error ? error.message : String(error) };
 }
 

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Qcow2Image } from '@q/qcow2';
 import { portableCodecs } from '@q/qcow2/portable';
-import { DiskError, MemoryBlockFile, type BlockDevice } from '@q/raw';
+import { DiskError, isDiskError, MemoryBlockFile, type BlockDevice } from '@q/raw';
 import { qemuImg, qemuIo, scratch, type Scratch } from '@q/test-support';
 import { buildBaseImage } from './base-images.js';
 import { deflateBomb, ImageBytes } from './image-patch.js';
@@ -159,7 +159,7 @@ async function openAndRead(image: FuzzImage, bytes: Uint8Array, snapshot?: strin
     await readAll(device);
     return 'ok';
   } catch (error) {
-    if (error instanceof DiskError) return error.code;
+    if (isDiskError(error)) return error.code;
     throw error;
   } finally {
     await device?.close().catch(() => undefined);
@@ -223,14 +223,14 @@ async function readInChild(image: string, length: number): Promise<{ outcome: st
     import { readFileSync } from 'node:fs';
     import { Qcow2Image } from '@q/qcow2';
 import { portableCodecs } from '@q/qcow2/portable';
-    import { DiskError, MemoryBlockFile } from '@q/raw';
+    import { isDiskError, MemoryBlockFile } from '@q/raw';
     const bytes = new Uint8Array(readFileSync(process.env.FUZZ_IMAGE));
     try {
       const image = await Qcow2Image.open(new MemoryBlockFile(bytes, { writable: false, name: 'bomb.qcow2' }), { codecs: portableCodecs() });
       await image.read(new Uint8Array(${length}), 0);
       console.log('ok');
     } catch (error) {
-      console.log(error instanceof DiskError ? 'DiskError ' + error.code + ': ' + error.message : 'OTHER ' + (error && error.name) + ': ' + (error && error.message));
+      console.log(isDiskError(error) ? 'DiskError ' + error.code + ': ' + error.message : 'OTHER ' + (error && error.name) + ': ' + (error && error.message));
     }`;
   const timeFile = join(tmpdir(), `qcow-fuzz-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const started = performance.now();
