@@ -24,6 +24,8 @@ describe('crash consistency: refcount table growth', () => {
       // Long logs of big images: every point around flushes and header writes, one in 17 elsewhere.
       allPointsUpTo: 200,
       stride: 17,
+      // Each check reads an 8 MiB image: about 1 s on a busy machine.
+      maxChecks: 300,
       workload: randomWorkload({ seed: 21, from: 2 * MiB, to: 8 * MiB, clusterSize: 512, ops: 30, maxClusters: 40, zeroShare: 0.1, discardShare: 0.05 }),
     });
     const after = headerFields(result.final);
@@ -42,6 +44,8 @@ describe('crash consistency: refcount table growth', () => {
       // Long logs of big images: every point around flushes and header writes, one in 17 elsewhere.
       allPointsUpTo: 200,
       stride: 17,
+      // Each check reads a 16 MiB image: about 1 s on a busy machine.
+      maxChecks: 300,
       workload: randomWorkload({ seed: 22, from: 8 * MiB, to: 16 * MiB, clusterSize: 512, ops: 30, maxClusters: 40, zeroShare: 0.1, discardShare: 0.05 }),
     });
     const after = headerFields(result.final);
