@@ -6,3 +6,11 @@ import { afterEach } from 'vitest';
  * fail with "Timeout calling onTaskUpdate". One macrotask turn after each test lets them through.
  */
 afterEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
+
+/**
+ * One macrotask turn, for a test whose own synchronous steps (spawnSync of qemu-img on a big image) add up to a
+ * minute on a busy machine: await it between the steps.
+ */
+export function yieldTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

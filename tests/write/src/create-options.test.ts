@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow, qemuImg, run, scratch, type Scratch } from '@q/test-support';
+import { yieldTurn } from '@q/test-support/yield-setup';
 
 // `qcow create` against `qemu-img create` with the same arguments, each in its own directory under the same
 // relative names (qemu opens relative backing and data file names from its working directory, so every qemu-img
@@ -103,7 +104,7 @@ describe('qcow create against qemu-img create', () => {
   afterAll(() => s.cleanup());
 
   cases.forEach((c, i) => {
-    it(c.name, () => {
+    it(c.name, async () => {
       const dirs = { qemu: s.path(`q${i}`), qcow: s.path(`c${i}`) };
       for (const dir of Object.values(dirs)) {
         mkdirSync(dir);
@@ -113,15 +114,21 @@ describe('qcow create against qemu-img create', () => {
       const args = ['create', '-f', 'qcow2', ...c.args, 'img.qcow2', ...(c.size === undefined ? [] : [c.size])];
       const theirs = run('qemu-img', args, { cwd: dirs.qemu });
       expect(theirs.status, `qemu-img ${args.join(' ')}: ${theirs.stderr}`).toBe(0);
+      // Each step may take seconds for the largest image on a busy machine: let vitest's messages through.
+      await yieldTurn();
       const mine = qcow(args, { cwd: dirs.qcow });
       expect(mine.status, `qcow ${args.join(' ')}: ${mine.stderr}`).toBe(0);
       expect(mine.stderr).toBe('');
       expect.soft(mine.stdout, 'the Formatting line').toBe(theirs.stdout);
 
+      await yieldTurn();
       const check = run('qemu-img', ['check', qemuName(c)], { cwd: dirs.qcow });
       expect(check.status, `qemu-img check of qcow's image:\n${check.stdout}${check.stderr}`).toBe(0);
       if (c.dataFile) expect(existsSync(join(dirs.qcow, c.dataFile)), 'data file created next to the image').toBe(true);
-      expect(describeImage(c, dirs.qcow)).toEqual(describeImage(c, dirs.qemu));
+      await yieldTurn();
+      const ours = describeImage(c, dirs.qcow);
+      await yieldTurn();
+      expect(ours).toEqual(describeImage(c, dirs.qemu));
 
     });
   });
