@@ -57,3 +57,24 @@ describe('openNodeFile', () => {
     await expect(openNodeFile(dir)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
   });
 });
+
+describe('NodeBlockFile holes', () => {
+  it('keeps a data run it found until it punches or truncates, and never keeps a hole', async () => {
+    const file = await openNodeFile(join(dir, `holes${counter++}`), { create: true, truncate: true });
+    const block = new Uint8Array(1 << 20).fill(7);
+    await file.write(block, 0);
+    await file.flush();
+    expect(await file.runAt(0, 2 ** 40)).toEqual({ data: true, length: 1 << 20 });
+    // Answered from the run it keeps: still data.
+    expect(await file.runAt(4096, 8192)).toEqual({ data: true, length: 8192 });
+    expect(await file.deallocate(256 * 1024, 256 * 1024)).toBe(true);
+    expect(await file.runAt(256 * 1024, 2 ** 40)).toEqual({ data: false, length: 256 * 1024 });
+    // A hole is asked again each time: a write fills it.
+    await file.write(block.subarray(0, 256 * 1024), 256 * 1024);
+    expect((await file.runAt(256 * 1024, 4096)).data).toBe(true);
+    await file.truncate(0);
+    await file.truncate(1 << 20);
+    expect((await file.runAt(0, 2 ** 40)).data).toBe(false);
+    await file.close();
+  });
+});
