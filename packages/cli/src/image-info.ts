@@ -11,7 +11,7 @@ import {
   type SnapshotEntry,
 } from '@q/format';
 import { Qcow2Image } from '@q/qcow2';
-import { defaultStore } from '@q/vkd';
+import { cliStore } from './cli-store.js';
 import { RawDisk, type BlockDevice } from '@q/raw';
 
 /** `qemu-img info --output=json`'s object, keys in the order qemu-img 7.2 prints them. */
@@ -50,7 +50,7 @@ export async function imageInfo(device: BlockDevice, filename: string): Promise<
   if (actual !== undefined) info['actual-size'] = actual;
   if (image !== undefined) info['format-specific'] = { type: 'qcow2', data: qcow2Specific(image) };
   if (metadata?.backingFileName !== undefined) {
-    info['full-backing-filename'] = defaultStore().resolve(layerPath(device), metadata.backingFileName);
+    info['full-backing-filename'] = cliStore().resolve(layerPath(device), metadata.backingFileName);
     info['backing-filename'] = metadata.backingFileName;
   }
   info['dirty-flag'] = metadata !== undefined && (metadata.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { guestSha256 } from './test-guest-sha256.js';
 import { MemoryBlockFile } from '@q/raw';
 import { expectSameBytes } from '@q/raw/conformance';
 import { portableCodecs } from './portable-codecs.js';
@@ -27,17 +27,6 @@ const answers = readdirSync(dir)
   .map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Answer)
   // Layers with a backing file or an external data file need the file system: @q/vkd tests those.
   .filter((answer) => answer.info['backing-filename'] === undefined && answer.info['format-specific'].data['data-file'] === undefined);
-
-async function guestSha256(image: Qcow2Image): Promise<string> {
-  const hash = createHash('sha256');
-  const chunk = new Uint8Array(256 * 1024);
-  for (let offset = 0; offset < image.size; offset += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, image.size - offset));
-    await image.read(part, offset);
-    hash.update(part);
-  }
-  return hash.digest('hex');
-}
 
 function open(answer: Answer, options: Parameters<typeof Qcow2Image.open>[1] = {}): Promise<Qcow2Image> {
   const bytes = new Uint8Array(readFileSync(join(dir, answer.image)));

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlobStore, MemoryStore, routeStore, type BlockDevice } from '@q/raw';
+import { guestSha256 } from './test-guest-sha256.js';
+import { BlobStore, MemoryStore, routeStore } from '@q/raw';
 import { openImage } from './open-image.js';
 
 /**
@@ -14,17 +14,6 @@ const names = readdirSync(dir).filter((name) => !name.endsWith('.json'));
 const answers = readdirSync(dir)
   .filter((name) => name.endsWith('.json'))
   .map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as { image: string; guestSha256: string });
-
-async function guestSha256(device: BlockDevice): Promise<string> {
-  const hash = createHash('sha256');
-  const chunk = new Uint8Array(256 * 1024);
-  for (let offset = 0; offset < device.size; offset += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, device.size - offset));
-    await device.read(part, offset);
-    hash.update(part);
-  }
-  return hash.digest('hex');
-}
 
 describe('openImage', () => {
   const memory = new MemoryStore();

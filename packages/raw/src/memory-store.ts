@@ -1,4 +1,4 @@
-import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
+import type { BlockFile, BlockFileCapabilities } from './block-file.js';
 import type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 import { DiskError } from './errors.js';
 import { MemoryBlockFile } from './memory-file.js';
@@ -88,11 +88,6 @@ class MemoryHandle implements BlockFile {
 
   async deallocate(offset: number, length: number): Promise<boolean> {
     return this.writable().deallocate(offset, length);
-  }
-
-  async runAt(_offset: number, length: number): Promise<FileRun> {
-    this.open();
-    return { data: true, length };
   }
 
   async close(): Promise<void> {

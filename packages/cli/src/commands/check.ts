@@ -1,6 +1,7 @@
 import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
 import { isDiskError, type BlockFile } from '@q/raw';
-import { defaultStore, imageFileLocks, toolUser } from '@q/vkd';
+import { imageFileLocks, toolUser } from '@q/vkd';
+import { cliStore } from '../cli-store.js';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
@@ -67,7 +68,7 @@ export async function checkCommand(args: string[]): Promise<number> {
 
 async function openImageFile(path: string, writable: boolean): Promise<BlockFile> {
   try {
-    return await defaultStore().open(path, { writable });
+    return await cliStore().open(path, { writable });
   } catch (error) {
     throw new ExitError(`Could not open '${path}': Could not open '${path}': ${reason(error)}`, 1);
   }
@@ -99,7 +100,7 @@ async function hasQcowMagic(file: BlockFile): Promise<boolean> {
 async function requireDataFile(layout: ImageLayout, path: string): Promise<void> {
   const name = layout.extensions.dataFile;
   if (!layout.geometry.externalDataFile || name === undefined) return;
-  const store = defaultStore();
+  const store = cliStore();
   const beside = store.resolve(path, name);
   const chosen = (await store.exists(beside)) || !(await store.exists(name)) ? beside : name;
   try {

@@ -1,7 +1,8 @@
 import { checkCreateOptions, createQcow2 } from '@q/qcow2';
 import { isDiskError, type BlockFile } from '@q/raw';
 import type { LockPermissions } from '@q/raw';
-import { dataFileLocks, defaultStore, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
+import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
+import { cliStore } from '../cli-store.js';
 import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions } from '../create-options.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
@@ -49,7 +50,7 @@ export async function createCommand(args: string[]): Promise<number> {
   });
   const target = await openLocked(file, imageFileLocks('qcow2', toolUser(true), true, false));
   await createQcow2(target, qcowOptions, {
-    openDataFile: (name, writable) => defaultStore().open(defaultStore().resolve(file, name), writable ? { create: true, lock: dataFileLocks(true, false) } : {}),
+    openDataFile: (name, writable) => cliStore().open(cliStore().resolve(file, name), writable ? { create: true, lock: dataFileLocks(true, false) } : {}),
   });
   return 0;
 }
@@ -66,7 +67,7 @@ function inFile<T>(file: string, check: () => T): T {
 
 /** The size of the backing file, opened as the new image will open it (relative to the new image's directory). */
 async function backingSize(file: string, backing: string, format: string | undefined): Promise<number> {
-  const path = defaultStore().resolve(file, backing);
+  const path = cliStore().resolve(file, backing);
   // Only the size is read: qemu-img create reads it beside a running VM too (force-share).
   const device = await openImage(path, { format, ignoreBacking: true, forceShare: true });
   try {
@@ -79,7 +80,7 @@ async function backingSize(file: string, backing: string, format: string | undef
 /** The new image's file, locked as a writer before it is emptied (qemu-img refuses an image in use). */
 async function openLocked(path: string, lock: LockPermissions): Promise<BlockFile> {
   try {
-    return await defaultStore().open(path, { create: true, truncate: true, lock });
+    return await cliStore().open(path, { create: true, truncate: true, lock });
   } catch (error) {
     // qemu-img create: "qemu-img: FILE: Failed to get "write" lock".
     if (isDiskError(error) && error.code === 'E_LOCKED') throw new ExitError(`${path}: ${error.message}`, 1);
