@@ -3,6 +3,7 @@ export { readU64, safeU64, writeU64, joinU64, view, alignUp, isAligned, decodeSt
 export { decodeHeader, encodeHeader, hasQcowMagic, compressionTypeOf, HEADER_PROBE_BYTES, type QcowHeader } from './header.js';
 export { HEADER_FIELDS, HEADER_V2_FIELDS_END, readHeaderField, type HeaderField, type WideHeaderField } from './header-fields.js';
 export { encodeHeaderFields, type HeaderPatch } from './header-patch.js';
+export { encodeHeaderCluster, type HeaderClusterContents, type EncodedHeaderCluster } from './header-cluster.js';
 export {
   decodeHeaderExtensions,
   decodeBackingFileName,

@@ -3,8 +3,7 @@ import {
   COMPAT_LAZY_REFCOUNTS,
   COMPRESSION_ZSTD,
   encodeFeatureNameTable,
-  encodeHeader,
-  encodeHeaderExtensions,
+  encodeHeaderCluster,
   encodeRefcountTable,
   encodeString,
   EXT_BACKING_FORMAT,
@@ -126,19 +125,7 @@ export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promis
   if (o.dataFile !== undefined) extensions.push({ type: EXT_DATA_FILE, data: encodeString(o.dataFile) });
   // QEMU leaves the feature table out of small (<= 4 KiB) header clusters.
   if (o.version === 3 && clusterSize > 4096) extensions.push({ type: EXT_FEATURE_NAMES, data: encodeFeatureNameTable(FEATURE_NAMES) });
-  const extensionArea = encodeHeaderExtensions(extensions);
-  const backingName = o.backingFile === undefined ? undefined : encodeString(o.backingFile);
-  if (backingName !== undefined) {
-    header.backingFileOffset = header.headerLength + extensionArea.length;
-    header.backingFileSize = backingName.length;
-  }
-  if (header.headerLength + extensionArea.length + (backingName?.length ?? 0) > clusterSize) {
-    throw new DiskError('E_INVALID', 'the header, its extensions and the backing file name do not fit in one cluster');
-  }
-  const cluster0 = new Uint8Array(clusterSize);
-  cluster0.set(encodeHeader(header), 0);
-  cluster0.set(extensionArea, header.headerLength);
-  if (backingName !== undefined) cluster0.set(backingName, header.backingFileOffset);
+  const cluster0 = encodeHeaderCluster({ header, extensions, backingFileName: o.backingFile }, clusterSize).bytes;
 
   const table = encodeRefcountTable([2 * clusterSize], clusterSize, 1);
   const block = new Uint8Array(clusterSize);

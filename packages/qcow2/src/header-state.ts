@@ -1,4 +1,14 @@
-import { encodeHeader, encodeHeaderFields, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type QcowHeader } from '@q/format';
+import {
+  encodeHeader,
+  encodeHeaderCluster,
+  encodeHeaderFields,
+  encodeString,
+  EXT_BACKING_FORMAT,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DIRTY,
+  type HeaderExtension,
+  type QcowHeader,
+} from '@q/format';
 import type { BlockFile } from '@q/raw';
 
 /**
@@ -9,10 +19,21 @@ import type { BlockFile } from '@q/raw';
 export class HeaderState {
   readonly header: QcowHeader;
   private readonly file: BlockFile;
+  /** The extensions of cluster 0 in file order (unknown ones included) and the backing name, for rewrites. */
+  private cluster: { extensions: HeaderExtension[]; backingFileName: string | undefined; clusterSize: number };
 
-  constructor(header: QcowHeader, file: BlockFile) {
+  constructor(header: QcowHeader, file: BlockFile, cluster: HeaderState['cluster']) {
     this.header = header;
     this.file = file;
+    this.cluster = cluster;
+  }
+
+  get extensions(): readonly HeaderExtension[] {
+    return this.cluster.extensions;
+  }
+
+  get backingFileName(): string | undefined {
+    return this.cluster.backingFileName;
   }
 
   get dirty(): boolean {
@@ -56,6 +77,30 @@ export class HeaderState {
     this.header.l1Size = entries;
     this.header.size = size;
     await this.write();
+  }
+
+  /**
+   * Rewrites cluster 0 whole (fixed fields, extensions, backing name) in one write, then syncs: how extensions
+   * and the backing name change (rebase, amend). The layout is checked to fit before anything is written.
+   */
+  async rewriteCluster(change: { header?: Partial<QcowHeader>; extensions?: HeaderExtension[]; backingFileName?: string | null }): Promise<void> {
+    const extensions = change.extensions ?? this.cluster.extensions;
+    const backingFileName = change.backingFileName === null ? undefined : (change.backingFileName ?? this.cluster.backingFileName);
+    const encoded = encodeHeaderCluster({ header: { ...this.header, ...change.header }, extensions, backingFileName }, this.cluster.clusterSize);
+    await this.file.write(encoded.bytes, 0);
+    await this.file.flush();
+    Object.assign(this.header, encoded.header);
+    this.cluster = { ...this.cluster, extensions, backingFileName };
+  }
+
+  /**
+   * Names a new backing file and its format (none: the image stands alone), keeping every other extension. The
+   * format extension goes first, where QEMU and `qcow create` put it.
+   */
+  async setBackingFile(name: string | undefined, format: string | undefined): Promise<void> {
+    const others = this.cluster.extensions.filter((extension) => extension.type !== EXT_BACKING_FORMAT);
+    const extensions = name !== undefined && format !== undefined ? [{ type: EXT_BACKING_FORMAT, data: encodeString(format) }, ...others] : others;
+    await this.rewriteCluster({ extensions, backingFileName: name ?? null });
   }
 
   /** Rewrites the fixed header fields and syncs. */

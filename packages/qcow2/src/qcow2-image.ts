@@ -282,6 +282,24 @@ export class Qcow2Image implements BlockDevice {
     return this.status.of(await this.map(offset, end - offset));
   }
 
+  /**
+   * Records a new backing file name and format in the header, or none (`name` undefined). Only the header changes
+   * (qemu-img rebase -u); keeping the guest's bytes the same is the caller's work, done before this. The open
+   * image goes on reading through the backing device it was opened with: reopen to follow the new name.
+   */
+  async setBackingFile(name: string | undefined, format?: string): Promise<void> {
+    const writer = this.writable(0, 0);
+    await this.changing(async () => {
+      // Data first: the header must never name a backing file the data written so far does not agree with.
+      await writer.writePath.flush();
+      await writer.lock.run(async () => {
+        await writer.header.setBackingFile(name, format);
+          this.metadata.backingFileName = name;
+        this.metadata.extensions = { ...this.metadata.extensions, all: [...writer.header.extensions], backingFormat: name === undefined ? undefined : format };
+      });
+    }, false);
+  }
+
   /** The internal snapshots, in table order. */
   get snapshots(): readonly SnapshotEntry[] {
     return this.metadata.snapshots;

@@ -75,7 +75,11 @@ export async function writableParts(options: {
   const { file, metadata, mapping } = options;
   const { geometry } = metadata;
   const regions = metadata.regions;
-  const header = new HeaderState(metadata.header, file);
+  const header = new HeaderState(metadata.header, file, {
+    extensions: metadata.extensions.all,
+    backingFileName: metadata.backingFileName,
+    clusterSize: metadata.geometry.clusterSize,
+  });
   const deallocations = new DeallocationQueue(file, geometry.clusterSize);
   const refcounts = await RefcountStore.open({
     file,
