@@ -31,7 +31,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-async function until(condition: () => boolean, ms = 10_000): Promise<boolean> {
+async function until(condition: () => boolean, ms = 60_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) return false;
