@@ -9,9 +9,22 @@ export function ioSize(value: number): string {
     [2 ** 10, 'KiB'],
   ];
   for (const [scale, unit] of units) {
-    if (value >= scale) return `${trim((value / scale).toFixed(3))} ${unit}`;
+    if (value >= scale) return `${trim(fixed3(value / scale))} ${unit}`;
   }
-  return `${trim(value.toFixed(3))} bytes`;
+  return `${trim(fixed3(value))} bytes`;
+}
+
+/**
+ * C's "%.3f": like toFixed(3), except that a value exactly halfway between two outputs goes to the even one
+ * (printf rounds 2.0625 to "2.062"; toFixed gives "2.063").
+ */
+export function fixed3(value: number): string {
+  const scaled = value * 1000;
+  if (Number.isFinite(scaled) && scaled - Math.floor(scaled) === 0.5) {
+    const floor = Math.floor(scaled);
+    return ((floor % 2 === 0 ? floor : floor + 1) / 1000).toFixed(3);
+  }
+  return value.toFixed(3);
 }
 
 function trim(text: string): string {

@@ -1,5 +1,5 @@
 import { createQcow2, defaultCreateOptions } from '@q/qcow2';
-import type { BlockDevice } from '@q/raw';
+import { isDiskError, type BlockDevice } from '@q/raw';
 import { imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
 import { describeError, openErrorReason, openFailure } from '../describe-error.js';
@@ -49,7 +49,10 @@ export async function ddCommand(args: string[]): Promise<number> {
       untrusted: hasFlag(parsed, 'untrusted'),
     });
   } catch (error) {
-    throw new ExitError(openFailure(error, operands.input), 1);
+    // qemu-img names the file twice when the system refused it (the image layer, then the file layer).
+    const system = isDiskError(error) && (error.cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
+    const reason = system ? `Could not open '${operands.input}': ${openErrorReason(error, operands.input)}` : openFailure(error, operands.input);
+    throw new ExitError(system ? `Could not open '${operands.input}': ${reason}` : reason, 1);
   }
   let output: BlockDevice | undefined;
   try {

@@ -109,6 +109,12 @@ async function sleepCommand(_session: IoSession, words: string[]): Promise<boole
   return true;
 }
 
+/**
+ * Commands whose own I/O lets qemu-io's event loop run the completions of earlier aio requests, so their lines come
+ * first. (qemu-io's order depends on timing: an aio write that allocates may finish later; this is its usual order.)
+ */
+const RUNS_AIO_COMPLETIONS = new Set(['read', 'readv', 'write', 'writev', 'discard', 'flush', 'truncate']);
+
 /** The command names, for `help` of `qcow io` itself. */
 export function ioCommandLines(): string[] {
   return Object.values(COMMANDS).map((command) => command.line);
@@ -129,6 +135,7 @@ export async function runIoLine(session: IoSession, line: string): Promise<IoOut
   }
   try {
     checkArgumentCount(name, args.length, command.min, command.max);
+    if (RUNS_AIO_COMPLETIONS.has(name)) await session.drainAio();
     const ok = await command.run(session, args);
     return name === 'quit' ? 'quit' : ok ? 'ok' : 'failed';
   } catch (error) {
