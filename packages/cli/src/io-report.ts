@@ -19,16 +19,14 @@ export function ioSize(value: number): string {
  * (printf rounds 2.0625 to "2.062"; toFixed gives "2.063").
  */
 export function fixed3(value: number): string {
-  const scaled = value * 1000;
-  if (Number.isFinite(scaled) && scaled - Math.floor(scaled) === 0.5) {
-    const floor = Math.floor(scaled);
+  // An exact tie at the third decimal is m/16 with m odd (x.xxx5 must be a binary fraction); anything else that
+  // looks like a tie is a double just above or below it, which toFixed already rounds the way printf does.
+  const sixteenths = value * 16;
+  if (Number.isInteger(sixteenths) && sixteenths % 2 === 1) {
+    const floor = Math.floor(value * 1000);
     return ((floor % 2 === 0 ? floor : floor + 1) / 1000).toFixed(3);
   }
   return value.toFixed(3);
-}
-
-function trim(text: string): string {
-  return text.endsWith('.000') ? text.slice(0, -4) : text;
 }
 
 /** qemu-io's summary line after a command: "64 KiB, 1 ops; 00.00 sec (523.113 MiB/sec and 8369.8118 ops/sec)". */
