@@ -29,6 +29,10 @@ export function fixed3(value: number): string {
   return value.toFixed(3);
 }
 
+function trim(text: string): string {
+  return text.endsWith('.000') ? text.slice(0, -4) : text;
+}
+
 /** qemu-io's summary line after a command: "64 KiB, 1 ops; 00.00 sec (523.113 MiB/sec and 8369.8118 ops/sec)". */
 export function ioReport(bytes: number, ops: number, seconds: number): string {
   const safe = Math.max(seconds, 1e-9);
