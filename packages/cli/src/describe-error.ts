@@ -43,3 +43,13 @@ export function systemErrorText(error: unknown): string {
   if (text !== undefined) return text;
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Why a file could not be opened or created, in the system's words alone ("No such file or directory"), as qemu
+ * words it after "Could not open 'X': "; other failures as describeError words them.
+ */
+export function openErrorReason(error: unknown, file: string): string {
+  const cause = isDiskError(error) ? error.cause : error;
+  if ((cause as NodeJS.ErrnoException | undefined)?.code !== undefined) return systemErrorText(cause);
+  return isDiskError(error) ? error.message : describeError(error, file);
+}

@@ -1,4 +1,4 @@
-import { UsageError } from './usage-error.js';
+import { HelpRequest, UsageError } from './usage-error.js';
 
 export interface OptionSpec {
   /** Short options, getopt style: a letter, followed by ':' when it takes a value ("f:O:cp"). */
@@ -16,6 +16,8 @@ export interface ParsedArgs {
 /**
  * Parses arguments the way GNU getopt_long does for qemu-img: grouped short flags (`-pU`), attached or separate
  * values (`-fraw`, `-f raw`), `--name=value` or `--name value`, options after operands, and `--` to stop.
+ * `--help`, and `-h` unless the spec gives h a value, throw HelpRequest (qemu-img and qemu-io answer both with
+ * their help, whatever else is on the line).
  */
 export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
   const takesValue = new Map<string, boolean>();
@@ -35,6 +37,7 @@ export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
       const eq = arg.indexOf('=');
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const needs = spec.long?.[name];
+      if (needs === undefined && name === 'help') throw new HelpRequest();
       if (needs === undefined) throw new UsageError(`unrecognized option '${arg}'`);
       let value: string | undefined;
       if (needs) {
@@ -50,6 +53,7 @@ export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j]!;
         const needs = takesValue.get(letter);
+        if (letter === 'h' && needs !== true) throw new HelpRequest();
         if (needs === undefined) throw new UsageError(`invalid option -- '${letter}'`);
         if (!needs) {
           result.options.push({ name: letter, value: undefined });

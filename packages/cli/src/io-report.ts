@@ -9,9 +9,24 @@ export function ioSize(value: number): string {
     [2 ** 10, 'KiB'],
   ];
   for (const [scale, unit] of units) {
-    if (value >= scale) return `${trim((value / scale).toFixed(3))} ${unit}`;
+    if (value >= scale) return `${trim(fixed3(value / scale))} ${unit}`;
   }
-  return `${trim(value.toFixed(3))} bytes`;
+  return `${trim(fixed3(value))} bytes`;
+}
+
+/**
+ * C's "%.3f": like toFixed(3), except that a value exactly halfway between two outputs goes to the even one
+ * (printf rounds 2.0625 to "2.062"; toFixed gives "2.063").
+ */
+export function fixed3(value: number): string {
+  // An exact tie at the third decimal is m/16 with m odd (x.xxx5 must be a binary fraction); anything else that
+  // looks like a tie is a double just above or below it, which toFixed already rounds the way printf does.
+  const sixteenths = value * 16;
+  if (Number.isInteger(sixteenths) && sixteenths % 2 === 1) {
+    const floor = Math.floor(value * 1000);
+    return ((floor % 2 === 0 ? floor : floor + 1) / 1000).toFixed(3);
+  }
+  return value.toFixed(3);
 }
 
 function trim(text: string): string {

@@ -1,40 +1,58 @@
-import { benchCommand, benchUsage } from './commands/bench.js';
-import { checkCommand, checkUsage } from './commands/check.js';
-import { compareCommand, compareUsage } from './commands/compare.js';
+import { benchCommand, benchHelp, benchUsage } from './commands/bench.js';
+import { checkCommand, checkHelp, checkUsage } from './commands/check.js';
+import { compareCommand, compareHelp, compareUsage } from './commands/compare.js';
 import { convertCommand, convertUsage } from './commands/convert.js';
-import { createCommand, createUsage } from './commands/create.js';
-import { infoCommand, infoUsage } from './commands/info.js';
-import { ioCommand, ioUsage } from './commands/io.js';
-import { mapCommand, mapUsage } from './commands/map.js';
+import { convertHelp, convertOptionsHelp } from './commands/convert-help.js';
+import { createCommand, createHelp, createUsage } from './commands/create.js';
+import { ddCommand, ddHelp, ddUsage } from './commands/dd.js';
+import { infoCommand, infoHelp, infoUsage } from './commands/info.js';
+import { ioCommand, ioHelp, ioUsage } from './commands/io.js';
+import { mapCommand, mapHelp, mapUsage } from './commands/map.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
-import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
+import { snapshotCommand, snapshotHelp, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
-import { ExitError, UsageError } from './usage-error.js';
+import { ExitError, HelpRequest, UsageError } from './usage-error.js';
 
 interface Command {
   run(args: string[]): Promise<number>;
   usage: string;
-  /** More than the usage line, for `qcow COMMAND --help` (each flag, what it does). */
+  /**
+   * More than the usage line, for `qcow COMMAND --help`, `-h` and `qcow help COMMAND`: what the command does, then a
+   * line per option.
+   */
   help?: string;
   /** Exit code when the command cannot run (qemu-img compare uses 2, the others 1). */
   errorExitCode: number;
 }
 
 const COMMANDS: Record<string, Command> = {
-  info: { run: infoCommand, usage: infoUsage, errorExitCode: 1 },
-  convert: { run: convertCommand, usage: convertUsage, errorExitCode: 1 },
-  create: { run: createCommand, usage: createUsage, errorExitCode: 1 },
-  map: { run: mapCommand, usage: mapUsage, errorExitCode: 1 },
-  compare: { run: compareCommand, usage: compareUsage, errorExitCode: 2 },
-  io: { run: ioCommand, usage: ioUsage, errorExitCode: 1 },
-  check: { run: checkCommand, usage: checkUsage, errorExitCode: 1 },
-  bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
-  snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
+  info: { run: infoCommand, usage: infoUsage, help: infoHelp, errorExitCode: 1 },
+  convert: { run: async (args) => convertOptionsHelp(args) ?? convertCommand(args), usage: convertUsage, help: convertHelp, errorExitCode: 1 },
+  create: { run: createCommand, usage: createUsage, help: createHelp, errorExitCode: 1 },
+  map: { run: mapCommand, usage: mapUsage, help: mapHelp, errorExitCode: 1 },
+  compare: { run: compareCommand, usage: compareUsage, help: compareHelp, errorExitCode: 2 },
+  io: { run: ioCommand, usage: ioUsage, help: ioHelp, errorExitCode: 1 },
+  check: { run: checkCommand, usage: checkUsage, help: checkHelp, errorExitCode: 1 },
+  bench: { run: benchCommand, usage: benchUsage, help: benchHelp, errorExitCode: 1 },
+  snapshot: { run: snapshotCommand, usage: snapshotUsage, help: snapshotHelp, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
+  dd: { run: ddCommand, usage: ddUsage, help: ddHelp, errorExitCode: 1 },
 };
 
 function usage(): string {
-  return ['usage: qcow COMMAND [ARGS]', '', 'Commands:', ...Object.values(COMMANDS).map((c) => `  qcow ${c.usage}`), ''].join('\n');
+  return [
+    'usage: qcow COMMAND [ARGS]',
+    '',
+    'Commands:',
+    ...Object.values(COMMANDS).map((c) => `  qcow ${c.usage}`),
+    '',
+    "Run 'qcow help COMMAND' or 'qcow COMMAND --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  return `usage: qcow ${command.usage}\n${command.help === undefined ? '' : `\n${command.help}\n`}`;
 }
 
 /**
@@ -44,6 +62,12 @@ function usage(): string {
  */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
+  if (name === 'help' && args[0] !== undefined) {
+    const command = COMMANDS[args[0]];
+    if (command === undefined) return commandNotFound(args[0]);
+    process.stdout.write(commandHelp(command));
+    return 0;
+  }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 1 : 0;
@@ -53,17 +77,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(`qcow: Command not found: ${name}\nTry 'qcow --help' for more information.\n`);
-    return 1;
-  }
-  if (args.includes('--help') || (args.includes('-h') && !args.includes('-c') && name !== 'io')) {
-    process.stdout.write(`usage: qcow ${command.usage}\n${command.help === undefined ? '' : `\n${command.help}\n`}`);
-    return 0;
-  }
+  if (command === undefined) return commandNotFound(name);
   try {
     return await command.run(args);
   } catch (error) {
+    // Thrown by getopt before the command has opened or printed anything.
+    if (error instanceof HelpRequest) {
+      process.stdout.write(commandHelp(command));
+      return 0;
+    }
     if (error instanceof ExitError) {
       process.stderr.write(`qcow: ${error.message}\n`);
       return error.exitCode;
@@ -76,4 +98,9 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env['QCOW_DEBUG'] === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return command.errorExitCode;
   }
+}
+
+function commandNotFound(name: string): number {
+  process.stderr.write(`qcow: Command not found: ${name}\nTry 'qcow --help' for more information.\n`);
+  return 1;
 }

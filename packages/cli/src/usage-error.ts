@@ -13,3 +13,15 @@ export class ExitError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * `--help`, or `-h` where a command gives -h no value: thrown by getopt so that every command (and every command a
+ * later change adds) answers help the same way, before it opens anything. main prints the command's help, exit 0.
+ */
+export class HelpRequest extends Error {
+  override readonly name = 'HelpRequest';
+
+  constructor() {
+    super('help requested');
+  }
+}

@@ -4,12 +4,23 @@ import type { LockPermissions } from '@q/raw';
 import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
 import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions } from '../create-options.js';
+import { createOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
+import { openErrorReason } from '../describe-error.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const createUsage = 'create [-f qcow2|raw] [-o options] [-b backing_file [-F backing_fmt]] [-u] [-q] FILE [SIZE]';
+export const createUsage = 'create [-f qcow2|raw] [-o options] [-b backing_file -F backing_fmt] [-u] [-q] FILE [SIZE]';
+
+export const createHelp = `Creates a qcow2 or raw image, as qemu-img create:
+  -f FMT          qcow2 or raw (default raw)
+  -o OPTIONS      comma-separated creation options (-o help lists them for the -f format)
+  -b BACKING      backing file, resolved against the new image's directory
+  -F FMT          the backing file's format (required with -b, as qemu-img 7.2)
+  -u              do not open the backing file (unsafe: it need not exist; SIZE is then required)
+  -q              do not print the "Formatting ..." line
+  SIZE            bytes, or with a k, M, G, T, P or E suffix (powers of 1024); taken from BACKING when omitted`;
 
 /**
  * `qcow create`: qemu-img create for qcow2 and raw. The size may be omitted with a backing file (its size is
@@ -18,6 +29,10 @@ export const createUsage = 'create [-f qcow2|raw] [-o options] [-b backing_file 
 export async function createCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, { short: 'f:o:b:F:uqh', long: { 'object': true } });
   const [file, sizeText, ...extra] = parsed.operands;
+  if (wantsOptionsHelp(allValues(parsed, 'o'))) {
+    process.stdout.write(createOptionsHelp(lastValue(parsed, 'f') ?? 'raw', file !== undefined));
+    return 0;
+  }
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting image file name');
   const format = lastValue(parsed, 'f') ?? 'raw';
   const options = parseOptionList(allValues(parsed, 'o'));
@@ -29,12 +44,21 @@ export async function createCommand(args: string[]): Promise<number> {
   options.delete('size');
   if (format !== 'raw' && format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
   if (format === 'qcow2') inFile(file, () => checkOptionNames(options));
-  if (size === undefined && backing !== undefined && !hasFlag(parsed, 'u')) size = await backingSize(file, backing, backingFormat);
+  if (format === 'raw' && backing !== undefined) throw new ExitError(`${file}: Backing file not supported for file format 'raw'`, 1);
+  if (backing !== undefined) {
+    // As qemu-img 7.2: without -u the backing file must open (its format probed when -F is missing, to name it in
+    // the refusal); either way a backing file without -F is refused, since probing it at every open is unsafe.
+    const opened = hasFlag(parsed, 'u') ? undefined : await probeBacking(file, backing, backingFormat);
+    if (backingFormat === undefined) {
+      const detected = opened === undefined ? '' : `\nDetected format of ${opened.format}.`;
+      throw new ExitError(`${file}: Backing file specified without backing format${detected}`, 1);
+    }
+    size ??= opened?.size;
+  }
   if (size === undefined) throw new ExitError(`${file}: Image creation needs a size parameter`, 1);
   const quiet = hasFlag(parsed, 'q');
 
   if (format === 'raw') {
-    if (backing !== undefined) throw new ExitError(`${file}: Backing file not supported for file format 'raw'`, 1);
     const preallocation = options.get('preallocation') ?? 'off';
     for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
     if (!quiet) process.stdout.write(formattingLine(file, 'raw', undefined, size) + '\n');
@@ -43,6 +67,7 @@ export async function createCommand(args: string[]): Promise<number> {
   }
   // As qemu-img: the Formatting line comes first, then the values are judged, all before the file is created.
   if (!quiet) process.stdout.write(formattingLine(file, 'qcow2', options, size) + '\n');
+  if (backing === undefined && backingFormat !== undefined) throw new ExitError(`${file}: Backing format cannot be used without backing file`, 1);
   const qcowOptions = inFile(file, () => {
     const result = qcow2CreateOptions(options, Math.ceil(size / 512) * 512);
     checkCreateOptions(result);
@@ -65,13 +90,25 @@ function inFile<T>(file: string, check: () => T): T {
   }
 }
 
-/** The size of the backing file, opened as the new image will open it (relative to the new image's directory). */
-async function backingSize(file: string, backing: string, format: string | undefined): Promise<number> {
+/**
+ * Size and format of the backing file, opened as the new image will open it (relative to the new image's
+ * directory). A failure is qemu-img's two lines: the reason, then "Could not open backing image.".
+ */
+async function probeBacking(file: string, backing: string, format: string | undefined): Promise<{ size: number; format: string }> {
+  if (format !== undefined && format !== 'qcow2' && format !== 'raw') {
+    throw new ExitError(`${file}: Unknown driver '${format}'\nCould not open backing image.`, 1);
+  }
   const path = cliStore().resolve(file, backing);
-  // Only the size is read: qemu-img create reads it beside a running VM too (force-share).
-  const device = await openImage(path, { format, ignoreBacking: true, forceShare: true });
+  let device;
   try {
-    return device.size;
+    // Only the size is read: qemu-img create reads it beside a running VM too (force-share).
+    device = await openImage(path, { format, ignoreBacking: true, forceShare: true });
+  } catch (error) {
+    // qemu-img names the backing file as recorded, not as resolved.
+    throw new ExitError(`${file}: Could not open '${backing}': ${openErrorReason(error, backing)}\nCould not open backing image.`, 1);
+  }
+  try {
+    return { size: device.size, format: device.format };
   } finally {
     await device.close();
   }

@@ -1,19 +1,37 @@
+import { createInterface } from 'node:readline';
 import { isDiskError, type BlockDevice } from '@q/raw';
-import { getopt, hasFlag, lastValue, allValues } from '../getopt.js';
-import { hexDump, ioReport } from '../io-report.js';
-import { parseInteger, parseSize } from '../numbers.js';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
+import { ioCommandLines, runIoLine } from '../io/io-commands.js';
+import { IoSession } from '../io/io-session.js';
 
-export const ioUsage = 'io [-r] [-f fmt] [-U] [--untrusted] -c COMMAND [-c COMMAND]... FILE';
+export const ioUsage = 'io [-r] [-f fmt] [-U] [--untrusted] [-c COMMAND]... FILE';
+
+export const ioHelp = `Reads and writes an image with qemu-io's commands:
+  -c, --cmd COMMAND    run COMMAND (repeatable, in order); without -c, commands are read from standard input,
+                       one a line, after a "qemu-io> " prompt
+  -r, --read-only      open read-only
+  -f FMT               qcow2 or raw (default: probed)
+  -U, --force-share    open beside a writer that holds the image (with -r)
+  --untrusted          the image comes from someone untrusted (see qcow info --help)
+Commands (qemu-io's words, 'help COMMAND' at the prompt for its options):
+${ioCommandLines().map((line) => `  ${line}`).join('\n')}
+Exit 1 when a command failed (a pattern mismatch included); aio requests count as done once started.`;
+
+const PROMPT = 'qemu-io> ';
 
 /**
- * `qcow io`: a qemu-io subset driven by `-c` commands, printing qemu-io's lines. Every command runs even after one
- * fails; the exit code is 1 when any failed (a pattern mismatch included).
+ * `qcow io`: qemu-io's commands on one image, from `-c` options or, without them, from standard input (a prompt
+ * on a terminal, and also when piped, as qemu-io prints it). Every command runs even after one fails; `quit`
+ * stops. aio requests are drained, and their lines printed, before the image is closed.
  */
 export async function ioCommand(args: string[]): Promise<number> {
-  const parsed = getopt(args, { short: 'rf:c:Uhnt:kd:i:', long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true, untrusted: false } });
+  const parsed = getopt(args, {
+    short: 'rf:c:Unt:kd:i:',
+    long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true, cmd: true, untrusted: false },
+  });
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const readOnly = hasFlag(parsed, 'r', 'read-only');
@@ -26,134 +44,45 @@ export async function ioCommand(args: string[]): Promise<number> {
     process.stderr.write(`qcow io: can't open device ${file}: ${reason}\n`);
     return 1;
   }
+  const session = new IoSession(device, readOnly);
+  const commands = parsed.options.filter((option) => option.name === 'c' || option.name === 'cmd').map((option) => option.value ?? '');
   let failed = false;
   try {
-    for (const command of allValues(parsed, 'c')) {
-      const ok = await runCommand(device, command, readOnly);
-      failed ||= !ok;
+    const lines = commands.length > 0 ? commandList(commands) : promptedLines();
+    for await (const line of lines) {
+      const outcome = await runIoLine(session, line);
+      failed ||= outcome === 'failed';
+      if (outcome === 'quit') break;
     }
+    await session.drainAio();
   } finally {
     await device.close();
   }
   return failed ? 1 : 0;
 }
 
-async function runCommand(device: BlockDevice, line: string, readOnly: boolean): Promise<boolean> {
-  const [name, ...words] = line.trim().split(/\s+/);
+async function* commandList(commands: string[]): AsyncGenerator<string> {
+  yield* commands;
+}
+
+/**
+ * Lines from standard input, each after the prompt. qemu-io prints the prompt when stdin is not a terminal too
+ * (scripts see "qemu-io> " before every command's output, and once more before the end); on a terminal readline
+ * edits the line.
+ */
+async function* promptedLines(): AsyncGenerator<string> {
+  const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const reader = createInterface({ input: process.stdin, output: terminal ? process.stdout : undefined, terminal, prompt: PROMPT });
   try {
-    switch (name) {
-      case 'read':
-        return await readCommand(device, words);
-      case 'write':
-        return await writeCommand(device, words);
-      case 'discard':
-        return await discardCommand(device, words);
-      case 'flush':
-        await device.flush();
-        return true;
-      case 'sleep':
-        return await sleepCommand(words);
-      default:
-        process.stderr.write(`qcow io: command "${name ?? ''}" not found\n`);
-        return false;
+    const prompt = (): void => (terminal ? reader.prompt() : void process.stdout.write(PROMPT));
+    prompt();
+    for await (const line of reader) {
+      yield line;
+      prompt();
     }
-  } catch (error) {
-    if (isDiskError(error) && error.code === 'E_READ_ONLY') {
-      process.stderr.write(`qcow io: ${error.message}\n`);
-      return false;
-    }
-    if (error instanceof UsageError) {
-      process.stderr.write(`qcow io: ${name}: ${error.message}\n`);
-      return false;
-    }
-    // qemu-io prints this on stdout; here failures go to stderr, one line, like every other error.
-    process.stderr.write(`${name} failed: ${describeError(error, device.name)}\n`);
-    return false;
+    // The prompt left waiting on a terminal gets its line ended, as a shell does on end of input.
+    if (terminal) process.stdout.write('\n');
+  } finally {
+    reader.close();
   }
-}
-
-async function readCommand(device: BlockDevice, words: string[]): Promise<boolean> {
-  const parsed = getopt(words, { short: 'P:vqCbl:s:p' });
-  const [offsetText, lengthText, ...extra] = parsed.operands;
-  if (offsetText === undefined || lengthText === undefined || extra.length > 0) {
-    throw new UsageError('usage: read [-P pattern [-s off] [-l len]] [-v] [-q] off len');
-  }
-  const offset = parseSize(offsetText, 'offset');
-  const length = parseSize(lengthText, 'length');
-  const patternText = lastValue(parsed, 'P');
-  const pattern = patternText === undefined ? undefined : parseInteger(patternText, 'pattern') & 0xff;
-  // -s and -l narrow the pattern check to part of what is read (qemu-io checks the range before reading).
-  const checkStartText = lastValue(parsed, 's');
-  const checkLengthText = lastValue(parsed, 'l');
-  const checkStart = checkStartText === undefined ? 0 : parseSize(checkStartText, 'pattern offset');
-  const checkLength = checkLengthText === undefined ? length - checkStart : parseSize(checkLengthText, 'pattern length');
-  if (checkStart + checkLength > length) {
-    process.stdout.write('pattern verification range exceeds end of read data\n');
-    return false;
-  }
-  const quiet = hasFlag(parsed, 'q');
-  const bytes = new Uint8Array(length);
-  const started = performance.now();
-  await device.read(bytes, offset);
-  const seconds = (performance.now() - started) / 1000;
-  let ok = true;
-  if (pattern !== undefined && bytes.subarray(checkStart, checkStart + checkLength).some((byte) => byte !== pattern)) {
-    process.stdout.write(`Pattern verification failed at offset ${offset + checkStart}, ${checkLength} bytes\n`);
-    ok = false;
-  }
-  if (hasFlag(parsed, 'v')) process.stdout.write(hexDump(bytes, offset));
-  if (!quiet) {
-    process.stdout.write(`read ${length}/${length} bytes at offset ${offset}\n`);
-    process.stdout.write(ioReport(length, 1, seconds) + '\n');
-  }
-  return ok;
-}
-
-/** qemu-io's write: `-P pattern` (default 0xcd), `-z` writes zeroes (`-u` may unmap), `-q` quiet. */
-async function writeCommand(device: BlockDevice, words: string[]): Promise<boolean> {
-  const parsed = getopt(words, { short: 'P:zuqbcCfn' });
-  const [offset, length] = offsetAndLength(parsed.operands, 'write [-P pattern | -z [-u]] [-q] off len');
-  if (hasFlag(parsed, 'c')) throw new UsageError('compressed writes (-c) are not supported');
-  const started = performance.now();
-  if (hasFlag(parsed, 'z')) {
-    await device.writeZeroes(offset, length, { unmap: hasFlag(parsed, 'u') });
-  } else {
-    const patternText = lastValue(parsed, 'P');
-    const pattern = patternText === undefined ? 0xcd : parseInteger(patternText, 'pattern') & 0xff;
-    await device.write(new Uint8Array(length).fill(pattern), offset);
-  }
-  report('wrote', offset, length, started, hasFlag(parsed, 'q'));
-  return true;
-}
-
-/** qemu-io's discard: advisory, prints "discard N/N bytes at offset X". */
-async function discardCommand(device: BlockDevice, words: string[]): Promise<boolean> {
-  const parsed = getopt(words, { short: 'qC' });
-  const [offset, length] = offsetAndLength(parsed.operands, 'discard [-q] off len');
-  const started = performance.now();
-  await device.discard(offset, length);
-  report('discard', offset, length, started, hasFlag(parsed, 'q'));
-  return true;
-}
-
-/** qemu-io's sleep: waits N milliseconds with the image open (and locked), for scripts that hold an image. */
-async function sleepCommand(words: string[]): Promise<boolean> {
-  const [text, ...extra] = words;
-  if (text === undefined || extra.length > 0) throw new UsageError('usage: sleep milliseconds');
-  const milliseconds = parseInteger(text, 'milliseconds');
-  await new Promise((resolve) => setTimeout(resolve, milliseconds));
-  return true;
-}
-
-function offsetAndLength(operands: string[], usage: string): [number, number] {
-  const [offsetText, lengthText, ...extra] = operands;
-  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new UsageError(`usage: ${usage}`);
-  return [parseSize(offsetText, 'offset'), parseSize(lengthText, 'length')];
-}
-
-function report(verb: string, offset: number, length: number, started: number, quiet: boolean): void {
-  if (quiet) return;
-  const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(`${verb} ${length}/${length} bytes at offset ${offset}\n`);
-  process.stdout.write(ioReport(length, 1, seconds) + '\n');
 }

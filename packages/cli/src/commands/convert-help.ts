@@ -1,0 +1,62 @@
+import { createOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
+import { allValues, getopt, lastValue } from '../getopt.js';
+import { UsageError } from '../usage-error.js';
+
+/*
+ * convert's help lives beside convert.ts rather than in it so that work on the conversion itself and work on help
+ * touch different files; fold it into convert.ts when neither is moving.
+ */
+
+export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert:
+  -f FMT               source format (default: probed)
+  -O FMT               target format (default raw)
+  -o OPTIONS           target creation options (-o help lists them for the -O format)
+  -c                   compress the target's clusters
+  -l SNAPSHOT_PARAM    copy an internal snapshot: 'snapshot.id=[ID],snapshot.name=[NAME]' or '[ID_OR_NAME]'
+  -s SNAPSHOT          copy an internal snapshot by id or name (SRC@SNAP does the same)
+  -B BACKING           the target's backing file: only what differs from it is written
+  -p                   show progress (on a terminal)
+  -q                   print nothing but errors
+  -m N                 requests in flight (1-16, default 8)
+  -n                   write into an existing target instead of creating it
+  -S SIZE              zero runs of at least SIZE bytes stay holes; 0 writes everything
+  -U, --force-share    read beside a writer that holds the source
+  --untrusted          the source comes from someone untrusted: backing and data files must stay in its
+                       directory, backing files are never probed, URLs are refused, metadata limits are tighter
+DST - writes the guest bytes to standard output.`;
+
+/**
+ * qemu-img convert's option letters and long options (7.2), so that `-o help` is found wherever it stands on the
+ * line; the conversion itself parses its own.
+ */
+const CONVERT_OPTIONS = {
+  short: 'hf:O:B:Cco:l:S:pt:T:qnm:WUr:F:s:',
+  long: {
+    object: true,
+    'image-opts': false,
+    'target-image-opts': false,
+    'target-is-zero': false,
+    bitmaps: false,
+    salvage: false,
+    'force-share': false,
+    untrusted: false,
+  },
+};
+
+/**
+ * Answers `qcow convert ... -o help` (or `-o ?`) as qemu-img does, before anything is opened: the creation options
+ * of the -O format, merged with the local file's when a target is named (two operands). Returns undefined when help
+ * was not asked for, or when the line does not parse (convert itself then reports it).
+ */
+export function convertOptionsHelp(args: string[]): number | undefined {
+  let parsed;
+  try {
+    parsed = getopt(args, CONVERT_OPTIONS);
+  } catch (error) {
+    if (error instanceof UsageError) return undefined;
+    throw error;
+  }
+  if (!wantsOptionsHelp(allValues(parsed, 'o'))) return undefined;
+  process.stdout.write(createOptionsHelp(lastValue(parsed, 'O') ?? 'raw', parsed.operands.length >= 2));
+  return 0;
+}

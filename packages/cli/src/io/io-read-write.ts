@@ -1,0 +1,161 @@
+import { checkWritable } from '@q/raw';
+import { getopt, hasFlag, lastValue } from '../getopt.js';
+import { hexDump, ioReport } from '../io-report.js';
+import { parseInteger } from '../numbers.js';
+import { IoCommandError, ioNumber, offsetAndLengths } from './io-args.js';
+import type { IoSession } from './io-session.js';
+
+/** What a read or write printed, and whether its pattern check passed. */
+interface Transfer {
+  lines: string;
+  ok: boolean;
+}
+
+/** qemu-io's pattern byte: decimal or 0x hex, its low byte used. */
+function patternByte(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : parseInteger(text, 'pattern') & 0xff;
+}
+
+function report(verb: 'read' | 'wrote', offset: number, length: number, started: number, quiet: boolean): string {
+  if (quiet) return '';
+  const seconds = (performance.now() - started) / 1000;
+  return `${verb} ${length}/${length} bytes at offset ${offset}\n${ioReport(length, 1, seconds)}\n`;
+}
+
+/** Reads `length` bytes and checks `pattern` over [checkStart, checkStart + checkLength). */
+async function readAndCheck(
+  session: IoSession,
+  offset: number,
+  length: number,
+  options: { pattern: number | undefined; checkStart?: number; checkLength?: number; dump: boolean; quiet: boolean },
+): Promise<Transfer> {
+  const bytes = new Uint8Array(length);
+  const started = performance.now();
+  await session.device.read(bytes, offset);
+  let lines = '';
+  let ok = true;
+  const checkStart = options.checkStart ?? 0;
+  const checkLength = options.checkLength ?? length - checkStart;
+  if (options.pattern !== undefined && bytes.subarray(checkStart, checkStart + checkLength).some((byte) => byte !== options.pattern)) {
+    lines += `Pattern verification failed at offset ${offset + checkStart}, ${checkLength} bytes\n`;
+    ok = false;
+  }
+  if (options.dump) lines += hexDump(bytes, offset);
+  return { lines: lines + report('read', offset, length, started, options.quiet), ok };
+}
+
+/** `read [-bCqv] [-P pattern [-s off] [-l len]] off len`. */
+export async function readCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:vqCbl:s:p' });
+  const [offsetText, lengthText, ...extra] = parsed.operands;
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: read [-P pattern [-s off] [-l len]] [-v] [-q] off len');
+  const offset = ioNumber(offsetText);
+  const length = ioNumber(lengthText);
+  // -s and -l narrow the pattern check to part of what is read (qemu-io checks the range before reading).
+  const startText = lastValue(parsed, 's');
+  const lengthOfCheck = lastValue(parsed, 'l');
+  const checkStart = startText === undefined ? 0 : ioNumber(startText);
+  const checkLength = lengthOfCheck === undefined ? length - checkStart : ioNumber(lengthOfCheck);
+  if (checkStart + checkLength > length) {
+    process.stdout.write('pattern verification range exceeds end of read data\n');
+    return false;
+  }
+  const pattern = lastValue(parsed, 'P');
+  const result = await readAndCheck(session, offset, length, {
+    pattern: pattern === undefined ? undefined : patternByte(pattern, 0),
+    checkStart,
+    checkLength,
+    dump: hasFlag(parsed, 'v'),
+    quiet: hasFlag(parsed, 'q'),
+  });
+  process.stdout.write(result.lines);
+  return result.ok;
+}
+
+/** `readv [-Cqv] [-P pattern] off len [len..]`: one request over several buffers, reported as their sum. */
+export async function readvCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:vqC' });
+  const { offset, lengths } = offsetAndLengths(parsed.operands);
+  const pattern = lastValue(parsed, 'P');
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const result = await readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), quiet: hasFlag(parsed, 'q') });
+  process.stdout.write(result.lines);
+  return result.ok;
+}
+
+/** Writes `length` bytes of `pattern`, or zeroes with `zero` (which may unmap). */
+async function writeRange(session: IoSession, offset: number, length: number, options: { pattern: number; zero: boolean; unmap: boolean; fua: boolean; quiet: boolean }): Promise<string> {
+  const started = performance.now();
+  if (options.zero) await session.device.writeZeroes(offset, length, { unmap: options.unmap });
+  else await session.device.write(new Uint8Array(length).fill(options.pattern), offset);
+  // Force Unit Access: the write is durable before it is reported; a flush gives that here.
+  if (options.fua) await session.device.flush();
+  return report('wrote', offset, length, started, options.quiet);
+}
+
+/** `write [-bCfnquz] [-P pattern] off len`: pattern 0xcd unless -P; -z writes zeroes (-u may unmap). */
+export async function writeCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:zuqbcCfn' });
+  const [offsetText, lengthText, ...extra] = parsed.operands;
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: write [-P pattern | -z [-u]] [-q] off len');
+  if (hasFlag(parsed, 'c')) throw new IoCommandError('compressed writes (-c) are not supported');
+  if (hasFlag(parsed, 'u') && !hasFlag(parsed, 'z')) throw new IoCommandError('-u requires -z to be specified');
+  process.stdout.write(await writeRange(session, ioNumber(offsetText), ioNumber(lengthText), writeOptions(parsed)));
+  return true;
+}
+
+function writeOptions(parsed: ReturnType<typeof getopt>): { pattern: number; zero: boolean; unmap: boolean; fua: boolean; quiet: boolean } {
+  return { pattern: patternByte(lastValue(parsed, 'P'), 0xcd), zero: hasFlag(parsed, 'z'), unmap: hasFlag(parsed, 'u'), fua: hasFlag(parsed, 'f'), quiet: hasFlag(parsed, 'q') };
+}
+
+/** `writev [-Cfq] [-P pattern] off len [len..]`. */
+export async function writevCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:qCf' });
+  const { offset, lengths } = offsetAndLengths(parsed.operands);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  process.stdout.write(await writeRange(session, offset, total, { ...writeOptions(parsed), zero: false, unmap: false }));
+  return true;
+}
+
+/** `aio_read [-Cqv] [-P pattern] off len [len..]`: started now, reported at aio_flush or exit. */
+export async function aioReadCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:vqCi' });
+  if (hasFlag(parsed, 'i')) throw new IoCommandError('invalid requests (-i) are not supported');
+  const { offset, lengths } = offsetAndLengths(parsed.operands);
+  const pattern = lastValue(parsed, 'P');
+  const total = lengths.reduce((a, b) => a + b, 0);
+  session.startAio(readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), quiet: hasFlag(parsed, 'q') }));
+  return true;
+}
+
+/** `aio_write [-Cfquz] [-P pattern] off len [len..]`. */
+export async function aioWriteCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'P:zuqCfi' });
+  if (hasFlag(parsed, 'i')) throw new IoCommandError('invalid requests (-i) are not supported');
+  if (hasFlag(parsed, 'u') && !hasFlag(parsed, 'z')) throw new IoCommandError('-u requires -z to be specified');
+  const { offset, lengths } = offsetAndLengths(parsed.operands);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  // A write is refused on a read-only image when submitted, as qemu-io does, not when it completes.
+  checkWritable(session.device);
+  session.startAio(writeRange(session, offset, total, writeOptions(parsed)).then((lines) => ({ lines, ok: true })));
+  return true;
+}
+
+/** `aio_flush`: waits for every aio request and prints what they printed. */
+export async function aioFlushCommand(session: IoSession): Promise<boolean> {
+  await session.drainAio();
+  return true;
+}
+
+/** `discard [-Cq] off len`: advisory, prints "discard N/N bytes at offset X". */
+export async function discardCommand(session: IoSession, words: string[]): Promise<boolean> {
+  const parsed = getopt(words, { short: 'qC' });
+  const [offsetText, lengthText, ...extra] = parsed.operands;
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: discard [-q] off len');
+  const offset = ioNumber(offsetText);
+  const length = ioNumber(lengthText);
+  const started = performance.now();
+  await session.device.discard(offset, length);
+  if (!hasFlag(parsed, 'q')) process.stdout.write(`discard ${length}/${length} bytes at offset ${offset}\n${ioReport(length, 1, (performance.now() - started) / 1000)}\n`);
+  return true;
+}
