@@ -11,9 +11,10 @@ export type SequentialImageOptions = Omit<CreateOptions, 'dataFile' | 'dataFileR
  * in increasing order (plain, compressed or zero) and the writer appends them, so the file is written once,
  * sequentially, with no allocator, no cache and no read-back.
  *
- * Layout: the header in cluster 0, the L1 table right after it, then data clusters and compressed bytes in guest
- * order, each L2 table after the data it maps (written once its range is complete), and last the refcount blocks
- * and table, which count everything before them (and themselves). Nothing is reachable until the header names the
+ * Layout: the header in cluster 0, the L1 table right after it, the refcount blocks and table (reserved for a bound
+ * on the clusters the image can use, when that is small; else they go last), then data clusters and compressed
+ * bytes in guest order, each L2 table in a cluster reserved in front of the data it maps (written once its range
+ * is complete). Refcounts count everything (themselves too). Nothing is reachable until the header names the
  * tables, so the order on disk is: data and L2 tables, refcounts, (sync) L1 table, (sync) header, (sync). A crash
  * before the header leaves a file that is not an image yet, never an image that lies.
  */
@@ -24,7 +25,12 @@ export class SequentialImageWriter {
   /** The L2 table being filled and the L1 index it belongs to. */
   private l2: Uint8Array | undefined;
   private l2Index = -1;
-  /** Next free byte of the file (compressed data may leave it unaligned). */
+  /** Where the current L2 table goes: reserved in front of the data it maps, as QEMU places its tables. */
+  private l2Host = 0;
+  /** Refcount clusters reserved after the L1 table, when a bound on the image's clusters makes them few. */
+  private readonly reserved: { offset: number; blocks: number; tableClusters: number } | undefined;
+
+  /** The first free cluster of the file, as a byte offset (compressed data may fill part of the one before). */
   private end: number;
   private lastCluster = -1;
   private readonly packer: CompressedPacker;
@@ -52,6 +58,13 @@ export class SequentialImageWriter {
     this.l1Clusters = Math.max(1, Math.ceil((l1Entries * 8) / clusterSize));
     this.l1 = new Uint8Array(l1Entries * 8);
     this.end = (1 + this.l1Clusters) * clusterSize;
+    // Every cluster the image can use: header, L1, each guest cluster, each L2 table. When refcounts for all of
+    // them take a few clusters, they go in front (QEMU's order) and the file ends with data; else at the end.
+    const bound = refcountLayout(1 + this.l1Clusters + Math.ceil(options.size / clusterSize) + l1Entries, this.geometry);
+    if (bound.blocks + bound.tableClusters <= MAX_RESERVED_CLUSTERS) {
+      this.reserved = { offset: this.end, ...bound };
+      this.end += (bound.blocks + bound.tableClusters) * clusterSize;
+    }
     this.packer = new CompressedPacker(clusterSize, maxRefcount(options.refcountOrder));
   }
 
@@ -78,10 +91,10 @@ export class SequentialImageWriter {
       // Whole L2 ranges at a time, so a table switch (which appends the finished table) never splits a write.
       await this.enter(cluster);
       const regionEnd = Math.min(firstCluster + count, (this.l2Index + 1) * this.geometry.l2Entries);
-      const host = this.alignEnd();
+      const host = this.end;
       for (let at = cluster; at < regionEnd; at++) this.setEntry(at, { compressed: false, compressedBytes: 0, hostOffset: host + (at - cluster) * clusterSize, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
       const part = bytes.subarray((cluster - firstCluster) * clusterSize, (regionEnd - firstCluster) * clusterSize);
-      await this.file.write(part, host);
+      await this.write(part, host);
       this.end = host + part.length;
       this.lastCluster = regionEnd - 1;
       cluster = regionEnd;
@@ -96,9 +109,9 @@ export class SequentialImageWriter {
   async writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
     await this.enter(cluster);
     const host = this.packer.place(this.end, compressed.length);
+    this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
     this.setEntry(cluster, { compressed: true, hostOffset: host, compressedBytes: compressed.length, copied: false, allocMask: 0, zeroMask: 0 });
-    await this.file.write(compressed, host);
-    this.end = host + compressed.length;
+    await this.write(compressed, host);
     this.lastCluster = cluster;
   }
 
@@ -116,32 +129,26 @@ export class SequentialImageWriter {
     this.finished = true;
     await this.closeL2();
     const { clusterSize, refcountBlockEntries } = this.geometry;
-    const dataEnd = this.alignEnd();
-    const dataClusters = dataEnd / clusterSize;
-    // The refcount structures count themselves: grow the guess until blocks and table cover everything.
-    let blocks = 0;
-    let tableClusters = 0;
-    for (;;) {
-      const total = dataClusters + blocks + tableClusters;
-      const needBlocks = Math.ceil(total / refcountBlockEntries);
-      const needTable = Math.max(1, Math.ceil((needBlocks * 8) / clusterSize));
-      if (needBlocks === blocks && needTable === tableClusters) break;
-      blocks = needBlocks;
-      tableClusters = needTable;
-    }
-    const totalClusters = dataClusters + blocks + tableClusters;
-    const refcounts = new Uint8Array((blocks + tableClusters) * clusterSize);
+    const dataClusters = this.end / clusterSize;
+    const layout = this.reserved ?? { offset: this.end, ...refcountLayout(dataClusters, this.geometry) };
+    const totalClusters = this.reserved === undefined ? dataClusters + layout.blocks + layout.tableClusters : dataClusters;
+    // Reserved blocks beyond the ones needed stay free (refcount 0): the bound is rarely reached.
+    const blocks = Math.ceil(totalClusters / refcountBlockEntries);
+    const tableOffset = layout.offset + layout.blocks * clusterSize;
+    const refcounts = new Uint8Array((layout.blocks + layout.tableClusters) * clusterSize);
     const blockOffsets: number[] = [];
     for (let block = 0; block < blocks; block++) {
-      blockOffsets.push(dataEnd + block * clusterSize);
+      blockOffsets.push(layout.offset + block * clusterSize);
       const bytes = refcounts.subarray(block * clusterSize, (block + 1) * clusterSize);
       const first = block * refcountBlockEntries;
       const last = Math.min(totalClusters, first + refcountBlockEntries);
-      for (let cluster = first; cluster < last; cluster++) setRefcount(bytes, cluster - first, this.options.refcountOrder, this.packer.references(cluster));
+      for (let cluster = first; cluster < last; cluster++) {
+        const free = this.reserved !== undefined && cluster >= layout.offset / clusterSize + blocks && cluster < tableOffset / clusterSize;
+        if (!free) setRefcount(bytes, cluster - first, this.options.refcountOrder, this.packer.references(cluster));
+      }
     }
-    const tableOffset = dataEnd + blocks * clusterSize;
-    refcounts.set(encodeRefcountTable(blockOffsets, clusterSize, tableClusters), blocks * clusterSize);
-    await this.file.write(refcounts, dataEnd);
+    refcounts.set(encodeRefcountTable(blockOffsets, clusterSize, layout.tableClusters), layout.blocks * clusterSize);
+    await this.write(refcounts, layout.offset);
     await this.file.flush();
     const l1Cluster = new Uint8Array(this.l1Clusters * clusterSize);
     l1Cluster.set(this.l1);
@@ -151,7 +158,7 @@ export class SequentialImageWriter {
       l1Size: this.l1.length / 8,
       l1TableOffset: clusterSize,
       refcountTableOffset: tableOffset,
-      refcountTableClusters: tableClusters,
+      refcountTableClusters: layout.tableClusters,
       size: this.options.size,
     });
     await this.file.write(header, 0);
@@ -168,6 +175,8 @@ export class SequentialImageWriter {
     await this.closeL2();
     this.l2Index = index;
     this.l2 = new Uint8Array(this.clusterSize);
+    this.l2Host = this.end;
+    this.end += this.clusterSize;
   }
 
   private setEntry(cluster: number, entry: Parameters<typeof encodeL2Entry>[2]): void {
@@ -178,17 +187,30 @@ export class SequentialImageWriter {
   /** Appends the current L2 table and points its L1 entry at it (in memory: the L1 table is written last). */
   private async closeL2(): Promise<void> {
     if (this.l2 === undefined) return;
-    const host = this.alignEnd();
-    await this.file.write(this.l2, host);
-    this.end = host + this.clusterSize;
+    const host = this.l2Host;
+    await this.write(this.l2, host);
     writeL1Entry(new DataView(this.l1.buffer), this.l2Index, host, true);
     this.l2 = undefined;
   }
 
-  /** Ends the compressed run in progress: the next whole cluster starts on a cluster boundary. */
-  private alignEnd(): number {
-    this.end = Math.ceil(this.end / this.clusterSize) * this.clusterSize;
-    this.packer.endRun();
-    return this.end;
+  private async write(bytes: Uint8Array, offset: number): Promise<void> {
+    // Appending only: the file ends where its last bytes do (inside a cluster after compressed data, as QEMU's).
+    await this.file.write(bytes, offset);
+  }
+}
+
+/** At most this many refcount clusters are reserved up front (a bound on a huge sparse disk could be gigabytes). */
+const MAX_RESERVED_CLUSTERS = 64;
+
+/** Refcount blocks and table clusters that count `clusters` clusters and themselves. */
+function refcountLayout(clusters: number, geometry: Geometry): { blocks: number; tableClusters: number } {
+  let blocks = 0;
+  let tableClusters = 0;
+  for (;;) {
+    const needBlocks = Math.ceil((clusters + blocks + tableClusters) / geometry.refcountBlockEntries);
+    const needTable = Math.max(1, Math.ceil((needBlocks * 8) / geometry.clusterSize));
+    if (needBlocks === blocks && needTable === tableClusters) return { blocks, tableClusters };
+    blocks = needBlocks;
+    tableClusters = needTable;
   }
 }
