@@ -36,6 +36,8 @@ export interface NewEntry {
   zero?: boolean;
   allocMask?: number;
   zeroMask?: number;
+  /** Set for a compressed cluster: `hostOffset` is then the byte offset of this many compressed bytes. */
+  compressedBytes?: number;
 }
 
 /**
@@ -91,7 +93,8 @@ export class L2Writer {
     const { geometry, l2Cache } = this.options;
     // A standard table says "reads as zeros" with its zero flag, an extended one with the zero subcluster bits.
     const zeroMask = geometry.extendedL2 ? (entry.zeroMask ?? 0) : entry.zero === true ? ALL_SUBCLUSTERS : 0;
-    const fields = { compressed: false, compressedBytes: 0, hostOffset: entry.hostOffset, copied: entry.copied, allocMask: entry.allocMask ?? 0, zeroMask };
+    const compressed = entry.compressedBytes !== undefined;
+    const fields = { compressed, compressedBytes: entry.compressedBytes ?? 0, hostOffset: entry.hostOffset, copied: entry.copied && !compressed, allocMask: compressed ? 0 : (entry.allocMask ?? 0), zeroMask: compressed ? 0 : zeroMask };
     encodeL2Entry(table.view, index, fields, geometry);
     l2Cache.markDirty(table.offset);
   }

@@ -88,25 +88,33 @@ const FEATURE_NAMES: FeatureName[] = [
   { kind: 'autoclear', bit: 1, name: 'raw external data' },
 ];
 
+/** Where the tables of a new image lie: what its header points at. */
+export interface HeaderLayout {
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  /** Virtual size recorded (0 while an empty image waits to be grown). */
+  size: number;
+}
+
 /**
- * Writes an empty image in QEMU's layout: the header (with its extensions and backing file name) in cluster 0,
- * the refcount table in cluster 1, its first refcount block in cluster 2, no L1 table yet (size 0). The engine
- * then grows it to its size, which puts the L1 table in cluster 3 as QEMU does.
+ * Cluster 0 of a new image: the header with QEMU's feature bits, extensions (backing format, data file, feature
+ * name table) and backing file name for `o`, pointing at the tables of `layout`.
  */
-export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promise<void> {
-  checkCreateOptions(o);
+export function newImageHeaderCluster(o: CreateOptions, layout: HeaderLayout): Uint8Array {
   const clusterSize = 2 ** o.clusterBits;
   const header: QcowHeader = {
     version: o.version,
     backingFileOffset: 0,
     backingFileSize: 0,
     clusterBits: o.clusterBits,
-    size: 0,
+    size: layout.size,
     cryptMethod: 0,
-    l1Size: 0,
-    l1TableOffset: 0,
-    refcountTableOffset: clusterSize,
-    refcountTableClusters: 1,
+    l1Size: layout.l1Size,
+    l1TableOffset: layout.l1TableOffset,
+    refcountTableOffset: layout.refcountTableOffset,
+    refcountTableClusters: layout.refcountTableClusters,
     nbSnapshots: 0,
     snapshotsOffset: 0,
     incompatibleFeatures:
@@ -125,8 +133,18 @@ export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promis
   if (o.dataFile !== undefined) extensions.push({ type: EXT_DATA_FILE, data: encodeString(o.dataFile) });
   // QEMU leaves the feature table out of small (<= 4 KiB) header clusters.
   if (o.version === 3 && clusterSize > 4096) extensions.push({ type: EXT_FEATURE_NAMES, data: encodeFeatureNameTable(FEATURE_NAMES) });
-  const cluster0 = encodeHeaderCluster({ header, extensions, backingFileName: o.backingFile }, clusterSize).bytes;
+  return encodeHeaderCluster({ header, extensions, backingFileName: o.backingFile }, clusterSize).bytes;
+}
 
+/**
+ * Writes an empty image in QEMU's layout: the header (with its extensions and backing file name) in cluster 0,
+ * the refcount table in cluster 1, its first refcount block in cluster 2, no L1 table yet (size 0). The engine
+ * then grows it to its size, which puts the L1 table in cluster 3 as QEMU does.
+ */
+export async function writeEmptyImage(file: BlockFile, o: CreateOptions): Promise<void> {
+  checkCreateOptions(o);
+  const clusterSize = 2 ** o.clusterBits;
+  const cluster0 = newImageHeaderCluster(o, { l1Size: 0, l1TableOffset: 0, refcountTableOffset: clusterSize, refcountTableClusters: 1, size: 0 });
   const table = encodeRefcountTable([2 * clusterSize], clusterSize, 1);
   const block = new Uint8Array(clusterSize);
   for (let cluster = 0; cluster < 3; cluster++) setRefcount(block, cluster, o.refcountOrder, 1);

@@ -10,8 +10,11 @@ export {
   type ZstdFrameDecoder,
 } from './zstd-frame.js';
 export { createQcow2 } from './create-qcow2.js';
-export { writeEmptyImage, checkCreateOptions, defaultCreateOptions, type CreateOptions } from './create-image.js';
+export { writeEmptyImage, newImageHeaderCluster, checkCreateOptions, defaultCreateOptions, type CreateOptions, type HeaderLayout } from './create-image.js';
 export type { Preallocation } from './preallocate.js';
 export { memoryImage } from './memory-image.js';
 export { openImage, type OpenImageOptions, type ImageLocks, type SnapshotKey } from './open-image.js';
 export { DEFAULT_CODECS } from './default-codecs.js';
+export { SequentialImageWriter, type SequentialImageOptions } from './sequential-writer.js';
+export { CompressedPacker } from './compressed-packer.js';
+export { worthCompressing, type ClusterCompressor } from './cluster-compressor.js';

@@ -19,6 +19,7 @@ import { DEFAULT_CODECS } from './default-codecs.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
+import { CompressedWriter } from './compressed-write.js';
 import { growDisk } from './l1-growth.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
@@ -81,6 +82,7 @@ export class Qcow2Image implements BlockDevice {
   private readonly writer: WritableParts | undefined;
   private readonly status: ImageBlockStatus;
   private virtualSize: number;
+  private compressedWriter: CompressedWriter | undefined;
   private prepared: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -215,6 +217,20 @@ export class Qcow2Image implements BlockDevice {
     const writer = this.writable(offset, src.length);
     if (src.length === 0) return;
     await this.changing(() => writer.writePath.write(src, offset));
+  }
+
+  /**
+   * Stores the guest cluster at `offset` (cluster aligned, wholly inside the disk) as `compressed`: one stream of
+   * the image's compression type that decompresses to the whole cluster (`nodeCompressor` in `@q/qcow2/node`
+   * makes them). Consecutive calls pack their data into shared host clusters, as QEMU does (compressed-write.ts).
+   */
+  async writeCompressed(offset: number, compressed: Uint8Array): Promise<void> {
+    const { clusterSize } = this.metadata.geometry;
+    const writer = this.writable(offset, clusterSize);
+    if (offset % clusterSize !== 0) throw new DiskError('E_INVALID', `compressed writes take whole clusters; ${offset} is not cluster aligned`, { file: this.name, offset });
+    this.compressedWriter ??= new CompressedWriter(writer.writePath);
+    const compressedWriter = this.compressedWriter;
+    await this.changing(() => compressedWriter.write(offset / clusterSize, compressed));
   }
 
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {

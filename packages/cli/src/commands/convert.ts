@@ -1,5 +1,10 @@
-import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseInteger } from '../numbers.js';
+import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
+import { parseInteger, parseSize } from '../numbers.js';
+import { parseOptionList } from '../create-options.js';
+import { convertToQcow2 } from '../convert-qcow2.js';
+import { ResizedSource } from '../devices/resized-source.js';
+import { SalvagingSource } from '../devices/salvaging-source.js';
+import type { BlockDevice } from '@q/raw';
 import { LOCK_USERS } from '@q/vkd';
 import { openImage, parseSnapshotParam } from '../open-source.js';
 import { copyDevice } from '../copy-device.js';
@@ -7,26 +12,35 @@ import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.j
 import { ExitError, UsageError } from '../usage-error.js';
 
 export const convertUsage =
-  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing] [-p] [-q] [-m N] [-n] [-U] SRC DST';
+  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] SRC DST';
 
 // Measured on tmpfs: 4 MiB reads beat 1-2 MiB by 10-20% (fewer calls, same overlap); 8 in flight is 32 MiB.
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
-/** `qcow convert`: copy an image's guest bytes to a raw file (sparse) or to stdout (`-`). */
+/**
+ * `qcow convert`: copy an image's guest bytes to a raw file (sparse) or to stdout (`-`), or to a qcow2 image
+ * (convert-qcow2.ts), with qemu-img convert's flags and refusals.
+ */
 export async function convertCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'f:O:co:l:s:B:F:pqm:nUWS:t:T:hC',
-    long: { 'force-share': false, 'target-is-zero': false, 'image-opts': false, 'target-image-opts': false, untrusted: false },
+    long: { 'force-share': false, 'target-is-zero': false, 'image-opts': false, 'target-image-opts': false, untrusted: false, salvage: false },
   });
   const [source, destination, ...extra] = parsed.operands;
   if (source === undefined || destination === undefined) throw new UsageError('Expecting a source and a destination');
   if (extra.length > 0) throw new UsageError('Converting several sources into one image is not supported');
   const outputFormat = lastValue(parsed, 'O') ?? 'raw';
-  if (outputFormat === 'qcow2') throw new ExitError('writing qcow2 images is not implemented yet; use -O raw', 1);
-  if (outputFormat !== 'raw') throw new UsageError(`Unknown file format '${outputFormat}'`);
-  if (hasFlag(parsed, 'c')) throw new ExitError('Compression not supported for this file format', 1);
-  if (lastValue(parsed, 'B') !== undefined) throw new ExitError('Backing file not supported for file format \'raw\'', 1);
-  if (lastValue(parsed, 'o') !== undefined) throw new ExitError(`Invalid options for file format 'raw'`, 1);
+  if (outputFormat !== 'raw' && outputFormat !== 'qcow2') throw new UsageError(`Unknown file format '${outputFormat}'`);
+  const existing = hasFlag(parsed, 'n');
+  const targetIsZero = hasFlag(parsed, 'target-is-zero');
+  if (targetIsZero && !existing) throw new ExitError('--target-is-zero requires use of -n flag', 1);
+  const optionTexts = allValues(parsed, 'o');
+  const createOptions = parseOptionList(optionTexts);
+  if (outputFormat === 'raw') {
+    if (hasFlag(parsed, 'c')) throw new ExitError('Compression not supported for this file format', 1);
+    if (lastValue(parsed, 'B') !== undefined) throw new ExitError('Backing file not supported for file format \'raw\'', 1);
+    if (optionTexts.length > 0) throw new ExitError(`Invalid options for file format 'raw'`, 1);
+  }
 
   const snapshotParam = lastValue(parsed, 'l');
   const snapshotName = lastValue(parsed, 's');
@@ -35,28 +49,50 @@ export async function convertCommand(args: string[]): Promise<number> {
   const parallel = parallelText === undefined ? 8 : parseInteger(parallelText, 'number of coroutines');
   if (parallel < 1 || parallel > 16) throw new UsageError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
   const sparseText = lastValue(parsed, 'S');
-  const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q');
+  const sparseBytes = sparseText === undefined ? 4096 : parseSparseSize(sparseText);
+  // As the issue asks (qemu-img prints it anyway): a progress bar is for a person at a terminal.
+  const toStdout = destination === '-' || destination === '/dev/stdout';
+  const progressStream = toStdout ? process.stderr : process.stdout;
+  const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q') && progressStream.isTTY === true;
+  const salvage = hasFlag(parsed, 'salvage');
 
-  const device = await openImage(source, { format: lastValue(parsed, 'f'), snapshot, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource, untrusted: hasFlag(parsed, 'untrusted') });
+  const openOptions = { format: lastValue(parsed, 'f'), forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource, untrusted: hasFlag(parsed, 'untrusted') };
+  let device: BlockDevice = await openImage(source, { ...openOptions, snapshot });
+  if (snapshot !== undefined) device = new ResizedSource(device, await currentSize(source, openOptions));
+  if (salvage) device = new SalvagingSource(device, (line) => process.stderr.write(`qcow: warning: ${line}\n`));
+  let shown = -1;
+  const onProgress = progress
+    ? (done: number, total: number): void => {
+        const percent = Math.floor((done / total) * 10000) / 100;
+        if (percent !== shown) progressStream.write(`    (${percent.toFixed(2)}/100%)\r`);
+        shown = percent;
+      }
+    : undefined;
+  if (outputFormat === 'qcow2') {
+    try {
+      await convertToQcow2(device, destination, {
+        createOptions,
+        compress: hasFlag(parsed, 'c'),
+        backing: lastValue(parsed, 'B') ?? createOptions.get('backing_file'),
+        backingFormat: lastValue(parsed, 'F') ?? createOptions.get('backing_fmt'),
+        existing,
+        targetIsZero,
+        sparseBytes,
+        parallel,
+        onProgress,
+      });
+      if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
+    } finally {
+      await device.close();
+    }
+    return 0;
+  }
   let target: RawTarget | undefined;
   try {
-    const toStdout = destination === '-' || destination === '/dev/stdout';
     target = toStdout
       ? streamTarget(process.stdout)
-      : await openRawFileTarget(destination, device.size, { existing: hasFlag(parsed, 'n'), sparse: sparseText !== '0' });
-    const progressStream = toStdout ? process.stderr : process.stdout;
-    let shown = -1;
-    await copyDevice(device, target, {
-      parallel,
-      chunkBytes: CHUNK_BYTES,
-      onProgress: progress
-        ? (done, total) => {
-            const percent = Math.floor((done / total) * 10000) / 100;
-            if (percent !== shown) progressStream.write(`    (${percent.toFixed(2)}/100%)\r`);
-            shown = percent;
-          }
-        : undefined,
-    });
+      : await openRawFileTarget(destination, device.size, { existing, sparse: sparseBytes !== 0 });
+    await copyDevice(device, target, { parallel, chunkBytes: CHUNK_BYTES, onProgress });
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
@@ -65,4 +101,31 @@ export async function convertCommand(args: string[]): Promise<number> {
     await Promise.allSettled([device.close(), target?.close()]);
   }
   return 0;
+}
+
+/** `-S`: qemu-img takes multiples of 512 up to 16 MiB (0 turns zero detection off). */
+function parseSparseSize(text: string): number {
+  let bytes: number | undefined;
+  try {
+    bytes = parseSize(text, 'sparse size');
+  } catch {
+    bytes = undefined;
+  }
+  if (bytes === undefined || bytes % 512 !== 0 || bytes > 16 * 1024 * 1024) {
+    throw new ExitError(
+      'Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).',
+      1,
+    );
+  }
+  return bytes;
+}
+
+/** The image's current virtual size, which qemu-img convert -l / -s gives the output (not the snapshot's). */
+async function currentSize(source: string, options: Parameters<typeof openImage>[1]): Promise<number> {
+  const current = await openImage(source, { ...options, ignoreBacking: true, forceShare: true });
+  try {
+    return current.size;
+  } finally {
+    await current.close();
+  }
 }

@@ -1,0 +1,209 @@
+import { chainStatus, type ChainExtent } from '@q/backing';
+import type { BlockDevice } from '@q/raw';
+import type { CompressPool } from './compress-pool.js';
+import { isAllZero } from './zero-detect.js';
+
+/**
+ * Where converted clusters go, in increasing guest order (a fresh image written front to back, or an image
+ * opened for writing). `plain` is always given with `compressed`, for a sink that cannot store compressed data.
+ */
+export interface ClusterSink {
+  /** Guest clusters `first`, `first + 1`, ... hold `bytes` (whole clusters; the disk's last one zero-padded). */
+  data(first: number, bytes: Uint8Array): Promise<void>;
+  compressed(cluster: number, compressed: Uint8Array, plain: Uint8Array): Promise<void>;
+  /** The cluster must read as zeros whatever lies below it. */
+  zero(cluster: number): Promise<void>;
+  /** The source says nothing here: a fresh target already reads right; an old one may need zeros (`-n`). */
+  skip(first: number, count: number): Promise<void>;
+}
+
+export interface ClusterCopyOptions {
+  clusterSize: number;
+  /**
+   * `-B`: the target has a backing file standing in for the source's: copy only what the source's top image
+   * allocates (as qemu-img convert -B does), mark its zeros, and leave the rest to the backing file.
+   */
+  topOnly: boolean;
+  /** `-S`: all-zero runs of at least this many bytes are not stored; 0 stores everything (full allocation). */
+  sparseBytes: number;
+  /** Whether the sink can flag a cluster as zeros (compat 1.1); else zeros that must show are written as data. */
+  zeroFlag: boolean;
+  /** Chunks read (and compressed) at once: qemu-img's `-m`. */
+  parallel: number;
+  pool?: CompressPool;
+  onProgress?(done: number, total: number): void;
+}
+
+/** Bytes per chunk: one read, one compression job, at least one cluster. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Allocation is looked up a window at a time: memory follows the extents in a window, not the disk size. */
+const STATUS_WINDOW = 2 ** 30;
+
+type Kind = 'skip' | 'zero' | 'read';
+
+interface Chunk {
+  firstCluster: number;
+  kinds: Kind[];
+  buffer: ArrayBuffer;
+  /** Per cluster: its compressed bytes, when compressed. */
+  compressed?: Array<Uint8Array | undefined>;
+  /** Clusters handed to the compressor, in order. */
+  compressible?: number[];
+}
+
+/**
+ * Copies `source` cluster by cluster into `sink`: chunks are planned from the chain's allocation (zeros are never
+ * read), read and compressed several at once (`parallel`; compression on the worker pool), and handed to the sink
+ * strictly in guest order, so the output is the same whatever order reads and workers finish in.
+ */
+export async function copyClusters(source: BlockDevice, sink: ClusterSink, options: ClusterCopyOptions): Promise<void> {
+  const { clusterSize } = options;
+  const chunkBytes = Math.max(clusterSize, CHUNK_BYTES);
+  const clusterCount = Math.ceil(source.size / clusterSize);
+  const free: ArrayBuffer[] = [];
+  const inFlight: Array<Promise<Chunk>> = [];
+  let done = 0;
+
+  const drainOne = async (): Promise<void> => {
+    const chunk = await inFlight.shift()!;
+    await deliver(chunk, sink, clusterSize, options.zeroFlag);
+    free.push(chunk.buffer);
+    done = Math.min(source.size, (chunk.firstCluster + chunk.kinds.length) * clusterSize);
+    options.onProgress?.(done, source.size);
+  };
+
+  try {
+    for (let window = 0; window < source.size; window += STATUS_WINDOW) {
+      const windowEnd = Math.min(source.size, window + STATUS_WINDOW);
+      const extents = await chainStatus(source, window, windowEnd - window);
+      let next = 0;
+      for (let start = window; start < windowEnd; start += chunkBytes) {
+        const firstCluster = start / clusterSize;
+        const count = Math.min(chunkBytes / clusterSize, clusterCount - firstCluster);
+        const kinds: Kind[] = [];
+        for (let i = 0; i < count; i++) {
+          const from = (firstCluster + i) * clusterSize;
+          const to = Math.min(source.size, from + clusterSize);
+          while (next < extents.length && extents[next]!.offset + extents[next]!.length <= from) next++;
+          kinds.push(classify(extents, next, from, to, options));
+        }
+        while (inFlight.length >= options.parallel) await drainOne();
+        const buffer = free.pop() ?? new ArrayBuffer(chunkBytes);
+        const task = prepare(source, { firstCluster, kinds, buffer }, options);
+        // Settled in order by drainOne; a failure meanwhile must not count as unhandled.
+        task.catch(() => undefined);
+        inFlight.push(task);
+      }
+    }
+    while (inFlight.length > 0) await drainOne();
+  } finally {
+    await Promise.allSettled(inFlight);
+  }
+}
+
+/** What a cluster needs, from the extents of the chain that overlap `[from, to)`. */
+function classify(extents: ChainExtent[], first: number, from: number, to: number, options: ClusterCopyOptions): Kind {
+  let allZero = true;
+  let allBelow = true;
+  let allTopZero = true;
+  for (let i = first; i < extents.length && extents[i]!.offset < to; i++) {
+    const extent = extents[i]!;
+    const top = extent.depth === 0 && extent.present;
+    if (!extent.zero) allZero = false;
+    if (top) allBelow = false;
+    if (!top || !extent.zero) allTopZero = false;
+  }
+  if (options.topOnly) {
+    if (allBelow) return 'skip';
+    if (allTopZero) return options.sparseBytes === 0 ? 'read' : 'zero';
+    return 'read';
+  }
+  if (allZero && options.sparseBytes !== 0) return 'skip';
+  return 'read';
+}
+
+/** Reads a chunk's clusters, turns all-zero ones into holes (or zero clusters) and compresses the rest. */
+async function prepare(source: BlockDevice, chunk: Chunk, options: ClusterCopyOptions): Promise<Chunk> {
+  const { clusterSize } = options;
+  const bytes = new Uint8Array(chunk.buffer);
+  const { kinds } = chunk;
+  const reads: Promise<void>[] = [];
+  for (let i = 0; i < kinds.length; ) {
+    if (kinds[i] !== 'read') {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < kinds.length && kinds[end] === 'read') end++;
+    const offset = (chunk.firstCluster + i) * clusterSize;
+    const inside = Math.min(source.size - offset, (end - i) * clusterSize);
+    const part = bytes.subarray(i * clusterSize, end * clusterSize);
+    // The disk's last cluster may be partial: past the end it reads (and is stored) as zeros.
+    if (inside < part.length) part.fill(0, inside);
+    reads.push(source.read(part.subarray(0, inside), offset));
+    i = end;
+  }
+  await Promise.all(reads);
+  if (options.sparseBytes !== 0) findZeros(bytes, kinds, options);
+  if (options.pool !== undefined) {
+    const compressible = kinds.flatMap((kind, i) => (kind === 'read' ? [i] : []));
+    if (compressible.length > 0) {
+      const { buffer, results } = await options.pool.compress(chunk.buffer, compressible);
+      chunk.buffer = buffer;
+      chunk.compressed = [];
+      compressible.forEach((cluster, i) => (chunk.compressed![cluster] = results[i]));
+    }
+  }
+  return chunk;
+}
+
+/**
+ * Turns all-zero clusters into holes (zero clusters when a backing file would show through). With `-S` above the
+ * cluster size, only zero runs at least that long count, as qemu-img's sparse size means.
+ */
+function findZeros(bytes: Uint8Array, kinds: Kind[], options: ClusterCopyOptions): void {
+  const { clusterSize, sparseBytes } = options;
+  for (let i = 0; i < kinds.length; ) {
+    if (kinds[i] !== 'read' || !isAllZero(bytes.subarray(i * clusterSize, (i + 1) * clusterSize))) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < kinds.length && kinds[end] === 'read' && isAllZero(bytes.subarray(end * clusterSize, (end + 1) * clusterSize))) end++;
+    if ((end - i) * clusterSize >= sparseBytes) kinds.fill(options.topOnly ? 'zero' : 'skip', i, end);
+    i = end;
+  }
+}
+
+/** Hands a chunk to the sink in guest order; consecutive plain clusters go as one run. */
+async function deliver(chunk: Chunk, sink: ClusterSink, clusterSize: number, zeroFlag: boolean): Promise<void> {
+  const bytes = new Uint8Array(chunk.buffer);
+  const { kinds, firstCluster } = chunk;
+  for (let i = 0; i < kinds.length; ) {
+    const kind = kinds[i]!;
+    const plain = (j: number): boolean => kinds[j] === 'read' && chunk.compressed?.[j] === undefined;
+    if (kind === 'zero' && !zeroFlag) {
+      // No zero flag (compat 0.10): zeros that must hide the backing file are stored.
+      bytes.fill(0, i * clusterSize, (i + 1) * clusterSize);
+      kinds[i] = 'read';
+      continue;
+    }
+    if (kind === 'zero') {
+      await sink.zero(firstCluster + i);
+      i++;
+    } else if (kind === 'skip') {
+      let end = i + 1;
+      while (end < kinds.length && kinds[end] === 'skip') end++;
+      await sink.skip(firstCluster + i, end - i);
+      i = end;
+    } else if (!plain(i)) {
+      await sink.compressed(firstCluster + i, chunk.compressed![i]!, bytes.subarray(i * clusterSize, (i + 1) * clusterSize));
+      i++;
+    } else {
+      let end = i + 1;
+      while (end < kinds.length && plain(end)) end++;
+      await sink.data(firstCluster + i, bytes.subarray(i * clusterSize, end * clusterSize));
+      i = end;
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { maxRefcount } from '@q/format';
+import { DiskError, hex } from '@q/raw';
+import type { WritePath } from './write-path.js';
+
+/** Room the file grows by past new compressed data, as for data clusters (write-path.ts). */
+const RESERVE_BYTES = 1 << 20;
+
+/**
+ * Stores whole guest clusters compressed (`qemu-img convert -c` into an existing image, or any caller holding
+ * compressed bytes). Consecutive compressed clusters are packed byte after byte into shared host clusters, as
+ * QEMU packs them; each host cluster the bytes touch gets one more reference (spec, "Compressed Clusters
+ * Descriptor"). Crash order: the refcounts are raised (and synced before any L2 table is written back, as for
+ * every allocation) and the data written before the L2 entry names them; the old entry's clusters are released
+ * only after the table dropping them is durable (WritePath.changeEntry).
+ */
+export class CompressedWriter {
+  /** Where the last compressed data ended, while the next may follow it in the same host cluster. */
+  private runEnd: number | undefined;
+
+  constructor(private readonly path: WritePath) {}
+
+  async write(cluster: number, compressed: Uint8Array): Promise<void> {
+    const { geometry, file, lock, metadata } = this.path.p;
+    if (geometry.externalDataFile) throw new DiskError('E_UNSUPPORTED', 'compressed clusters cannot be written with an external data file');
+    if (compressed.length < 1 || compressed.length > geometry.clusterSize) {
+      throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${geometry.clusterSize}-byte cluster`);
+    }
+    const host = await lock.run(() => this.place(compressed.length));
+    const overlapped = metadata.overlap(host, compressed.length);
+    if (overlapped !== undefined) throw new DiskError('E_CORRUPT', `write at ${hex(host)} would overwrite the ${overlapped}`, { file: file.name, offset: host });
+    await file.write(compressed, host);
+    await this.path.changeEntry(cluster, () => ({ hostOffset: host, compressedBytes: compressed.length, copied: false }));
+  }
+
+  /** Finds room for `length` bytes and counts their references. Under the metadata lock. */
+  private async place(length: number): Promise<number> {
+    const { geometry, refcounts, file, header } = this.path.p;
+    const { clusterSize } = geometry;
+    const max = maxRefcount(header.header.refcountOrder);
+    let host: number | undefined;
+    const end = this.runEnd;
+    if (end !== undefined && end % clusterSize !== 0) {
+      const last = Math.floor(end / clusterSize);
+      const room = clusterSize - (end % clusterSize);
+      if ((await refcounts.get(last)) < max) {
+        if (length <= room) host = end;
+        else {
+          const more = Math.ceil((length - room) / clusterSize);
+          const next = await refcounts.allocate(more);
+          if (next === (last + 1) * clusterSize) host = end;
+          // Not adjacent: give them back and start afresh below.
+          else for (let i = 0; i < more; i++) await refcounts.adjust(next / clusterSize + i, -1);
+        }
+        if (host !== undefined) await refcounts.adjust(last, 1);
+      }
+    }
+    if (host === undefined) host = await refcounts.allocate(Math.ceil(length / clusterSize));
+    await file.extendTo(Math.ceil((host + length) / clusterSize) * clusterSize, RESERVE_BYTES);
+    this.path.p.mapper.imageFileSize = Math.max(this.path.p.mapper.imageFileSize, file.end);
+    this.runEnd = host + length;
+    return host;
+  }
+}
