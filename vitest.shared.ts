@@ -15,3 +15,11 @@ export function oracleSuite(testTimeout = 300_000): ViteUserConfig {
     },
   };
 }
+
+/**
+ * The config of the packages' own unit tests: vitest's 5 s default fails tests that take a second alone when CI
+ * runs two suites at once on 2 cores; a minute only matters when a test really hangs.
+ */
+export function unitSuite(testTimeout = 60_000): ViteUserConfig {
+  return { test: { testTimeout, hookTimeout: 60_000 } };
+}
