@@ -1,11 +1,13 @@
 import { benchCommand, benchUsage } from './commands/bench.js';
 import { checkCommand, checkUsage } from './commands/check.js';
+import { commitCommand, commitHelp, commitUsage } from './commands/commit.js';
 import { compareCommand, compareUsage } from './commands/compare.js';
 import { convertCommand, convertUsage } from './commands/convert.js';
 import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
+import { rebaseCommand, rebaseHelp, rebaseUsage } from './commands/rebase.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
@@ -31,6 +33,8 @@ const COMMANDS: Record<string, Command> = {
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
+  rebase: { run: rebaseCommand, usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
+  commit: { run: commitCommand, usage: commitUsage, help: commitHelp, errorExitCode: 1 },
 };
 
 function usage(): string {
