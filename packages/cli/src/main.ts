@@ -8,6 +8,8 @@ import { ddCommand, ddHelp, ddUsage } from './commands/dd.js';
 import { infoCommand, infoHelp, infoUsage } from './commands/info.js';
 import { ioCommand, ioHelp, ioUsage } from './commands/io.js';
 import { mapCommand, mapHelp, mapUsage } from './commands/map.js';
+import { rebaseCommand, rebaseHelp, rebaseUsage } from './commands/rebase.js';
+import { commitCommand, commitHelp, commitUsage } from './commands/commit.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotHelp, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
@@ -37,6 +39,8 @@ const COMMANDS: Record<string, Command> = {
   snapshot: { run: snapshotCommand, usage: snapshotUsage, help: snapshotHelp, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
   dd: { run: ddCommand, usage: ddUsage, help: ddHelp, errorExitCode: 1 },
+  rebase: { run: rebaseCommand, usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
+  commit: { run: commitCommand, usage: commitUsage, help: commitHelp, errorExitCode: 1 },
 };
 
 function usage(): string {

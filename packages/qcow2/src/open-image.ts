@@ -9,8 +9,13 @@ export type SnapshotKey = string | { id?: string; name?: string };
 export interface OpenImageOptions {
   /** Where names are opened: the top image, its backing files at any depth, its external data file. */
   store: BlockStore;
-  /** Open the top image for writing (backing files always open read-only). */
+  /** Open the top image for writing (backing files open read-only unless `writableLayer` says otherwise). */
   writable?: boolean;
+  /**
+   * Whether to open a backing layer (its resolved name, its depth: 1 is the top's backing file) for writing too:
+   * qemu-img commit writes into a base further down the chain it reads through.
+   */
+  writableLayer?(name: string, depth: number): boolean | Promise<boolean>;
   /** Format of the top image (`-f`); default: probe by magic (qcow2, else raw). */
   format?: string;
   /** Open the top image at this internal snapshot (read-only). */
@@ -43,7 +48,8 @@ export interface OpenImageOptions {
 }
 
 export interface ImageLocks {
-  image(depth: number, format: string): LockPermissions;
+  /** `writable`: the layer opens for writing (the top, or a layer `writableLayer` chose). */
+  image(depth: number, format: string, writable: boolean): LockPermissions;
   dataFile(depth: number): LockPermissions;
 }
 
@@ -76,12 +82,12 @@ async function openLayer(
   options: OpenImageOptions,
 ): Promise<BlockDevice> {
   const isTop = depth === 0;
-  const writable = isTop && options.writable === true;
+  const writable = isTop ? options.writable === true : (await options.writableLayer?.(name, depth)) === true;
   const file = await options.store.open(name, { writable });
   try {
     const chosen = format ?? (await probeFormat(file));
     // As QEMU: probe first, then lock by what the format needs (a qcow2 file refuses writers, a raw one may not).
-    if (options.locks !== undefined && file.lock !== undefined) await file.lock(options.locks.image(depth, chosen));
+    if (options.locks !== undefined && file.lock !== undefined) await file.lock(options.locks.image(depth, chosen, writable));
     const snapshot = isTop ? options.snapshot : depth === 1 ? options.backingSnapshot : undefined;
     if (chosen === 'raw') {
       if (snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'raw images have no snapshots', { file: name });

@@ -21,6 +21,7 @@ import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { CompressedWriter } from './compressed-write.js';
 import { growDisk } from './l1-growth.js';
+import { makeEmpty } from './make-empty.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
@@ -314,6 +315,18 @@ export class Qcow2Image implements BlockDevice {
         this.metadata.extensions = { ...this.metadata.extensions, all: [...writer.header.extensions], backingFormat: name === undefined ? undefined : format };
       });
     }, false);
+  }
+
+  /**
+   * Unmaps every cluster of the disk, so it reads as its backing file (or zeros): what qemu-img commit leaves in
+   * the overlay it committed (make-empty.ts). Internal snapshots keep their clusters.
+   */
+  async makeEmpty(): Promise<void> {
+    const writer = this.writable(0, 0);
+    await this.changing(async () => {
+      await writer.writePath.flush();
+      await writer.lock.run(() => makeEmpty({ ...writer.resizeParts, l2Cache: writer.l2Cache, mapper: this.mapper }));
+    });
   }
 
   /** The internal snapshots, in table order. */

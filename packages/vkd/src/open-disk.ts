@@ -11,8 +11,10 @@ import { untrustedPolicy, type UntrustedPolicy } from './untrusted.js';
 export type DiskFormat = 'qcow2' | 'raw';
 
 export interface OpenDiskOptions {
-  /** Open the top image for writing (backing files always open read-only). */
+  /** Open the top image for writing (backing files open read-only unless `writableLayer` says otherwise). */
   writable?: boolean;
+  /** Also open this backing layer for writing (by resolved name and depth, 1 = the top's backing file): commit's base. */
+  writableLayer?(name: string, depth: number): boolean | Promise<boolean>;
   /** Force the format of the top image (`-f`); default: probe by magic (qcow2, else raw). */
   format?: string;
   /** A snapshot of the top image, in addition to or instead of `FILE@SNAP` in the spec. */
@@ -106,6 +108,7 @@ async function openChainOf(
   return openImage(path, {
     store,
     writable: options.writable === true,
+    writableLayer: options.writableLayer,
     format: options.format,
     snapshot: at.top,
     backingSnapshot: at.backing,
@@ -123,13 +126,17 @@ async function openChainOf(
   });
 }
 
-/** The top layer serves the disk's user; a backing layer serves the overlay above it (lock-model.ts). */
+/**
+ * The top layer serves the disk's user; a backing layer serves the overlay above it (lock-model.ts), unless it was
+ * opened for writing (commit's base): then it is a writer as a tool is.
+ */
 function layerLocks(options: OpenDiskOptions): ImageLocks {
   const forceShare = options.forceShare === true;
   const topWritable = options.writable === true;
-  const user = (depth: number): LockPermissions => (depth === 0 ? (options.lockUser ?? toolUser(topWritable)) : BACKING_USER);
+  const user = (depth: number, writable: boolean): LockPermissions =>
+    depth === 0 ? (options.lockUser ?? toolUser(topWritable)) : writable ? toolUser(true) : BACKING_USER;
   return {
-    image: (depth, format) => imageFileLocks(format, user(depth), depth === 0 && topWritable, forceShare),
+    image: (depth, format, writable) => imageFileLocks(format, user(depth, writable), writable, forceShare),
     dataFile: (depth) => dataFileLocks(depth === 0 && topWritable, forceShare),
   };
 }

@@ -15,7 +15,11 @@ export type GuestOp =
   /** An internal snapshot operation (each flushes what came before it and is durable when it returns). */
   | { op: 'snapshot'; action: 'create' | 'apply' | 'delete'; name: string }
   /** Closes the image (flush, and a clean close clears the dirty bit of lazy-refcount images). */
-  | { op: 'close' };
+  | { op: 'close' }
+  /** Unmaps every cluster (what commit leaves in the overlay); flushes first, durable when it returns. */
+  | { op: 'empty' }
+  /** Names a backing file (`rebase`'s header step; the tests' backing files read as zeros) or none; durable when it returns. */
+  | { op: 'backing'; name?: string };
 
 export function describeOp(op: GuestOp): string {
   switch (op.op) {
@@ -33,12 +37,16 @@ export function describeOp(op: GuestOp): string {
       return 'close';
     case 'snapshot':
       return `snapshot -${op.action[0]} ${op.name}`;
+    case 'empty':
+      return 'make empty';
+    case 'backing':
+      return `rebase -u -b '${op.name ?? ''}'`;
   }
 }
 
 /** Whether an op makes everything acknowledged before it durable once it completes. */
 export function isBarrier(op: GuestOp): boolean {
-  return op.op === 'flush' || op.op === 'close' || op.op === 'snapshot';
+  return op.op === 'flush' || op.op === 'close' || op.op === 'snapshot' || op.op === 'empty' || op.op === 'backing';
 }
 
 /** Allowed byte values per sector; sectors absent from the map hold `fallback` (zeros on a fresh disk). */
@@ -76,6 +84,9 @@ export class SectorModel {
       case 'resize':
         this.size = Math.max(this.size, op.size);
         return;
+      case 'empty':
+        this.sectors.clear();
+        return;
       default:
         return;
     }
@@ -90,6 +101,9 @@ export class SectorModel {
       case 'zero':
       case 'discard':
         this.forSectors(op.offset, op.length, (sector) => this.addValue(sector, 0));
+        return;
+      case 'empty':
+        for (const sector of this.sectors.keys()) this.addValue(sector, 0);
         return;
       default:
         return;

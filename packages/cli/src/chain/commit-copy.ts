@@ -1,0 +1,97 @@
+import { chainStatus } from '@q/backing';
+import { Qcow2Image } from '@q/qcow2';
+import { RawDisk, type BlockDevice } from '@q/raw';
+import { runQueue, splitRange } from './chunk-queue.js';
+
+const CHUNK_BYTES = 4 * 1024 * 1024;
+const PARALLEL = 4;
+const STATUS_WINDOW = 1 << 30;
+
+/** The layer commit writes into, opened writable: grown to the overlay's size, written, made durable. */
+export interface CommitTarget {
+  readonly size: number;
+  grow(size: number): Promise<void>;
+  write(src: Uint8Array, offset: number): Promise<void>;
+  writeZeroes(offset: number, length: number): Promise<void>;
+  flush(): Promise<void>;
+}
+
+/**
+ * The base as a commit target. A qcow2 base grows through the engine and gets zero clusters (unmapped, as qemu-img
+ * leaves them); a raw base is its file, which grows by truncation (RawDisk's size is fixed at open) and gets holes
+ * where the file system can punch them.
+ */
+export function commitTarget(base: BlockDevice): CommitTarget {
+  if (base instanceof Qcow2Image) {
+    return {
+      get size() {
+        return base.size;
+      },
+      grow: (size) => base.resize(size),
+      write: (src, offset) => base.write(src, offset),
+      writeZeroes: (offset, length) => base.writeZeroes(offset, length, { unmap: true }),
+      flush: () => base.flush(),
+    };
+  }
+  if (!(base instanceof RawDisk)) throw new Error(`cannot commit into a ${base.format} image`);
+  const file = base.file;
+  let size = base.size;
+  return {
+    get size() {
+      return size;
+    },
+    grow: async (wanted) => {
+      await file.truncate(wanted);
+      size = wanted;
+    },
+    write: (src, offset) => file.write(src, offset),
+    writeZeroes: async (offset, length) => {
+      if (file.capabilities.deallocate === true && (await file.deallocate?.(offset, length)) === true) return;
+      const zeros = new Uint8Array(Math.min(length, CHUNK_BYTES));
+      for (let at = 0; at < length; at += zeros.length) await file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
+    },
+    flush: () => file.flush(),
+  };
+}
+
+/**
+ * Copies into `target` everything the layers above it (depth < `baseDepth`) decide in `top`'s chain: their data
+ * (read through the top, which shows exactly those bytes there) and their zeros (zero clusters, and ranges past
+ * the end of a shorter layer in between) as zero writes. The base first grows to the top's size, as qemu-img
+ * commit grows it; a range past the base's old end that the layers above leave to it already reads as zeros.
+ */
+export async function commitDown(top: BlockDevice, baseDepth: number, target: CommitTarget, onProgress?: (done: number, total: number) => void): Promise<void> {
+  const size = top.size;
+  const baseSize = target.size;
+  if (baseSize < size) await target.grow(size);
+  const jobs: Array<{ start: number; end: number; zero: boolean }> = [];
+  let done = 0;
+  for (let window = 0; window < size; window += STATUS_WINDOW) {
+    for (const extent of await chainStatus(top, window, Math.min(STATUS_WINDOW, size - window))) {
+      const end = extent.offset + extent.length;
+      if (extent.depth >= baseDepth) {
+        done += extent.length;
+        continue;
+      }
+      if (!extent.zero) {
+        for (const [start, stop] of splitRange(extent.offset, end, CHUNK_BYTES)) jobs.push({ start, end: stop, zero: false });
+        continue;
+      }
+      // Zeros a layer above decides by leaving the range to a shorter layer: only the base's old bytes need hiding.
+      const zeroEnd = extent.present ? end : Math.min(end, baseSize);
+      if (zeroEnd > extent.offset) jobs.push({ start: extent.offset, end: zeroEnd, zero: true });
+      done += end - zeroEnd;
+    }
+  }
+  onProgress?.(done, size);
+  await runQueue(jobs, PARALLEL, async ({ start, end, zero }) => {
+    if (zero) await target.writeZeroes(start, end - start);
+    else {
+      const bytes = new Uint8Array(end - start);
+      await top.read(bytes, start);
+      await target.write(bytes, start);
+    }
+    done += end - start;
+    onProgress?.(done, size);
+  });
+}

@@ -1,0 +1,104 @@
+import { chainStatus } from '@q/backing';
+import type { BlockDevice } from '@q/raw';
+import { runQueue, splitRange } from './chunk-queue.js';
+
+/** Bytes compared per request: large enough that reads of each side overlap, small enough for 4 in flight. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+const PARALLEL = 4;
+/** Ranges of the overlay's allocation asked for at once. */
+const STATUS_WINDOW = 1 << 30;
+
+export interface RebaseCopyOptions {
+  /** The overlay, writable, still on its old backing file. */
+  overlay: BlockDevice;
+  /** The old backing chain (undefined: the overlay had none, it read as zeros). */
+  oldBacking: BlockDevice | undefined;
+  /** The new backing chain (undefined: `-b ""`, the overlay will stand alone). */
+  newBacking: BlockDevice | undefined;
+  /** The unit compared and written: the overlay's allocation unit (its subcluster, or cluster). */
+  grain: number;
+  onProgress?(done: number, total: number): void;
+}
+
+/**
+ * The data step of a safe rebase: wherever the overlay does not allocate a range itself and the old backing chain
+ * reads differently from the new one, the old bytes are written into the overlay, so the guest reads the same
+ * after the header names the new backing file. Ranges reading as zeros on both sides are not read at all.
+ *
+ * Behaviour observed in qemu-img 7.2 and kept: each side reads as zeros past its end (a shorter new backing file
+ * makes the overlay keep the old bytes there); where the old side lies past the old backing file's end (or there
+ * was none) the difference is written as a zero write (a zero cluster), elsewhere as data, even when the old bytes
+ * are zeros. Whole grains are written: QEMU writes 512-byte sectors and the image allocates around them, which
+ * leaves the same clusters (subclusters) allocated with the same bytes.
+ */
+export async function copyDifferences(options: RebaseCopyOptions): Promise<void> {
+  const { overlay } = options;
+  const size = overlay.size;
+  const chunks: Array<[number, number]> = [];
+  let done = 0;
+  for (let window = 0; window < size; window += STATUS_WINDOW) {
+    for (const status of await overlay.blockStatus(window, Math.min(STATUS_WINDOW, size - window))) {
+      if (status.kind === 'unallocated') chunks.push(...splitRange(status.offset, status.offset + status.length, CHUNK_BYTES));
+      else done += status.length;
+    }
+  }
+  options.onProgress?.(done, size);
+  await runQueue(chunks, PARALLEL, async ([start, end]) => {
+    await copyChunk(options, start, end);
+    done += end - start;
+    options.onProgress?.(done, size);
+  });
+}
+
+async function copyChunk(options: RebaseCopyOptions, start: number, end: number): Promise<void> {
+  const [before, after] = await Promise.all([readSide(options.oldBacking, start, end), readSide(options.newBacking, start, end)]);
+  if (before === undefined && after === undefined) return;
+  const length = end - start;
+  const old = before ?? new Uint8Array(length);
+  const fresh = after ?? new Uint8Array(length);
+  if (Buffer.compare(view(old, 0, length), view(fresh, 0, length)) === 0) return;
+  const oldEnd = Math.max(start, Math.min(end, options.oldBacking?.size ?? 0));
+  const { grain } = options;
+  // Runs of differing grains, each written in one request.
+  let runStart = -1;
+  const flushRun = async (runEnd: number): Promise<void> => {
+    if (runStart < 0) return;
+    const from = runStart;
+    runStart = -1;
+    await writeOld(options.overlay, old, start, from, runEnd, oldEnd);
+  };
+  for (let at = start; at < end; ) {
+    const next = Math.min(end, (Math.floor(at / grain) + 1) * grain);
+    const differs = Buffer.compare(view(old, at - start, next - at), view(fresh, at - start, next - at)) !== 0;
+    if (differs && runStart < 0) runStart = at;
+    if (!differs) await flushRun(at);
+    at = next;
+  }
+  await flushRun(end);
+}
+
+/** Writes the old bytes of `[from, to)`: data up to the old backing file's end, a zero write past it. */
+async function writeOld(overlay: BlockDevice, old: Uint8Array, base: number, from: number, to: number, oldEnd: number): Promise<void> {
+  const split = Math.max(from, Math.min(to, oldEnd));
+  if (split > from) await overlay.write(old.subarray(from - base, split - base), from);
+  if (to > split) await overlay.writeZeroes(split, to - split);
+}
+
+/**
+ * The bytes of `[start, end)` of one side, zeros past its end; undefined when all of it reads as zeros (decided
+ * from the chain's block status, without reading).
+ */
+async function readSide(device: BlockDevice | undefined, start: number, end: number): Promise<Uint8Array | undefined> {
+  if (device === undefined) return undefined;
+  const inside = Math.min(end, device.size);
+  if (inside <= start) return undefined;
+  const extents = (await chainStatus(device, start, inside - start)).filter((extent) => !extent.zero);
+  if (extents.length === 0) return undefined;
+  const bytes = new Uint8Array(end - start);
+  await Promise.all(extents.map((extent) => device.read(bytes.subarray(extent.offset - start, extent.offset - start + extent.length), extent.offset)));
+  return bytes;
+}
+
+function view(bytes: Uint8Array, offset: number, length: number): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, length);
+}
