@@ -6,6 +6,7 @@ import { createCommand, createUsage } from './commands/create.js';
 import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
+import { measureCommand, measureHelp, measureUsage } from './commands/measure.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
+  measure: { run: measureCommand, usage: measureUsage, help: measureHelp, errorExitCode: 1 },
 };
 
 function usage(): string {

@@ -15,3 +15,4 @@ export type { Preallocation } from './preallocate.js';
 export { memoryImage } from './memory-image.js';
 export { openImage, type OpenImageOptions, type ImageLocks, type SnapshotKey } from './open-image.js';
 export { DEFAULT_CODECS } from './default-codecs.js';
+export { measureQcow2, fullMetadataBytes, refcountMetadataClusters, bitmapsBytes, type MeasureLayout, type Measurement } from './measure.js';
