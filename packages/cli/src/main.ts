@@ -7,6 +7,7 @@ import { infoCommand, infoUsage } from './commands/info.js';
 import { ioCommand, ioUsage } from './commands/io.js';
 import { mapCommand, mapUsage } from './commands/map.js';
 import { measureCommand, measureHelp, measureUsage } from './commands/measure.js';
+import { resizeCommand, resizeHelp, resizeUsage } from './commands/resize.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { run: benchCommand, usage: benchUsage, errorExitCode: 1 },
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
+  resize: { run: resizeCommand, usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
   measure: { run: measureCommand, usage: measureUsage, help: measureHelp, errorExitCode: 1 },
 };
 

@@ -20,6 +20,7 @@ import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { growDisk } from './l1-growth.js';
+import { shrinkDisk } from './shrink-disk.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
@@ -232,20 +233,30 @@ export class Qcow2Image implements BlockDevice {
   }
 
   /**
-   * Grows the disk to `size` bytes (rounded up to 512, as qemu-img does). The new space reads as zeros, or from
-   * the backing file where it is long enough. Shrinking is not supported here.
+   * Changes the disk's size to `size` bytes (rounded up to 512, as qemu-img does). Growing: the new space reads
+   * as zeros, or from the backing file where it is long enough, or is allocated with `preallocation`. Shrinking
+   * (shrink-disk.ts) releases every cluster past the new end; what lay there is gone.
    */
-  async resize(size: number): Promise<void> {
+  async resize(size: number, options: { preallocation?: Preallocation } = {}): Promise<void> {
     checkWritable(this);
     const target = Math.ceil(size / 512) * 512;
-    if (target < this.virtualSize) throw new DiskError('E_UNSUPPORTED', 'shrinking an image is not supported', { file: this.name });
+    const old = this.virtualSize;
     const writer = this.writer!;
-    await this.changing(() =>
-      writer.lock.run(async () => {
-        await growDisk(writer.resizeParts, target);
+    await this.changing(async () => {
+      // Shrinking releases clusters: writes still in the caches must be durable first.
+      if (target < old) await writer.writePath.flush();
+      await writer.lock.run(async () => {
+        if (target < old) await shrinkDisk({ ...writer.resizeParts, oldSize: old, mapper: this.mapper, l2Writer: writer.l2Writer, l2Cache: writer.l2Cache }, target);
+        else await growDisk(writer.resizeParts, target);
         this.virtualSize = target;
-      }),
-    );
+        const mode = options.preallocation ?? 'off';
+        if (target > old && mode !== 'off') {
+          const { geometry } = this.metadata;
+          const parts = { file: this.file as TrackedFile, dataFile: this.dataFile, geometry, mapper: this.mapper, l2Writer: writer.l2Writer, refcounts: writer.refcounts };
+          await preallocate(parts, target, mode, Math.ceil(old / geometry.clusterSize));
+        }
+      });
+    });
   }
 
   /** Allocates every cluster of the disk (`qemu-img create -o preallocation=`); for freshly created images. */
