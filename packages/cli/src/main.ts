@@ -1,3 +1,4 @@
+import { amendCommand, amendHelp, amendUsage } from './commands/amend.js';
 import { benchCommand, benchUsage } from './commands/bench.js';
 import { checkCommand, checkUsage } from './commands/check.js';
 import { compareCommand, compareUsage } from './commands/compare.js';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   snapshot: { run: snapshotCommand, usage: snapshotUsage, errorExitCode: 1 },
   serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
   resize: { run: resizeCommand, usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
+  amend: { run: amendCommand, usage: amendUsage, help: amendHelp, errorExitCode: 1 },
   measure: { run: measureCommand, usage: measureUsage, help: measureHelp, errorExitCode: 1 },
 };
 

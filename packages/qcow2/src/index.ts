@@ -16,3 +16,5 @@ export { memoryImage } from './memory-image.js';
 export { openImage, type OpenImageOptions, type ImageLocks, type SnapshotKey } from './open-image.js';
 export { DEFAULT_CODECS } from './default-codecs.js';
 export { measureQcow2, fullMetadataBytes, refcountMetadataClusters, bitmapsBytes, type MeasureLayout, type Measurement } from './measure.js';
+export type { AmendChange } from './amend.js';
+export { rewriteRefcountWidth } from './refcount-width.js';

@@ -21,6 +21,7 @@ import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { growDisk } from './l1-growth.js';
 import { shrinkDisk } from './shrink-disk.js';
+import { amendImage, type AmendChange, type AmendParts } from './amend.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
@@ -309,6 +310,22 @@ export class Qcow2Image implements BlockDevice {
         this.metadata.extensions = { ...this.metadata.extensions, all: [...writer.header.extensions], backingFormat: name === undefined ? undefined : format };
       });
     }, false);
+  }
+
+  /** Changes header-level options in place (qemu-img amend; the checks are the caller's): see amend.ts. */
+  async amend(change: AmendChange): Promise<void> {
+    const writer = this.writable(0, 0);
+    const parts: AmendParts = {
+      size: this.virtualSize,
+      clusterSize: this.metadata.geometry.clusterSize,
+      backing: this.backing,
+      header: writer.header,
+      writePath: writer.writePath,
+      lock: writer.lock,
+      map: (offset, length) => this.map(offset, length),
+    };
+    // Only a downgrade writes guest clusters (zero clusters made explicit); the rest keeps the bitmaps valid.
+    await this.changing(() => amendImage(parts, change), change.version === 2);
   }
 
   /** The internal snapshots, in table order. */
