@@ -10,6 +10,9 @@ import { ioCommand, ioHelp, ioUsage } from './commands/io.js';
 import { mapCommand, mapHelp, mapUsage } from './commands/map.js';
 import { rebaseCommand, rebaseHelp, rebaseUsage } from './commands/rebase.js';
 import { commitCommand, commitHelp, commitUsage } from './commands/commit.js';
+import { amendCommand, amendHelp, amendUsage } from './commands/amend.js';
+import { measureCommand, measureHelp, measureUsage } from './commands/measure.js';
+import { resizeCommand, resizeHelp, resizeUsage } from './commands/resize.js';
 import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
 import { snapshotCommand, snapshotHelp, snapshotUsage } from './commands/snapshot.js';
 import { describeError } from './describe-error.js';
@@ -41,6 +44,9 @@ const COMMANDS: Record<string, Command> = {
   dd: { run: ddCommand, usage: ddUsage, help: ddHelp, errorExitCode: 1 },
   rebase: { run: rebaseCommand, usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
   commit: { run: commitCommand, usage: commitUsage, help: commitHelp, errorExitCode: 1 },
+  resize: { run: resizeCommand, usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
+  amend: { run: amendCommand, usage: amendUsage, help: amendHelp, errorExitCode: 1 },
+  measure: { run: measureCommand, usage: measureUsage, help: measureHelp, errorExitCode: 1 },
 };
 
 function usage(): string {

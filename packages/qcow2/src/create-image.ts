@@ -77,7 +77,7 @@ export function checkCreateOptions(o: CreateOptions): void {
 const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
 
 /** QEMU's feature name table: every feature it knows, so older readers can name what they do not support. */
-const FEATURE_NAMES: FeatureName[] = [
+export const FEATURE_NAMES: FeatureName[] = [
   { kind: 'incompatible', bit: 0, name: 'dirty bit' },
   { kind: 'incompatible', bit: 1, name: 'corrupt bit' },
   { kind: 'incompatible', bit: 2, name: 'external data file' },

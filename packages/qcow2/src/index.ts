@@ -18,3 +18,6 @@ export { DEFAULT_CODECS } from './default-codecs.js';
 export { SequentialImageWriter, type SequentialImageOptions } from './sequential-writer.js';
 export { CompressedPacker } from './compressed-packer.js';
 export { worthCompressing, type ClusterCompressor } from './cluster-compressor.js';
+export { measureQcow2, fullMetadataBytes, refcountMetadataClusters, bitmapsBytes, type MeasureLayout, type Measurement } from './measure.js';
+export type { AmendChange } from './amend.js';
+export { rewriteRefcountWidth } from './refcount-width.js';

@@ -22,7 +22,7 @@ export interface PreallocateParts {
  * them. `full` also writes zeros over the data; so does `falloc`, since writing is the only way Node has to reserve
  * the blocks (QEMU calls fallocate). Runs under the metadata lock.
  */
-export async function preallocate(parts: PreallocateParts, size: number, mode: Preallocation): Promise<void> {
+export async function preallocate(parts: PreallocateParts, size: number, mode: Preallocation, fromCluster = 0): Promise<void> {
   if (mode === 'off') return;
   const { geometry, l2Writer, refcounts, file } = parts;
   const { clusterSize, l2Entries } = geometry;
@@ -30,23 +30,27 @@ export async function preallocate(parts: PreallocateParts, size: number, mode: P
   let dataEnd = 0;
   const runs: Array<[offset: number, length: number]> = [];
   // metadata: each L2 table, then the clusters it maps. falloc/full: QEMU takes all data clusters in one run
-  // right after the first L2 table, and the other tables follow the data.
+  // right after the first L2 table, and the other tables follow the data. Growing (resize) starts at
+  // `fromCluster`, the first cluster wholly past the old end: the clusters before it are the guest's already.
   let oneRun: number | undefined;
-  for (let first = 0; first < clusters; first += l2Entries) {
-    const count = Math.min(l2Entries, clusters - first);
-    const table = await l2Writer.writableTable(first / l2Entries);
+  for (let first = fromCluster; first < clusters; ) {
+    const tableEnd = (Math.floor(first / l2Entries) + 1) * l2Entries;
+    const count = Math.min(tableEnd, clusters) - first;
+    const table = await l2Writer.writableTable(Math.floor(first / l2Entries));
     let host: number;
     if (geometry.externalDataFile) host = first * clusterSize;
     else if (mode === 'metadata') host = await refcounts.allocate(count);
-    else host = (oneRun ??= await refcounts.allocate(clusters)) + first * clusterSize;
+    else host = (oneRun ??= await refcounts.allocate(clusters - fromCluster)) + (first - fromCluster) * clusterSize;
     for (let i = 0; i < count; i++) {
-      l2Writer.setEntry(table, i, { hostOffset: host + i * clusterSize, copied: true, allocMask: 0, zeroMask: 0 });
+      l2Writer.setEntry(table, (first % l2Entries) + i, { hostOffset: host + i * clusterSize, copied: true, allocMask: 0, zeroMask: 0 });
     }
     dataEnd = Math.max(dataEnd, host + count * clusterSize);
     runs.push([host, count * clusterSize]);
+    first += count;
   }
   if (geometry.externalDataFile) {
-    await zeroFill(parts.dataFile, 0, size, mode !== 'metadata');
+    const from = fromCluster * clusterSize;
+    await zeroFill(parts.dataFile, from, Math.max(0, size - from), mode !== 'metadata');
     return;
   }
   await file.extendTo(dataEnd);

@@ -22,6 +22,8 @@ import { TrackedFile } from './tracked-file.js';
 import { CompressedWriter } from './compressed-write.js';
 import { growDisk } from './l1-growth.js';
 import { makeEmpty } from './make-empty.js';
+import { shrinkDisk } from './shrink-disk.js';
+import { amendImage, type AmendChange, type AmendParts } from './amend.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
@@ -249,20 +251,30 @@ export class Qcow2Image implements BlockDevice {
   }
 
   /**
-   * Grows the disk to `size` bytes (rounded up to 512, as qemu-img does). The new space reads as zeros, or from
-   * the backing file where it is long enough. Shrinking is not supported here.
+   * Changes the disk's size to `size` bytes (rounded up to 512, as qemu-img does). Growing: the new space reads
+   * as zeros, or from the backing file where it is long enough, or is allocated with `preallocation`. Shrinking
+   * (shrink-disk.ts) releases every cluster past the new end; what lay there is gone.
    */
-  async resize(size: number): Promise<void> {
+  async resize(size: number, options: { preallocation?: Preallocation } = {}): Promise<void> {
     checkWritable(this);
     const target = Math.ceil(size / 512) * 512;
-    if (target < this.virtualSize) throw new DiskError('E_UNSUPPORTED', 'shrinking an image is not supported', { file: this.name });
+    const old = this.virtualSize;
     const writer = this.writer!;
-    await this.changing(() =>
-      writer.lock.run(async () => {
-        await growDisk(writer.resizeParts, target);
+    await this.changing(async () => {
+      // Shrinking releases clusters: writes still in the caches must be durable first.
+      if (target < old) await writer.writePath.flush();
+      await writer.lock.run(async () => {
+        if (target < old) await shrinkDisk({ ...writer.resizeParts, oldSize: old, mapper: this.mapper, l2Writer: writer.l2Writer, l2Cache: writer.l2Cache }, target);
+        else await growDisk(writer.resizeParts, target);
         this.virtualSize = target;
-      }),
-    );
+        const mode = options.preallocation ?? 'off';
+        if (target > old && mode !== 'off') {
+          const { geometry } = this.metadata;
+          const parts = { file: this.file as TrackedFile, dataFile: this.dataFile, geometry, mapper: this.mapper, l2Writer: writer.l2Writer, refcounts: writer.refcounts };
+          await preallocate(parts, target, mode, Math.ceil(old / geometry.clusterSize));
+        }
+      });
+    });
   }
 
   /** Allocates every cluster of the disk (`qemu-img create -o preallocation=`); for freshly created images. */
@@ -311,7 +323,7 @@ export class Qcow2Image implements BlockDevice {
       await writer.writePath.flush();
       await writer.lock.run(async () => {
         await writer.header.setBackingFile(name, format);
-          this.metadata.backingFileName = name;
+        this.metadata.backingFileName = name;
         this.metadata.extensions = { ...this.metadata.extensions, all: [...writer.header.extensions], backingFormat: name === undefined ? undefined : format };
       });
     }, false);
@@ -327,6 +339,22 @@ export class Qcow2Image implements BlockDevice {
       await writer.writePath.flush();
       await writer.lock.run(() => makeEmpty({ ...writer.resizeParts, l2Cache: writer.l2Cache, mapper: this.mapper }));
     });
+  }
+
+  /** Changes header-level options in place (qemu-img amend; the checks are the caller's): see amend.ts. */
+  async amend(change: AmendChange): Promise<void> {
+    const writer = this.writable(0, 0);
+    const parts: AmendParts = {
+      size: this.virtualSize,
+      clusterSize: this.metadata.geometry.clusterSize,
+      backing: this.backing,
+      header: writer.header,
+      writePath: writer.writePath,
+      lock: writer.lock,
+      map: (offset, length) => this.map(offset, length),
+    };
+    // Only a downgrade writes guest clusters (zero clusters made explicit); the rest keeps the bitmaps valid.
+    await this.changing(() => amendImage(parts, change), change.version === 2);
   }
 
   /** The internal snapshots, in table order. */

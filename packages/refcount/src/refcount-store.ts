@@ -201,6 +201,47 @@ export class RefcountStore {
     return start * this.clusterSize;
   }
 
+  /**
+   * Releases the refcount blocks that count nothing but themselves (a shrink left their range empty), as QEMU
+   * does after a shrink, so the file can end at the last cluster still in use. For each: the table entry is
+   * cleared and synced first; only then does the block's own count drop (in another block, when another counts
+   * it), so a crash leaves at worst a leaked block. Returns how many were released.
+   */
+  async releaseEmptyBlocks(): Promise<number> {
+    // Judged all at once before any is released, as QEMU judges them: a block that counts another empty block
+    // is not empty itself, and stays.
+    const empty: number[] = [];
+    for (let range = 0; range < this.table.length; range++) {
+      const blockOffset = this.table[range] ?? 0;
+      if (blockOffset === 0) continue;
+      const self = blockOffset / this.clusterSize;
+      const selfCounted = Math.floor(self / this.blockEntries) === range;
+      const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
+      let unused = true;
+      for (let index = 0; index < this.blockEntries && unused; index++) {
+        const count = getRefcount(block, index, this.options.refcountOrder);
+        if (count !== 0 && !(selfCounted && index === self % this.blockEntries && count === 1)) unused = false;
+      }
+      if (unused) empty.push(range);
+    }
+    for (const range of empty) {
+      const blockOffset = this.table[range]!;
+      const self = blockOffset / this.clusterSize;
+      await this.writeTableEntry(range, 0);
+      await this.file.flush();
+      this.table[range] = 0;
+      this.blocks.drop(blockOffset);
+      this.options.onMetadataChange?.({ added: [], removed: [[blockOffset, 1]] });
+      if (Math.floor(self / this.blockEntries) === range) {
+        this.options.listener?.freed(self);
+        this.freeHint = Math.min(this.freeHint, range * this.blockEntries);
+      } else {
+        await this.adjust(self, -1);
+      }
+    }
+    return empty.length;
+  }
+
   /** Writes back every changed refcount block (no sync: the caller orders syncs). */
   flush(): Promise<void> {
     return this.blocks.flush();

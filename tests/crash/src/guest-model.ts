@@ -82,7 +82,9 @@ export class SectorModel {
         this.forSectors(op.offset, op.length, (sector) => this.addValue(sector, 0));
         return;
       case 'resize':
-        this.size = Math.max(this.size, op.size);
+        // A shrink drops what lies past the new end: growing again later shows zeros there.
+        if (op.size < this.size) for (const sector of [...this.sectors.keys()]) if (sector >= op.size / SECTOR) this.sectors.delete(sector);
+        this.size = op.size;
         return;
       case 'empty':
         this.sectors.clear();
@@ -104,6 +106,10 @@ export class SectorModel {
         return;
       case 'empty':
         for (const sector of this.sectors.keys()) this.addValue(sector, 0);
+        return;
+      case 'resize':
+        // A shrink in flight may have cleared the clusters past the new end before the header took the size.
+        for (const sector of this.sectors.keys()) if (sector >= op.size / SECTOR) this.addValue(sector, 0);
         return;
       default:
         return;

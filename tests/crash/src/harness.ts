@@ -177,7 +177,10 @@ export class ModelTimeline {
         minSize = Math.min(minSize, target.size);
         maxSize = Math.max(maxSize, target.size);
       } else model.widen(span.op);
-      if (span.op.op === 'resize') maxSize = Math.max(maxSize, span.op.size);
+      if (span.op.op === 'resize') {
+        maxSize = Math.max(maxSize, span.op.size);
+        minSize = Math.min(minSize, span.op.size);
+      }
     }
     return { model, minSize, maxSize, barrier };
   }
