@@ -5,11 +5,11 @@ import type { RefcountStore } from '@q/refcount';
 import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock, KeyedClaims } from './async-lock.js';
 import type { DeallocationQueue } from './deallocation-queue.js';
+import { dataHost, newHostCluster } from './host-allocation.js';
+import { writeWholeClusters, type WholeClusterWriter } from './whole-cluster-write.js';
+import { clusterPieces, groupPieces, type PieceRoute } from './write-pieces.js';
 import type { HeaderState } from './header-state.js';
 import type { TrackedFile } from './tracked-file.js';
-
-/** Room the file grows by past a new cluster, so appending writes truncate once per megabyte. */
-const RESERVE_BYTES = 1 << 20;
 
 /** A new L2 entry; `keepsReference` says it still names the old entry's cluster (only its flags changed). */
 export type NewEntryDecision = NewEntry & { keepsReference?: boolean };
@@ -44,13 +44,14 @@ export interface WritePathParts {
 }
 
 /**
- * Writes into a qcow2 image, cluster by cluster (zero writes and discards build on it: zero-path.ts). A write to a cluster this image owns
- * alone (COPIED) goes straight to its host cluster; anything else (unallocated, zero, compressed, shared with a
- * snapshot) gets a new cluster whose untouched bytes are copied from what the guest saw before (the backing file,
- * zeros, or the old cluster). Old clusters are released only after the tables no longer naming them are durable
- * (at flush), so a crash leaks at worst.
+ * Writes into a qcow2 image (zero writes and discards build on it: zero-path.ts). A write to a cluster this image
+ * owns alone (COPIED) goes straight to its host cluster; anything else (unallocated, zero, compressed, shared with
+ * a snapshot) gets a new cluster whose untouched bytes are copied from what the guest saw before (the backing
+ * file, zeros, or the old cluster), or, when the write covers it whole, nothing (whole-cluster-write.ts). Contiguous
+ * host runs go out as one write. Old clusters are released only after the tables no longer naming them are
+ * durable (at flush), so a crash leaks at worst.
  */
-export class WritePath {
+export class WritePath implements WholeClusterWriter {
   readonly p: WritePathParts;
   private readonly claims = new KeyedClaims();
   /** Clusters to release once the L2 tables that dropped them are durable. */
@@ -62,17 +63,46 @@ export class WritePath {
     this.p = parts;
   }
 
+  /**
+   * Writes guest bytes with one data I/O per contiguous host run (DESIGN.md): clusters written in place whose host
+   * clusters follow each other go out together, and whole clusters needing new host clusters get one run of them
+   * (writeWholeClusters); only partial clusters needing copy-on-write go cluster by cluster.
+   */
   async write(src: Uint8Array, offset: number): Promise<void> {
     const { clusterSize } = this.p.geometry;
+    const pieces = clusterPieces(offset, src.length, clusterSize);
+    if (pieces.length === 1) return this.writeCluster(pieces[0]!.cluster, pieces[0]!.at, src);
     const tasks: Promise<void>[] = [];
-    for (let at = 0; at < src.length; ) {
-      const guest = offset + at;
-      const cluster = Math.floor(guest / clusterSize);
-      const end = Math.min(src.length, (cluster + 1) * clusterSize - offset);
-      tasks.push(this.writeCluster(cluster, guest - cluster * clusterSize, src.subarray(at, end)));
-      at = end;
+    // A flush releases clusters dropped from the tables once the in-place writes in flight have landed. Between
+    // finding a cluster writable in place and issuing that write, this request is such a write already: the gate
+    // keeps flush from releasing (and the allocator from reusing) a cluster this request is about to write.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    this.inPlace.add(gate);
+    try {
+      const routes: PieceRoute[] = [];
+      for (const piece of pieces) {
+        const host = await this.inPlaceTarget(piece.cluster, piece.at, piece.end - piece.start);
+        if (host !== undefined) routes.push({ kind: 'in-place', host });
+        else routes.push({ kind: piece.end - piece.start === clusterSize ? 'whole' : 'partial' });
+      }
+      for (const group of groupPieces(pieces, routes)) {
+        const first = group.pieces[0]!;
+        const bytes = src.subarray(first.start, group.pieces[group.pieces.length - 1]!.end);
+        if (group.kind === 'in-place') tasks.push(this.writeInPlace(bytes, group.host!));
+        else if (group.kind === 'whole' && group.pieces.length > 1) tasks.push(writeWholeClusters(this, first.cluster, bytes));
+        else tasks.push(this.writeCluster(first.cluster, first.at, bytes));
+      }
+    } finally {
+      this.inPlace.delete(gate);
+      open();
     }
     await Promise.all(tasks);
+  }
+
+  /** Claims guest `cluster` for a change of its mapping (see KeyedClaims); the returned function releases it. */
+  claim(cluster: number): Promise<() => void> {
+    return this.claims.claim(cluster);
   }
 
   /** Writes `bytes` at `at` inside guest `cluster` (in place, or allocating under the cluster's claim). */
@@ -102,12 +132,7 @@ export class WritePath {
     if (entry.compressed || !entry.copied) return undefined;
     const needed = subclusterMask(Math.floor(at / geometry.subclusterSize), Math.floor((at + length - 1) / geometry.subclusterSize));
     if ((entry.allocMask & needed) !== needed) return undefined;
-    return this.dataHost(entry, cluster) + at;
-  }
-
-  /** Where an allocated cluster's data lives (with an external data file: its guest offset). */
-  private dataHost(entry: L2Entry, cluster: number): number {
-    return this.p.geometry.externalDataFile ? cluster * this.p.geometry.clusterSize : entry.hostOffset;
+    return dataHost(this.p.geometry, entry, cluster) + at;
   }
 
   private async writeInPlace(bytes: Uint8Array, host: number): Promise<void> {
@@ -154,7 +179,7 @@ export class WritePath {
     }
 
     const fileEnd = this.p.file.end;
-    const host = reuse ? this.dataHost(entry, cluster) : await this.p.lock.run(() => this.newHostCluster(cluster));
+    const host = reuse ? dataHost(this.p.geometry, entry, cluster) : await this.p.lock.run(() => newHostCluster(this.p, cluster));
     this.checkOverlap(host + spanStart, spanEnd - spanStart);
     // A new cluster past the old end of the file is all zeros already: only the written bytes need to go there.
     const fresh = !reuse && !geometry.externalDataFile && host >= fileEnd && zeroBelow;
@@ -181,18 +206,6 @@ export class WritePath {
     });
   }
 
-  /** Allocates a host cluster for guest `cluster` and makes the file cover it. Under the lock. */
-  private async newHostCluster(cluster: number): Promise<number> {
-    const { geometry, file } = this.p;
-    if (geometry.externalDataFile) return cluster * geometry.clusterSize;
-    const host = await this.p.refcounts.allocate(1);
-    // A fresh cluster past the end reads as zeros once the file covers it: a truncate (with room for the next
-    // clusters) instead of writing zeros.
-    await file.extendTo(host + geometry.clusterSize, Math.max(RESERVE_BYTES, geometry.clusterSize));
-    this.p.mapper.imageFileSize = Math.max(this.p.mapper.imageFileSize, file.end);
-    return host;
-  }
-
   /** Whether guest bytes `[from, to)` of `cluster` read as zeros without looking (zero flag, nothing below). */
   private readsAsZero(entry: L2Entry, cluster: number, from: number, to: number): boolean {
     const { geometry, backing } = this.p;
@@ -210,7 +223,7 @@ export class WritePath {
   }
 
   /** Queues the references `entry` held for release at the next flush. */
-  private release(entry: L2Entry): void {
+  release(entry: L2Entry): void {
     for (const cluster of referencedClusters(entry, this.p.geometry)) this.pendingFrees.push(cluster);
   }
 
@@ -272,7 +285,7 @@ export class WritePath {
    * A write landing on metadata would destroy the image: refuse it (QEMU's overlap check). The engine marks the
    * image corrupt on the way out, as for every broken pointer (Qcow2Image.signalCorruption).
    */
-  private checkOverlap(host: number, length: number): void {
+  checkOverlap(host: number, length: number): void {
     if (this.p.geometry.externalDataFile) return;
     const overlapped = this.p.metadata.overlap(host, length);
     if (overlapped === undefined) return;

@@ -58,6 +58,44 @@ describe('RefcountStore', () => {
     expect(storedRefcounts(file, 16, 4, 65536, 1, 9)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 0]);
   });
 
+  it('keeps free clusters a longer run skipped findable for later allocations', async () => {
+    const file = freshFile(16, 4);
+    const { store } = await openStore(file, 16, 4);
+    await store.allocate(4); // clusters 3-6
+    await store.adjust(4, -1); // a one-cluster hole at 4
+    expect(await store.allocate(2)).toBe(7 * 65536);
+    expect(await store.allocate(1)).toBe(4 * 65536);
+  });
+
+  it('allocates a run from the first free cluster: a hole first, then the rest in one piece', async () => {
+    const file = freshFile(16, 4);
+    const { store, events } = await openStore(file, 16, 4);
+    await store.allocate(5); // clusters 3-7
+    await store.adjust(4, -1);
+    await store.adjust(5, -1); // a two-cluster hole at 4-5
+    events.length = 0;
+    expect(await store.allocateRun(8)).toEqual({ offset: 4 * 65536, count: 2 });
+    expect(await store.allocateRun(6)).toEqual({ offset: 8 * 65536, count: 6 });
+    expect(await store.allocateRun(1)).toEqual({ offset: 14 * 65536, count: 1 });
+    expect(events).toEqual(['+4', '+5', '+8', '+9', '+10', '+11', '+12', '+13', '+14']);
+    await store.flush();
+    expect(storedRefcounts(file, 16, 4, 65536, 1, 16)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+  });
+
+  it('puts the block of a range without one first and stops a run where such a range begins', async () => {
+    // 512-byte clusters, 64-bit refcounts: one block covers 64 clusters; the first block (cluster 2) counts 0-63.
+    const file = freshFile(9, 6);
+    const { store } = await openStore(file, 9, 6);
+    expect(await store.allocateRun(150)).toEqual({ offset: 3 * 512, count: 61 });
+    // Range 1 (clusters 64-127) has no block: it goes at cluster 64, counting itself; the run follows it.
+    expect(await store.allocateRun(89)).toEqual({ offset: 65 * 512, count: 63 });
+    expect(store.blockOffsets[1]).toBe(64 * 512);
+    await store.flush();
+    const counts = storedRefcounts(file, 9, 6, store.location.offset, store.location.clusters, 130);
+    for (let c = 0; c < 128; c++) expect(counts[c], `cluster ${c}`).toBe(1);
+    expect(counts[128]).toBe(0);
+  });
+
   it('refuses to go below zero or above the width', async () => {
     const { store } = await openStore(freshFile(9, 0), 9, 0);
     await expect(store.adjust(5, -1)).rejects.toMatchObject({ code: 'E_CORRUPT' });

@@ -187,10 +187,48 @@ export class RefcountStore {
         run++;
         continue;
       }
-      if (start === this.freeHint) this.freeHint = cluster + 1;
+      // Only a cluster in use at the hint moves it: free clusters skipped for being too few stay findable.
+      if (start === this.freeHint && run === 0) this.freeHint = cluster + 1;
       start = cluster + 1;
       run = 0;
     }
+    await this.claimRun(start, count);
+    return start * this.clusterSize;
+  }
+
+  /**
+   * Claims the first free cluster and up to `max - 1` free clusters right after it (set to 1): for a writer that
+   * can split its data over several runs, so it fills holes left by freed clusters instead of skipping them and
+   * still gets one contiguous run (one data write) where the space is free, as at the end of the file.
+   *
+   * A range without a refcount block gets its block first, where the run would have started, and a run stops
+   * where such a range begins: every block then sits at the start of the range it counts (counting itself, as
+   * single-cluster allocation places them), not after a long run in a range it does not count, where it would
+   * keep the file from shrinking once the run is released (releaseEmptyBlocks keeps a block counting another).
+   */
+  async allocateRun(max: number): Promise<{ offset: number; count: number }> {
+    let start: number;
+    for (;;) {
+      start = this.freeHint;
+      while ((await this.get(start)) !== 0) start++;
+      this.freeHint = start;
+      const range = Math.floor(start / this.blockEntries);
+      if ((this.table[range] ?? 0) !== 0) break;
+      await this.addStructures([range], start);
+    }
+    let count = 1;
+    while (count < max) {
+      const cluster = start + count;
+      if (cluster % this.blockEntries === 0 && (this.table[cluster / this.blockEntries] ?? 0) === 0) break;
+      if ((await this.get(cluster)) !== 0) break;
+      count++;
+    }
+    await this.claimRun(start, count);
+    return { offset: start * this.clusterSize, count };
+  }
+
+  /** Sets the free clusters `[start, start + count)` to 1, creating the refcount blocks they lack after them. */
+  private async claimRun(start: number, count: number): Promise<void> {
     const missing: number[] = [];
     for (let range = Math.floor(start / this.blockEntries); range <= Math.floor((start + count - 1) / this.blockEntries); range++) {
       if ((this.table[range] ?? 0) === 0) missing.push(range);
@@ -198,7 +236,6 @@ export class RefcountStore {
     if (missing.length > 0) await this.addStructures(missing, Math.max(this.frontier, start + count));
     for (let i = 0; i < count; i++) await this.set(start + i, 1);
     if (start === this.freeHint) this.freeHint = start + count;
-    return start * this.clusterSize;
   }
 
   /**
