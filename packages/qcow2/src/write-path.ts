@@ -73,12 +73,13 @@ export class WritePath implements WholeClusterWriter {
     const pieces = clusterPieces(offset, src.length, clusterSize);
     if (pieces.length === 1) return this.writeCluster(pieces[0]!.cluster, pieces[0]!.at, src);
     const tasks: Promise<void>[] = [];
-    // A flush releases clusters dropped from the tables once the in-place writes in flight have landed. Between
-    // finding a cluster writable in place and issuing that write, this request is such a write already: the gate
-    // keeps flush from releasing (and the allocator from reusing) a cluster this request is about to write.
+    // A flush releases clusters dropped from the tables once the in-place writes in flight have landed. From
+    // finding a cluster writable in place until that write has landed, this request counts as such a write: the
+    // gate keeps flush from releasing (and the allocator from reusing) a cluster it is about to write or writing.
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     this.inPlace.add(gate);
+    const inPlaceWrites: Promise<void>[] = [];
     try {
       const routes: PieceRoute[] = [];
       for (const piece of pieces) {
@@ -89,15 +90,17 @@ export class WritePath implements WholeClusterWriter {
       for (const group of groupPieces(pieces, routes)) {
         const first = group.pieces[0]!;
         const bytes = src.subarray(first.start, group.pieces[group.pieces.length - 1]!.end);
-        if (group.kind === 'in-place') tasks.push(this.writeInPlace(bytes, group.host!));
+        if (group.kind === 'in-place') inPlaceWrites.push(this.writeInPlace(bytes, group.host!));
         else if (group.kind === 'whole' && group.pieces.length > 1) tasks.push(writeWholeClusters(this, first.cluster, bytes));
         else tasks.push(this.writeCluster(first.cluster, first.at, bytes));
       }
     } finally {
-      this.inPlace.delete(gate);
-      open();
+      void Promise.allSettled(inPlaceWrites).then(() => {
+        this.inPlace.delete(gate);
+        open();
+      });
     }
-    await Promise.all(tasks);
+    await Promise.all([...inPlaceWrites, ...tasks]);
   }
 
   /** Claims guest `cluster` for a change of its mapping (see KeyedClaims); the returned function releases it. */
