@@ -5,11 +5,11 @@ import type { RefcountStore } from '@q/refcount';
 import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock, KeyedClaims } from './async-lock.js';
 import type { DeallocationQueue } from './deallocation-queue.js';
+import type { HeaderState } from './header-state.js';
 import { dataHost, newHostCluster } from './host-allocation.js';
+import type { TrackedFile } from './tracked-file.js';
 import { writeWholeClusters, type WholeClusterWriter } from './whole-cluster-write.js';
 import { clusterPieces, groupPieces, type PieceRoute } from './write-pieces.js';
-import type { HeaderState } from './header-state.js';
-import type { TrackedFile } from './tracked-file.js';
 
 /** A new L2 entry; `keepsReference` says it still names the old entry's cluster (only its flags changed). */
 export type NewEntryDecision = NewEntry & { keepsReference?: boolean };
