@@ -241,9 +241,34 @@ describe('SequentialImageWriter: write order', () => {
     await writer.writeData(600, new Uint8Array(8 * KiB).fill(3));
     await writer.finish();
     const ops = recording.ops.map((op) => (op.kind === 'write' ? `write@${op.offset}` : op.kind));
+    // The head: the file emptied and synced before any write.
+    expect(ops.slice(0, 2)).toEqual(['truncate', 'flush']);
     // The tail: refcounts (one write), flush, L1 table (cluster 1), flush, header (cluster 0), flush.
     expect(ops.slice(-6)).toEqual([`write@${2 * 4096}`, 'flush', 'write@4096', 'flush', 'write@0', 'flush']);
-    expect(ops.slice(0, -6)).not.toContain('flush');
+    expect(ops.slice(2, -6)).not.toContain('flush');
     expect(ops.slice(0, -2).filter((op) => op === 'write@0')).toEqual([]);
+  });
+});
+
+describe('SequentialImageWriter regressions', () => {
+  it('regression: lost truncation over an old image: the emptying is synced before the first new byte', async () => {
+    // An old image at the path: a crash that lost the truncation but kept new writes paired its header with new
+    // bytes over its tables (tests/crash sequential.test.ts replays every cut).
+    const old = new MemoryBlockFile(new Uint8Array(0));
+    const oldWriter = await SequentialImageWriter.create(old, options(1 * MiB));
+    await oldWriter.writeData(0, new Uint8Array(1 * MiB).fill(0x5e));
+    await oldWriter.finish();
+    const recording = await RecordingBlockFile.wrap(new MemoryBlockFile(old.contents().slice()));
+    const writer = await SequentialImageWriter.create(recording, options(1 * MiB));
+    await writer.writeData(0, new Uint8Array(64 * KiB).fill(1));
+    const firstWrite = recording.ops.findIndex((op) => op.kind === 'write');
+    const truncate = recording.ops.findIndex((op) => op.kind === 'truncate');
+    const synced = recording.ops.findIndex((op) => op.kind === 'flush');
+    expect(truncate).toBe(0);
+    expect(synced).toBeGreaterThan(truncate);
+    expect(synced).toBeLessThan(firstWrite);
+    // Any crash after the first write: the old header is gone for good.
+    const state = recording.crash(firstWrite + 1, { kind: 'drop-all' });
+    expect(state.bytes.subarray(0, 4)).not.toEqual(new Uint8Array([0x51, 0x46, 0x49, 0xfb]));
   });
 });
