@@ -155,4 +155,30 @@ describe('crash consistency: compressed writes', () => {
     expect(layout.compressed).toBeGreaterThan(4);
     expect(layout.sharing).toBe(0);
   });
+
+  // Regression (compressed run continued into a freed host cluster): once every compressed cluster in the run's
+  // host cluster is gone, the allocator hands that cluster out again (data, an L2 table); the next compressed
+  // cluster must start afresh instead of packing into it.
+  it('4 KiB clusters: the run\'s host cluster freed and handed out again as data and as an L2 table', async () => {
+    const workload: GuestOp[] = [
+      { op: 'compressed', offset: 0, length: 8 * KiB, pattern: 0x11 },
+      { op: 'flush' },
+      { op: 'discard', offset: 0, length: 8 * KiB },
+      { op: 'flush' },
+      { op: 'write', offset: 20 * KiB, length: 4 * KiB, pattern: 0x12 },
+      { op: 'compressed', offset: 8 * KiB, length: 4 * KiB, pattern: 0x13 },
+      { op: 'flush' },
+      { op: 'compressed', offset: 12 * KiB, length: 4 * KiB, pattern: 0x14, rawBytes: 3000 },
+      { op: 'write', offset: 12 * KiB, length: 4 * KiB, pattern: 0x15 },
+      { op: 'discard', offset: 8 * KiB, length: 4 * KiB },
+      { op: 'flush' },
+      // A new L2 table (40 MiB is another table's range) takes the lowest free cluster.
+      { op: 'write', offset: 40 * MiB, length: 4 * KiB, pattern: 0x16 },
+      { op: 'compressed', offset: 16 * KiB, length: 8 * KiB, pattern: 0x17 },
+      { op: 'write', offset: 20 * KiB + 512, length: 1 * KiB, pattern: 0x18 },
+      { op: 'flush' },
+      { op: 'close' },
+    ];
+    await expectCrashConsistent({ name: 'compressed-run-freed-4k', base: await createdBase(64 * MiB, { clusterBits: 12 }), workload, maxChecks: 150, qemuReads: 10 });
+  });
 });
