@@ -219,15 +219,21 @@ describe('SequentialImageWriter: layouts decoded by the project and checked by @
   });
 
   it('writes go forward only, inside the disk, in whole clusters; nothing after finish', async () => {
-    const writer = await SequentialImageWriter.create(new MemoryBlockFile(new Uint8Array(0)), options(1 * MiB));
+    const file = new MemoryBlockFile(new Uint8Array(0));
+    const writer = await SequentialImageWriter.create(file, options(1 * MiB));
     await writer.writeData(2, new Uint8Array(64 * KiB));
     await expect(writer.writeData(2, new Uint8Array(64 * KiB))).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(writer.writeZero(1)).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(writer.writeData(3, new Uint8Array(1000))).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(writer.writeZero(16)).rejects.toMatchObject({ code: 'E_INVALID' });
+    // A compressed stream longer than a cluster is refused before anything is counted: the image stays clean.
+    await expect(writer.writeCompressed(4, new Uint8Array(64 * KiB + 1))).rejects.toMatchObject({ code: 'E_INVALID' });
+    await expect(writer.writeCompressed(4, new Uint8Array(0))).rejects.toMatchObject({ code: 'E_INVALID' });
     await writer.finish();
     await expect(writer.writeZero(5)).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(writer.finish()).rejects.toMatchObject({ code: 'E_INVALID' });
+    const report = await checkImage(new MemoryBlockFile(file.contents().slice(), { writable: false }));
+    expect({ corruptions: report.corruptions, leaks: report.leaks }).toEqual({ corruptions: 0, leaks: 0 });
   });
 });
 

@@ -114,6 +114,10 @@ export class SequentialImageWriter {
    * byte, as QEMU packs them); every host cluster a cluster's bytes touch counts one reference for it.
    */
   async writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
+    // Before anything is counted: a refused stream must leave the writer as it was.
+    if (compressed.length < 1 || compressed.length > this.clusterSize) {
+      throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
+    }
     await this.enter(cluster);
     const host = this.packer.place(this.end, compressed.length);
     this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
