@@ -1,5 +1,6 @@
 import { checkImage } from '@q/check';
-import { MemoryBlockFile, type BlockFile } from '@q/raw';
+import { MemoryBlockFile, RecordingBlockFile, type BlockFile } from '@q/raw';
+import { decodeHeader } from '@q/format';
 import { describe, expect, it } from 'vitest';
 import { defaultCreateOptions, type CreateOptions } from './create-image.js';
 import { createQcow2 } from './create-qcow2.js';
@@ -113,5 +114,29 @@ describe('Qcow2Image.writeCompressed', () => {
     await image.writeCompressed(CLUSTER, compressed(2));
     expect(Math.floor((await hostOf(image, 1))! / CLUSTER)).toBe(Math.floor((await hostOf(image, 0))! / CLUSTER));
     await expectClean(image, file);
+  });
+
+  // With lazy refcounts the flush wrote L2 tables back with no sync after the data: a crash could keep an L2 entry
+  // naming compressed bytes that never landed (tests/crash: compressed-4k-zlib-lazy).
+  it('regression: lazy refcounts: L2 table written back before the compressed data it names was synced', async () => {
+    const { image: created, file } = await freshImage(1 << 20, { lazyRefcounts: true });
+    await created.writeCompressed(0, compressed(1));
+    await created.close();
+    const bytes = file.contents().slice();
+    const header = decodeHeader(bytes);
+    // L1 entry 0 names the L2 table (bits 9..55).
+    const l2Table = Number(new DataView(bytes.buffer).getBigUint64(header.l1TableOffset) & 0x00ff_ffff_ffff_fe00n);
+    const recording = await RecordingBlockFile.wrap(new MemoryBlockFile(bytes, { name: 'lazy.qcow2' }));
+    const image = await Qcow2Image.open(recording, { writable: true, codecs: nodeCodecs() });
+    await image.writeCompressed(CLUSTER, compressed(2));
+    const data = await hostOf(image, 1);
+    await image.flush();
+    const ops = recording.ops;
+    const dataWrite = ops.findIndex((op) => op.kind === 'write' && op.offset === data);
+    const tableWrite = ops.findIndex((op) => op.kind === 'write' && op.offset === l2Table);
+    expect(dataWrite).toBeGreaterThanOrEqual(0);
+    expect(tableWrite).toBeGreaterThan(dataWrite);
+    expect(ops.slice(dataWrite, tableWrite).some((op) => op.kind === 'flush')).toBe(true);
+    await image.close();
   });
 });

@@ -156,6 +156,17 @@ describe('crash consistency: compressed writes', () => {
     expect(layout.sharing).toBe(0);
   });
 
+  it('regression: lazy refcounts: L2 table written back before the compressed data it names was synced (4 KiB clusters, zlib)', async () => {
+    const workload: GuestOp[] = [...compressedWorkload({ seed: 85, to: 256 * KiB, clusterSize: 4 * KiB, ops: 20, firstPattern: 0xc0 }), { op: 'close' }];
+    await expectCrashConsistent({
+      name: 'compressed-4k-zlib-lazy',
+      base: await createdBase(256 * KiB, { clusterBits: 12, lazyRefcounts: true }),
+      lazy: true,
+      workload,
+      maxChecks: 120,
+    });
+  });
+
   // Regression (compressed run continued into a freed host cluster): once every compressed cluster in the run's
   // host cluster is gone, the allocator hands that cluster out again (data, an L2 table); the next compressed
   // cluster must start afresh instead of packing into it.
