@@ -225,6 +225,10 @@ export class WritePath {
     await lock.run(async () => {
       if (dataFile !== file) await dataFile.flush();
       await this.syncRefcounts();
+      // With lazy refcounts that wrote the refcounts without a sync; data in the image file (a compressed cluster's
+      // stream, new bytes in a reused cluster) must still be durable before the L2 tables naming it, or a crash
+      // keeps an entry pointing at bytes that never landed (an undecodable cluster, another cluster's old data).
+      if (file.unsynced) await file.flush();
       await l2Cache.flush();
       await file.flush();
       if (this.pendingFrees.length > 0) {

@@ -4,6 +4,7 @@ import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { MemoryBlockFile, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
 import { Rng, scratch, type Scratch } from '@q/test-support';
+import { compressedCluster } from './compressed-streams.js';
 import { describeOp, firstMismatch, isBarrier, SECTOR, SectorModel, type GuestOp } from './guest-model.js';
 import { qemuCheck, qemuCheckHuman, runAsync, runPool } from './qemu-check.js';
 
@@ -92,6 +93,11 @@ export async function record(scenario: Scenario): Promise<Recording> {
     switch (op.op) {
       case 'write':
         await image.write(new Uint8Array(op.length).fill(op.pattern), op.offset);
+        break;
+      case 'compressed':
+        for (let at = op.offset, clusterSize = image.metadata.geometry.clusterSize; at < op.offset + op.length; at += clusterSize) {
+          await image.writeCompressed(at, compressedCluster(image.compressionType, clusterSize, op.pattern, op.rawBytes));
+        }
         break;
       case 'zero':
         await image.writeZeroes(op.offset, op.length, { unmap: op.unmap === true });
