@@ -1,11 +1,12 @@
 import { checkImage } from '@q/check';
-import { MemoryBlockFile, RecordingBlockFile, type BlockFile } from '@q/raw';
+import { MemoryBlockFile, RecordingBlockFile } from '@q/raw';
 import { decodeHeader } from '@q/format';
 import { describe, expect, it } from 'vitest';
 import { defaultCreateOptions, type CreateOptions } from './create-image.js';
 import { createQcow2 } from './create-qcow2.js';
 import { nodeCodecs } from './node-codecs.js';
 import { nodeCompressor } from './node-compressors.js';
+import { unclosable } from './memory-image.js';
 import { Qcow2Image } from './qcow2-image.js';
 
 const KiB = 1024;
@@ -14,16 +15,7 @@ const CLUSTER = 4 * KiB;
 /** A fresh image in memory (4 KiB clusters) and its file, so the bytes can be checked after the image is closed. */
 async function freshImage(size: number, options: Partial<CreateOptions> = {}): Promise<{ image: Qcow2Image; file: MemoryBlockFile }> {
   const file = new MemoryBlockFile(new Uint8Array(0), { name: 'compressed.qcow2', deallocate: true });
-  const keepOpen: BlockFile = {
-    name: file.name,
-    capabilities: file.capabilities,
-    read: (dst, offset) => file.read(dst, offset),
-    write: (src, offset) => file.write(src, offset),
-    flush: () => file.flush(),
-    size: () => file.size(),
-    truncate: (length) => file.truncate(length),
-    close: async () => undefined,
-  };
+  const keepOpen = unclosable(file);
   await createQcow2(keepOpen, { ...defaultCreateOptions(size), clusterBits: 12, ...options });
   return { image: await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs() }), file };
 }
