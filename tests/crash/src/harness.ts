@@ -32,6 +32,8 @@ export interface Scenario {
   qemuReads?: number;
   /** Most crash images to check (default DEFAULT_MAX_CHECKS); past it, boundJobs keeps the structural ones first. */
   maxChecks?: number;
+  /** Bytes of L2 tables the recorded session caches: small caches write tables back between flushes (evictions). */
+  l2CacheBytes?: number;
 }
 
 export const DEFAULT_POLICIES: CrashPolicy[] = [
@@ -86,7 +88,7 @@ export async function record(scenario: Scenario): Promise<Recording> {
   // The file deallocates as a file system with holes does, so freed clusters are punched (recorded as zeros over
   // the range, pending until a flush) and every crash point also covers holes punched too early.
   const file = await RecordingBlockFile.wrap(new MemoryBlockFile(scenario.base.bytes.slice(), { name: scenario.name, deallocate: true }));
-  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs() });
+  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs(), l2CacheBytes: scenario.l2CacheBytes });
   const spans: OpSpan[] = [];
   for (const op of scenario.workload) {
     const start = file.opCount;
