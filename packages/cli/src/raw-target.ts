@@ -19,28 +19,36 @@ export interface RawTarget {
 export interface RawFileTargetOptions {
   /** Write into the existing file (`-n`) instead of creating it: its old bytes must be overwritten, zeros too. */
   existing: boolean;
+  /**
+   * `--target-is-zero` (with `-n`): the caller vouches that the existing file reads as zeros, so it is treated as a
+   * fresh one: zero ranges and all-zero blocks are not written (qemu-img skips them too; with `-S 0` it writes all).
+   */
+  targetIsZero?: boolean;
   /** Skip all-zero blocks of data (`-S 0` turns this off). */
   sparse: boolean;
 }
 
 /**
- * A raw file target (a local file, or an NBD export with `-n`). A fresh file starts as a hole of the right size, so zero ranges and all-zero blocks are simply
- * not written (the sparse result qemu-img gives); an existing file (`-n`) gets its zeros written.
+ * A raw file target (a local file, or an NBD export with `-n`). A fresh file starts as a hole of the right size, so
+ * zero ranges and all-zero blocks are simply not written (the sparse result qemu-img gives); an existing file (`-n`)
+ * gets its zeros written, unless `--target-is-zero` says it reads zeros already.
  */
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
+  const readsZeros = !existing || options.targetIsZero === true;
   const file: BlockFile = await cliStore().open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {
     ordered: false,
     async write(bytes, offset) {
-      if (existing || !sparse) return file.write(bytes, offset);
+      if (!readsZeros || !sparse) return file.write(bytes, offset);
       await Promise.all(dataRuns(bytes).map(([start, end]) => file.write(bytes.subarray(start, end), offset + start)));
     },
     async zero(offset, length) {
-      // A fresh sparse file already reads zeros there; an old file or a fully allocated one (-S 0) gets them written.
-      if (!existing && sparse) return;
+      // A fresh sparse file (or one vouched for by --target-is-zero) already reads zeros there; an old file or a
+      // fully allocated one (-S 0) gets them written.
+      if (readsZeros && sparse) return;
       for (let at = 0; at < length; at += zeros.length) {
         await file.write(zeros.subarray(0, Math.min(zeros.length, length - at)), offset + at);
       }

@@ -10,7 +10,15 @@ import { Qcow2Image } from './qcow2-image.js';
 export async function memoryImage(size: number, options: Partial<CreateOptions> = {}): Promise<Qcow2Image> {
   const file = new MemoryBlockFile(new Uint8Array(0), { name: 'memory.qcow2' });
   // createQcow2 closes the file it is given: hand it one whose close keeps the bytes.
-  const keepOpen: BlockFile = {
+  const keepOpen = unclosable(file);
+  await createQcow2(keepOpen, { ...defaultCreateOptions(size), ...options });
+  // No codecs: the engine's defaults load the portable decoders only if a compressed cluster is read.
+  return Qcow2Image.open(file, { name: 'memory.qcow2', writable: true });
+}
+
+/** `file` behind a close that does nothing: for createQcow2 (which closes what it is given) over bytes kept open. */
+export function unclosable(file: BlockFile): BlockFile {
+  return {
     name: file.name,
     capabilities: file.capabilities,
     read: (dst, offset) => file.read(dst, offset),
@@ -20,7 +28,4 @@ export async function memoryImage(size: number, options: Partial<CreateOptions> 
     truncate: (length) => file.truncate(length),
     close: async () => undefined,
   };
-  await createQcow2(keepOpen, { ...defaultCreateOptions(size), ...options });
-  // No codecs: the engine's defaults load the portable decoders only if a compressed cluster is read.
-  return Qcow2Image.open(file, { name: 'memory.qcow2', writable: true });
 }

@@ -164,8 +164,10 @@ export class Qcow2Image implements BlockDevice {
         const dataFileName = options.dataFile ?? metadata.extensions.dataFile;
         if (dataFileName === undefined) throw new DiskError('E_INVALID', "'data-file' is required for this image");
         if (options.openDataFile === undefined) throw new DiskError('E_UNSUPPORTED', 'no way to open the external data file was provided');
-        dataFile = await options.openDataFile(dataFileName, writable);
-        opened.push(dataFile);
+        const dataFileHandle = await options.openDataFile(dataFileName, writable);
+        opened.push(dataFileHandle);
+        // Writers track what the data file has not synced yet (data goes to disk before tables naming it).
+        dataFile = writable ? await TrackedFile.wrap(dataFileHandle) : dataFileHandle;
       }
       let backing: BlockDevice | undefined;
       if (metadata.backingFileName !== undefined && options.ignoreBacking !== true) {
@@ -180,7 +182,7 @@ export class Qcow2Image implements BlockDevice {
       const writer = writable
         ? await writableParts({
             file: imageFile as TrackedFile,
-            dataFile,
+            dataFile: dataFile as TrackedFile,
             metadata,
             mapping,
             backing,

@@ -15,8 +15,8 @@ export type SequentialImageOptions = Omit<CreateOptions, 'dataFile' | 'dataFileR
  * on the clusters the image can use, when that is small; else they go last), then data clusters and compressed
  * bytes in guest order, each L2 table in a cluster reserved in front of the data it maps (written once its range
  * is complete). Refcounts count everything (themselves too). Nothing is reachable until the header names the
- * tables, so the order on disk is: data and L2 tables, refcounts, (sync) L1 table, (sync) header, (sync). A crash
- * before the header leaves a file that is not an image yet, never an image that lies.
+ * tables, so the order on disk is: (emptied, sync) data and L2 tables, refcounts, (sync) L1 table, (sync) header,
+ * (sync). A crash before the header leaves a file that is not an image yet, never an image that lies.
  */
 export class SequentialImageWriter {
   private readonly geometry: Geometry;
@@ -68,10 +68,17 @@ export class SequentialImageWriter {
     this.packer = new CompressedPacker(clusterSize, maxRefcount(options.refcountOrder));
   }
 
-  /** Starts an image in `file` (emptied first). Options are checked as qemu-img create checks them. */
+  /**
+   * Starts an image in `file` (emptied first). Options are checked as qemu-img create checks them.
+   *
+   * The emptying is synced before anything is written: over an old image, a crash could otherwise keep its header
+   * (a lost truncation) along with new bytes written over its tables, an image that lies. Synced, a crash leaves
+   * the old file untouched, or no image, or (after finish) the new one.
+   */
   static async create(file: BlockFile, options: SequentialImageOptions): Promise<SequentialImageWriter> {
     checkCreateOptions(options);
     await file.truncate(0);
+    await file.flush();
     return new SequentialImageWriter(file, options);
   }
 
@@ -107,6 +114,10 @@ export class SequentialImageWriter {
    * byte, as QEMU packs them); every host cluster a cluster's bytes touch counts one reference for it.
    */
   async writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
+    // Before anything is counted: a refused stream must leave the writer as it was.
+    if (compressed.length < 1 || compressed.length > this.clusterSize) {
+      throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
+    }
     await this.enter(cluster);
     const host = this.packer.place(this.end, compressed.length);
     this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);

@@ -67,6 +67,9 @@ export class TrackedFile implements BlockFile {
     this.end = Math.max(this.end, length);
     if (length <= this.physical) return;
     this.physical = length + reserve;
+    // The new length is durable only after a sync, like a write: tables naming clusters past the old end wait for it.
+    this.unsynced = true;
+    this.writesIssued++;
     await this.inner.truncate(this.physical);
   }
 

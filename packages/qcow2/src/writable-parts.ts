@@ -64,7 +64,7 @@ export interface WritableParts {
 
 export async function writableParts(options: {
   file: TrackedFile;
-  dataFile: BlockFile;
+  dataFile: TrackedFile;
   metadata: ImageMetadata;
   mapping: MappingParts;
   backing: BlockDevice | undefined;
@@ -128,7 +128,7 @@ export async function writableParts(options: {
     dataFileRaw: (metadata.header.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n,
     deallocations,
   });
-  mapping.setWriteBackSync(syncRefcounts);
+  mapping.setWriteBackSync(() => writePath!.syncBeforeTableWriteBack());
   const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
   const zeroPath = new ZeroPath(writePath);
   return { header, refcounts, writePath, zeroPath, l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache, deallocations };

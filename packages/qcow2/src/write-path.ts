@@ -22,7 +22,7 @@ export function entryAllocated(entry: L2Entry): boolean {
 export interface WritePathParts {
   file: TrackedFile;
   /** Where guest clusters live: the image file, or the external data file. */
-  dataFile: BlockFile;
+  dataFile: TrackedFile;
   geometry: Geometry;
   header: HeaderState;
   mapper: ClusterMapper;
@@ -241,6 +241,10 @@ export class WritePath implements WholeClusterWriter {
     await lock.run(async () => {
       if (dataFile !== file) await dataFile.flush();
       await this.syncRefcounts();
+      // With lazy refcounts that wrote the refcounts without a sync; data in the image file (a compressed cluster's
+      // stream, new bytes in a reused cluster) must still be durable before the L2 tables naming it, or a crash
+      // keeps an entry pointing at bytes that never landed (an undecodable cluster, another cluster's old data).
+      if (file.unsynced) await file.flush();
       await l2Cache.flush();
       await file.flush();
       if (this.pendingFrees.length > 0) {
@@ -259,6 +263,20 @@ export class WritePath implements WholeClusterWriter {
   async syncRefcounts(): Promise<void> {
     await this.p.refcounts.flush();
     if (!this.p.lazyRefcounts && this.p.file.unsynced) await this.p.file.flush();
+  }
+
+  /**
+   * What must be on disk before an L2 table is written back outside a flush (evicted from the cache): the
+   * refcounts it needs, and the data and file growth its new entries name. Otherwise a crash can keep an entry
+   * whose data never landed: a reused cluster's stale bytes, the bytes from before a flushed zero write, or a
+   * cluster past the end of the file. Without lazy refcounts the refcount sync covers the image file; lazy
+   * refcounts and an external data file need the syncs said here (tests/crash lazy-refcounts.test.ts).
+   */
+  async syncBeforeTableWriteBack(): Promise<void> {
+    const { file, dataFile, refcounts } = this.p;
+    if (dataFile !== file && dataFile.unsynced) await dataFile.flush();
+    await refcounts.flush();
+    if (file.unsynced) await file.flush();
   }
 
   /**

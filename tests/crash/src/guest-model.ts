@@ -8,6 +8,11 @@ export const SECTOR = 512;
 
 export type GuestOp =
   | { op: 'write'; offset: number; length: number; pattern: number }
+  /**
+   * Whole clusters written compressed (Qcow2Image.writeCompressed), one stream per cluster; `rawBytes` of each are
+   * stored uncompressed in the stream, to choose its size (compressed-streams.ts). Reads back as a write does.
+   */
+  | { op: 'compressed'; offset: number; length: number; pattern: number; rawBytes?: number }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
   | { op: 'flush' }
@@ -25,6 +30,8 @@ export function describeOp(op: GuestOp): string {
   switch (op.op) {
     case 'write':
       return `write -P 0x${op.pattern.toString(16)} ${op.offset} ${op.length}`;
+    case 'compressed':
+      return `write -c -P 0x${op.pattern.toString(16)} ${op.offset} ${op.length}${op.rawBytes === undefined ? '' : ` (streams of ~${op.rawBytes} bytes)`}`;
     case 'zero':
       return `write -z${op.unmap === true ? ' -u' : ''} ${op.offset} ${op.length}`;
     case 'discard':
@@ -73,6 +80,7 @@ export class SectorModel {
   apply(op: GuestOp): void {
     switch (op.op) {
       case 'write':
+      case 'compressed':
         this.forSectors(op.offset, op.length, (sector) => this.sectors.set(sector, [op.pattern]));
         return;
       case 'zero':
@@ -98,6 +106,7 @@ export class SectorModel {
   widen(op: GuestOp): void {
     switch (op.op) {
       case 'write':
+      case 'compressed':
         this.forSectors(op.offset, op.length, (sector) => this.addValue(sector, op.pattern));
         return;
       case 'zero':

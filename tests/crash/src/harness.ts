@@ -4,6 +4,7 @@ import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { MemoryBlockFile, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
 import { Rng, scratch, type Scratch } from '@q/test-support';
+import { compressedCluster } from './compressed-streams.js';
 import { describeOp, firstMismatch, isBarrier, SECTOR, SectorModel, type GuestOp } from './guest-model.js';
 import { qemuCheck, qemuCheckHuman, runAsync, runPool } from './qemu-check.js';
 
@@ -31,6 +32,8 @@ export interface Scenario {
   qemuReads?: number;
   /** Most crash images to check (default DEFAULT_MAX_CHECKS); past it, boundJobs keeps the structural ones first. */
   maxChecks?: number;
+  /** Bytes of L2 tables the recorded session caches: small caches write tables back between flushes (evictions). */
+  l2CacheBytes?: number;
 }
 
 export const DEFAULT_POLICIES: CrashPolicy[] = [
@@ -85,13 +88,18 @@ export async function record(scenario: Scenario): Promise<Recording> {
   // The file deallocates as a file system with holes does, so freed clusters are punched (recorded as zeros over
   // the range, pending until a flush) and every crash point also covers holes punched too early.
   const file = await RecordingBlockFile.wrap(new MemoryBlockFile(scenario.base.bytes.slice(), { name: scenario.name, deallocate: true }));
-  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs() });
+  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs(), l2CacheBytes: scenario.l2CacheBytes });
   const spans: OpSpan[] = [];
   for (const op of scenario.workload) {
     const start = file.opCount;
     switch (op.op) {
       case 'write':
         await image.write(new Uint8Array(op.length).fill(op.pattern), op.offset);
+        break;
+      case 'compressed':
+        for (let at = op.offset, clusterSize = image.metadata.geometry.clusterSize; at < op.offset + op.length; at += clusterSize) {
+          await image.writeCompressed(at, compressedCluster(image.compressionType, clusterSize, op.pattern, op.rawBytes));
+        }
         break;
       case 'zero':
         await image.writeZeroes(op.offset, op.length, { unmap: op.unmap === true });

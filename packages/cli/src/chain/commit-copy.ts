@@ -1,6 +1,7 @@
 import { chainStatus } from '@q/backing';
 import { Qcow2Image } from '@q/qcow2';
 import { RawDisk, type BlockDevice } from '@q/raw';
+import { BufferPool } from './buffer-pool.js';
 import { runQueue, splitRange } from './chunk-queue.js';
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -84,12 +85,15 @@ export async function commitDown(top: BlockDevice, baseDepth: number, target: Co
     }
   }
   onProgress?.(done, size);
+  const pool = new BufferPool(CHUNK_BYTES);
   await runQueue(jobs, PARALLEL, async ({ start, end, zero }) => {
     if (zero) await target.writeZeroes(start, end - start);
     else {
-      const bytes = new Uint8Array(end - start);
-      await top.read(bytes, start);
-      await target.write(bytes, start);
+      await pool.with(async (buffer) => {
+        const bytes = buffer.subarray(0, end - start);
+        await top.read(bytes, start);
+        await target.write(bytes, start);
+      });
     }
     done += end - start;
     onProgress?.(done, size);

@@ -1,5 +1,6 @@
 import { chainStatus } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
+import { BufferPool } from './buffer-pool.js';
 import { runQueue, splitRange } from './chunk-queue.js';
 
 /** Bytes compared per request: large enough that reads of each side overlap, small enough for 4 in flight. */
@@ -43,19 +44,31 @@ export async function copyDifferences(options: RebaseCopyOptions): Promise<void>
     }
   }
   options.onProgress?.(done, size);
+  const pool = new BufferPool(CHUNK_BYTES);
+  const zeros = new Uint8Array(CHUNK_BYTES);
   await runQueue(chunks, PARALLEL, async ([start, end]) => {
-    await copyChunk(options, start, end);
+    await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, start, end, { oldBuffer, newBuffer, zeros })));
     done += end - start;
     options.onProgress?.(done, size);
   });
 }
 
-async function copyChunk(options: RebaseCopyOptions, start: number, end: number): Promise<void> {
-  const [before, after] = await Promise.all([readSide(options.oldBacking, start, end), readSide(options.newBacking, start, end)]);
-  if (before === undefined && after === undefined) return;
+/** A chunk's reusable buffers: one per side, and zeros (never written) for a side that reads as zeros. */
+interface ChunkBuffers {
+  oldBuffer: Uint8Array;
+  newBuffer: Uint8Array;
+  zeros: Uint8Array;
+}
+
+async function copyChunk(options: RebaseCopyOptions, start: number, end: number, buffers: ChunkBuffers): Promise<void> {
   const length = end - start;
-  const old = before ?? new Uint8Array(length);
-  const fresh = after ?? new Uint8Array(length);
+  const [before, after] = await Promise.all([
+    readSide(options.oldBacking, start, end, buffers.oldBuffer.subarray(0, length)),
+    readSide(options.newBacking, start, end, buffers.newBuffer.subarray(0, length)),
+  ]);
+  if (before === undefined && after === undefined) return;
+  const old = before ?? buffers.zeros.subarray(0, length);
+  const fresh = after ?? buffers.zeros.subarray(0, length);
   if (Buffer.compare(view(old, 0, length), view(fresh, 0, length)) === 0) return;
   const oldEnd = Math.max(start, Math.min(end, options.oldBacking?.size ?? 0));
   const { grain } = options;
@@ -85,16 +98,22 @@ async function writeOld(overlay: BlockDevice, old: Uint8Array, base: number, fro
 }
 
 /**
- * The bytes of `[start, end)` of one side, zeros past its end; undefined when all of it reads as zeros (decided
- * from the chain's block status, without reading).
+ * The bytes of `[start, end)` of one side, read into `bytes`, zeros past its end; undefined when all of it reads as
+ * zeros (decided from the chain's block status, without reading).
  */
-async function readSide(device: BlockDevice | undefined, start: number, end: number): Promise<Uint8Array | undefined> {
+async function readSide(device: BlockDevice | undefined, start: number, end: number, bytes: Uint8Array): Promise<Uint8Array | undefined> {
   if (device === undefined) return undefined;
   const inside = Math.min(end, device.size);
   if (inside <= start) return undefined;
   const extents = (await chainStatus(device, start, inside - start)).filter((extent) => !extent.zero);
   if (extents.length === 0) return undefined;
-  const bytes = new Uint8Array(end - start);
+  // The buffer is reused: what no extent covers (zeros in the chain, past the device's end) is cleared.
+  let covered = start;
+  for (const extent of extents) {
+    bytes.fill(0, covered - start, extent.offset - start);
+    covered = extent.offset + extent.length;
+  }
+  bytes.fill(0, covered - start);
   await Promise.all(extents.map((extent) => device.read(bytes.subarray(extent.offset - start, extent.offset - start + extent.length), extent.offset)));
   return bytes;
 }

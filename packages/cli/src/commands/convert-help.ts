@@ -15,12 +15,16 @@ export const convertHelp = `Copies an image's guest contents into a new image, a
   -l SNAPSHOT_PARAM    copy an internal snapshot: 'snapshot.id=[ID],snapshot.name=[NAME]' or '[ID_OR_NAME]'
   -s SNAPSHOT          copy an internal snapshot by id or name (SRC@SNAP does the same)
   -B BACKING           the target's backing file: only what differs from it is written
+  -F FMT               the backing file's format (with -B)
   -p                   show progress (on a terminal)
   -q                   print nothing but errors
   -m N                 requests in flight (1-16, default 8)
+  -W                   accepted; writes stay in order (deterministic output)
   -n                   write into an existing target instead of creating it
+  --target-is-zero     with -n: the target already reads as zeros, so zeros are not written to it
   -S SIZE              zero runs of at least SIZE bytes stay holes; 0 writes everything
   -U, --force-share    read beside a writer that holds the source
+  --salvage            unreadable ranges (read errors, damaged metadata) become zeros, with a warning each
   --untrusted          the source comes from someone untrusted: backing and data files must stay in its
                        directory, backing files are never probed, URLs are refused, metadata limits are tighter
 DST - writes the guest bytes to standard output.`;

@@ -91,7 +91,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   try {
     target = toStdout
       ? streamTarget(process.stdout)
-      : await openRawFileTarget(destination, device.size, { existing, sparse: sparseBytes !== 0 });
+      : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0 });
     await copyDevice(device, target, { parallel, chunkBytes: CHUNK_BYTES, onProgress });
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { NbdServer, NbdTlsError } from '@q/nbd';
 import { listenNbd, type NbdListener } from '@q/nbd/node';
 import { isDiskError, type BlockDevice } from '@q/raw';
@@ -35,7 +36,7 @@ export const serveHelp = `Exports FILE over NBD, as qemu-nbd does:
   -e, --shared=NUM         clients served at once (default 1; 0: any number); more wait unanswered
   -t, --persistent         keep serving after the last client left (default: exit then)
       --fork               run in the background; return once the server listens
-      --pid-file=PATH      write the server's pid to PATH once it listens
+      --pid-file=PATH      write the server's pid to PATH (there once it listens)
   -n, --nocache            --cache=none
       --cache=MODE         writeback (default), writethrough (each write durable before its reply), unsafe
                            (flushes ignored), none (= writeback), directsync (= writethrough); none and
@@ -95,7 +96,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Opens the image (with the cache and discard modes on top), listens, and writes the pid file. */
+/** Opens the image (with the cache and discard modes on top), writes the pid file, and listens. */
 async function startServing(options: ServeOptions, tls: ServeTls | undefined): Promise<{ device: BlockDevice; server: NbdServer; listener: NbdListener }> {
   let device: BlockDevice;
   try {
@@ -118,21 +119,22 @@ async function startServing(options: ServeOptions, tls: ServeTls | undefined): P
     ...(tls === undefined ? {} : { tls: tls.policy }),
     log: serveLog(process.env['QCOW_DEBUG'] === '1'),
   });
+  // The pid file is written before the socket accepts anyone: whoever sees the server answer may read it at once.
+  if (options.pidFile !== undefined) {
+    try {
+      await writePidFile(options.pidFile);
+    } catch (error) {
+      await device.close().catch(() => {});
+      throw error;
+    }
+  }
   let listener: NbdListener;
   try {
     listener = await listenNbd(server, options.address, tls === undefined ? {} : { tls: tls.credentials });
   } catch (error) {
     await device.close().catch(() => {});
+    if (options.pidFile !== undefined) await rm(options.pidFile, { force: true }).catch(() => {});
     throw new ExitError(listenFailure(options.address, error), 1);
-  }
-  if (options.pidFile !== undefined) {
-    try {
-      await writePidFile(options.pidFile);
-    } catch (error) {
-      await listener.close();
-      await device.close().catch(() => {});
-      throw error;
-    }
   }
   return { device, server, listener };
 }

@@ -3,7 +3,7 @@ import { systemErrorText } from '../describe-error.js';
 import { ExitError } from '../usage-error.js';
 
 /**
- * `--pid-file`: the serving process's pid and a newline, written once it listens (mode 0600, as qemu-nbd). Like
+ * `--pid-file`: the serving process's pid and a newline, written before it listens, so it is there once the server answers (mode 0600, as qemu-nbd). Like
  * qemu-nbd 7.2 the file stays after the server exits; scripts remove it.
  */
 export async function writePidFile(path: string): Promise<void> {

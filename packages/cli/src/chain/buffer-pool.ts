@@ -1,0 +1,28 @@
+/**
+ * Chunk buffers handed out and given back, so a copy touches the same few megabytes throughout: a fresh 4 MiB
+ * array per chunk costs page faults and zero-filling on first touch and garbage collection later, which measured
+ * as a third of a rebase's time on 1 GiB chains.
+ */
+export class BufferPool {
+  private readonly free: Uint8Array[] = [];
+
+  constructor(private readonly bytes: number) {}
+
+  take(): Uint8Array {
+    return this.free.pop() ?? new Uint8Array(this.bytes);
+  }
+
+  give(buffer: Uint8Array): void {
+    this.free.push(buffer);
+  }
+
+  /** Runs `use` with a buffer of the pool's size, given back afterwards whatever happens. */
+  async with<T>(use: (buffer: Uint8Array) => Promise<T>): Promise<T> {
+    const buffer = this.take();
+    try {
+      return await use(buffer);
+    } finally {
+      this.give(buffer);
+    }
+  }
+}
