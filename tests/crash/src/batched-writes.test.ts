@@ -54,15 +54,25 @@ describe('crash consistency: large multi-cluster writes', () => {
     });
   });
 
-  // Not with lazy refcounts: there a crash may keep an L2 entry without the data it was updated for (no sync
-  // orders them) and without the truncate that grew the file, in the single-cluster path as much as in runs; the
-  // harness has no lazy-refcount scenario for plain writes yet (see the batch-writes branch's report).
   it('extended L2: runs over partly allocated and zero subclusters', async () => {
     await expectCrashConsistent({
       name: 'batched-extl2',
       base: await createdBase(4 * MiB, { extendedL2: true }),
       workload: randomWorkload({ seed: 62, to: 4 * MiB, clusterSize: 64 * KiB, ops: 24, maxClusters: 12, align: 2 * KiB }),
       maxChecks: 90,
+      qemuReads: 20,
+    });
+  });
+
+  // Lazy refcounts: nothing in the refcount path syncs the runs' data before the L2 tables naming it, so the write
+  // path's own sync before a table write-back (WritePath.syncBeforeTableWriteBack) and at flush must.
+  it('extended L2, lazy refcounts, over data QEMU wrote', async () => {
+    await expectCrashConsistent({
+      name: 'batched-extl2-lazy',
+      base: qemuBase(4 * MiB, 'extended_l2=on,lazy_refcounts=on', [{ op: 'write', offset: 0, length: 2 * MiB, pattern: 0x11 }]),
+      lazy: true,
+      workload: randomWorkload({ seed: 62, to: 4 * MiB, clusterSize: 64 * KiB, ops: 24, maxClusters: 12, align: 2 * KiB, firstPattern: 0x40 }),
+      maxChecks: 120,
       qemuReads: 20,
     });
   });
