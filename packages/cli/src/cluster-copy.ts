@@ -15,6 +15,11 @@ export interface ClusterSink {
   zero(cluster: number): Promise<void>;
   /** The source says nothing here: a fresh target already reads right; an old one may need zeros (`-n`). */
   skip(first: number, count: number): Promise<void>;
+  /**
+   * Calls may be made before earlier ones have settled: each takes effect in the order it was made, and the bytes
+   * it was given stay untouched until its promise settles. Writes then overlap each other and the next reads.
+   */
+  pipelined?: boolean;
 }
 
 export interface ClusterCopyOptions {
@@ -36,6 +41,8 @@ export interface ClusterCopyOptions {
 
 /** Bytes per chunk: one read, one compression job, at least one cluster. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Chunks whose writes may be on their way at once (pipelined sinks): each holds its buffer until written. */
+const WRITES_IN_FLIGHT = 3;
 /** Allocation is looked up a window at a time: memory follows the extents in a window, not the disk size. */
 const STATUS_WINDOW = 2 ** 30;
 
@@ -62,14 +69,27 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   const clusterCount = Math.ceil(source.size / clusterSize);
   const free: ArrayBuffer[] = [];
   const inFlight: Array<Promise<Chunk>> = [];
+  /** Chunks handed to a pipelined sink, oldest first: each settles once its writes have landed. */
+  const writing: Array<Promise<void>> = [];
   let done = 0;
 
+  const written = (chunk: Chunk): void => {
+    free.push(chunk.buffer);
+    done = Math.max(done, Math.min(source.size, (chunk.firstCluster + chunk.kinds.length) * clusterSize));
+    options.onProgress?.(done, source.size);
+  };
   const drainOne = async (): Promise<void> => {
     const chunk = await inFlight.shift()!;
-    await deliver(chunk, sink, clusterSize, options.zeroFlag);
-    free.push(chunk.buffer);
-    done = Math.min(source.size, (chunk.firstCluster + chunk.kinds.length) * clusterSize);
-    options.onProgress?.(done, source.size);
+    if (sink.pipelined !== true) {
+      await deliver(chunk, sink, clusterSize, options.zeroFlag, false);
+      written(chunk);
+      return;
+    }
+    const landed = deliver(chunk, sink, clusterSize, options.zeroFlag, true).then(() => written(chunk));
+    // Settled in order below; a failure meanwhile must not count as unhandled.
+    landed.catch(() => undefined);
+    writing.push(landed);
+    while (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
   };
 
   try {
@@ -96,8 +116,9 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
       }
     }
     while (inFlight.length > 0) await drainOne();
+    while (writing.length > 0) await writing.shift();
   } finally {
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled([...inFlight, ...writing]);
   }
 }
 
@@ -175,12 +196,25 @@ function findZeros(bytes: Uint8Array, kinds: Kind[], options: ClusterCopyOptions
   }
 }
 
-/** Hands a chunk to the sink in guest order; consecutive plain clusters go as one run. */
-async function deliver(chunk: Chunk, sink: ClusterSink, clusterSize: number, zeroFlag: boolean): Promise<void> {
+/**
+ * Hands a chunk to the sink in guest order; consecutive plain clusters go as one run. `pipelined`: every call is
+ * made at once, in order, without waiting for the one before (the sink orders them), and the result settles when
+ * all have; otherwise each call waits for the one before.
+ */
+async function deliver(chunk: Chunk, sink: ClusterSink, clusterSize: number, zeroFlag: boolean, pipelined: boolean): Promise<void> {
+  const calls = sinkCalls(chunk, sink, clusterSize, zeroFlag);
+  if (pipelined) await Promise.all(calls.map((call) => call()));
+  else for (const call of calls) await call();
+}
+
+/** The sink calls a chunk needs, in guest order (made by the caller, so it decides whether they overlap). */
+function sinkCalls(chunk: Chunk, sink: ClusterSink, clusterSize: number, zeroFlag: boolean): Array<() => Promise<void>> {
   const bytes = new Uint8Array(chunk.buffer);
   const { kinds, firstCluster } = chunk;
+  const calls: Array<() => Promise<void>> = [];
   for (let i = 0; i < kinds.length; ) {
     const kind = kinds[i]!;
+    const at = firstCluster + i;
     const plain = (j: number): boolean => kinds[j] === 'read' && chunk.compressed?.[j] === undefined;
     if (kind === 'zero' && !zeroFlag) {
       // No zero flag (compat 0.10): zeros that must hide the backing file are stored.
@@ -189,21 +223,26 @@ async function deliver(chunk: Chunk, sink: ClusterSink, clusterSize: number, zer
       continue;
     }
     if (kind === 'zero') {
-      await sink.zero(firstCluster + i);
+      calls.push(() => sink.zero(at));
       i++;
     } else if (kind === 'skip') {
       let end = i + 1;
       while (end < kinds.length && kinds[end] === 'skip') end++;
-      await sink.skip(firstCluster + i, end - i);
+      const count = end - i;
+      calls.push(() => sink.skip(at, count));
       i = end;
     } else if (!plain(i)) {
-      await sink.compressed(firstCluster + i, chunk.compressed![i]!, bytes.subarray(i * clusterSize, (i + 1) * clusterSize));
+      const compressed = chunk.compressed![i]!;
+      const plainBytes = bytes.subarray(i * clusterSize, (i + 1) * clusterSize);
+      calls.push(() => sink.compressed(at, compressed, plainBytes));
       i++;
     } else {
       let end = i + 1;
       while (end < kinds.length && plain(end)) end++;
-      await sink.data(firstCluster + i, bytes.subarray(i * clusterSize, end * clusterSize));
+      const run = bytes.subarray(i * clusterSize, end * clusterSize);
+      calls.push(() => sink.data(at, run));
       i = end;
     }
   }
+  return calls;
 }

@@ -9,6 +9,8 @@ export function sequentialSink(writer: SequentialImageWriter): ClusterSink {
     compressed: (cluster, compressed) => writer.writeCompressed(cluster, compressed),
     zero: (cluster) => writer.writeZero(cluster),
     skip: async () => undefined,
+    // The writer decides the layout when called and issues the writes at once: calls need not wait for each other.
+    pipelined: true,
   };
 }
 

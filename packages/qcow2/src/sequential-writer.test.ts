@@ -33,12 +33,18 @@ interface Built {
 }
 
 /** Writes `steps` with the sequential writer into a fresh memory file and finishes the image. */
-async function build(options: SequentialImageOptions, steps: Step[]): Promise<Built> {
+async function build(options: SequentialImageOptions, steps: Step[], o: { concurrent?: boolean } = {}): Promise<Built> {
   const file = new MemoryBlockFile(new Uint8Array(0), { name: 'sequential.qcow2' });
   const writer = await SequentialImageWriter.create(file, options);
   const clusterSize = writer.clusterSize;
   const compressor = nodeCompressor(options.compressionType);
   const expected = new Map<number, Uint8Array | undefined>();
+  // Concurrent: every call is made before any is awaited (as convert pipelines its writes).
+  const calls: Promise<void>[] = [];
+  const settle = async (call: Promise<void>): Promise<void> => {
+    if (o.concurrent === true) calls.push(call);
+    else await call;
+  };
   for (const step of steps) {
     if (step.kind === 'data') {
       const bytes = new Uint8Array(step.count * clusterSize);
@@ -47,18 +53,19 @@ async function build(options: SequentialImageOptions, steps: Step[]): Promise<Bu
         bytes.set(one, i * clusterSize);
         expected.set(step.cluster + i, one);
       }
-      await writer.writeData(step.cluster, bytes);
+      await settle(writer.writeData(step.cluster, bytes));
     } else if (step.kind === 'compressed') {
       const one = content(step.cluster, clusterSize);
       const stream = compressor.compress(one);
       if (stream === undefined) throw new Error('test content did not compress');
-      await writer.writeCompressed(step.cluster, stream);
+      await settle(writer.writeCompressed(step.cluster, stream));
       expected.set(step.cluster, one);
     } else {
-      await writer.writeZero(step.cluster);
+      await settle(writer.writeZero(step.cluster));
       expected.set(step.cluster, undefined);
     }
   }
+  await Promise.all(calls);
   await writer.finish();
   return { bytes: file.contents().slice(), options, expected, steps };
 }
@@ -253,6 +260,30 @@ describe('SequentialImageWriter: write order', () => {
     expect(ops.slice(-6)).toEqual([`write@${2 * 4096}`, 'flush', 'write@4096', 'flush', 'write@0', 'flush']);
     expect(ops.slice(2, -6)).not.toContain('flush');
     expect(ops.slice(0, -2).filter((op) => op === 'write@0')).toEqual([]);
+  });
+});
+
+describe('SequentialImageWriter: calls made before earlier ones landed', () => {
+  it('give the same image byte for byte as calls awaited one by one', async () => {
+    const o = options(8 * MiB, { clusterBits: 12 });
+    const plan = mixedPlan(2048);
+    const awaited = await build(o, plan);
+    const concurrent = await build(o, plan, { concurrent: true });
+    expect(firstDifference(concurrent.bytes, awaited.bytes)).toBe(-1);
+    await verify(concurrent);
+  });
+
+  it('a write that fails rejects its call and stops finish before any metadata is written', async () => {
+    const file = new MemoryBlockFile(new Uint8Array(0), { name: 'failing.qcow2' });
+    const writer = await SequentialImageWriter.create(file, options(4 * MiB));
+    const failing = { ...file, write: (src: Uint8Array, offset: number) => (src[0] === 2 ? Promise.reject(new Error(`EIO at ${offset}`)) : file.write(src, offset)) };
+    Object.assign(writer, { file: failing });
+    const first = writer.writeData(0, new Uint8Array(65536).fill(1));
+    const second = writer.writeData(4, new Uint8Array(65536).fill(2));
+    await expect(first).resolves.toBeUndefined();
+    await expect(second).rejects.toThrow(/EIO/);
+    await expect(writer.finish()).rejects.toThrow(/EIO/);
+    expect(file.contents().subarray(0, 4).every((byte) => byte === 0)).toBe(true);
   });
 });
 

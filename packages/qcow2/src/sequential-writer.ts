@@ -35,6 +35,10 @@ export class SequentialImageWriter {
   private lastCluster = -1;
   private readonly packer: CompressedPacker;
   private finished = false;
+  /** Writes issued and not landed yet. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The first write that failed: the image cannot be finished. */
+  private failure: { error: unknown } | undefined;
 
   private constructor(
     private readonly file: BlockFile,
@@ -89,23 +93,33 @@ export class SequentialImageWriter {
   /**
    * Stores `bytes` as guest clusters `firstCluster`, `firstCluster + 1`, ... (a whole number of clusters; the
    * caller pads the disk's last one with zeros). One write for the whole run.
+   *
+   * Calls take effect in the order they are made, whether or not the caller waits for each: the layout is decided
+   * when the call is made and the writes are issued at once, so several runs can be on their way to the file
+   * together. `bytes` must stay unchanged until the returned promise settles (the write has landed).
    */
-  async writeData(firstCluster: number, bytes: Uint8Array): Promise<void> {
+  writeData(firstCluster: number, bytes: Uint8Array): Promise<void> {
     const { clusterSize } = this.geometry;
     const count = bytes.length / clusterSize;
-    if (!Number.isInteger(count) || count < 1) throw new DiskError('E_INVALID', 'sequential writes take whole clusters');
-    for (let cluster = firstCluster; cluster < firstCluster + count; ) {
-      // Whole L2 ranges at a time, so a table switch (which appends the finished table) never splits a write.
-      await this.enter(cluster);
-      const regionEnd = Math.min(firstCluster + count, (this.l2Index + 1) * this.geometry.l2Entries);
-      const host = this.end;
-      for (let at = cluster; at < regionEnd; at++) this.setEntry(at, { compressed: false, compressedBytes: 0, hostOffset: host + (at - cluster) * clusterSize, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
-      const part = bytes.subarray((cluster - firstCluster) * clusterSize, (regionEnd - firstCluster) * clusterSize);
-      await this.write(part, host);
-      this.end = host + part.length;
-      this.lastCluster = regionEnd - 1;
-      cluster = regionEnd;
+    if (!Number.isInteger(count) || count < 1) return Promise.reject(new DiskError('E_INVALID', 'sequential writes take whole clusters'));
+    const writes: Promise<void>[] = [];
+    try {
+      for (let cluster = firstCluster; cluster < firstCluster + count; ) {
+        // Whole L2 ranges at a time, so a table switch (which appends the finished table) never splits a write.
+        this.enter(cluster);
+        const regionEnd = Math.min(firstCluster + count, (this.l2Index + 1) * this.geometry.l2Entries);
+        const host = this.end;
+        for (let at = cluster; at < regionEnd; at++) this.setEntry(at, { compressed: false, compressedBytes: 0, hostOffset: host + (at - cluster) * clusterSize, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
+        const part = bytes.subarray((cluster - firstCluster) * clusterSize, (regionEnd - firstCluster) * clusterSize);
+        writes.push(this.write(part, host));
+        this.end = host + part.length;
+        this.lastCluster = regionEnd - 1;
+        cluster = regionEnd;
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return Promise.all(writes).then(() => undefined);
   }
 
   /**
@@ -113,23 +127,27 @@ export class SequentialImageWriter {
    * that decompresses to the whole cluster. Consecutive compressed clusters share host clusters (packed byte after
    * byte, as QEMU packs them); every host cluster a cluster's bytes touch counts one reference for it.
    */
-  async writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
-    // Before anything is counted: a refused stream must leave the writer as it was.
-    if (compressed.length < 1 || compressed.length > this.clusterSize) {
-      throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
+  writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
+    try {
+      // Before anything is counted: a refused stream must leave the writer as it was.
+      if (compressed.length < 1 || compressed.length > this.clusterSize) {
+        throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
+      }
+      this.enter(cluster);
+      const host = this.packer.place(this.end, compressed.length);
+      this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
+      this.setEntry(cluster, { compressed: true, hostOffset: host, compressedBytes: compressed.length, copied: false, allocMask: 0, zeroMask: 0 });
+      this.lastCluster = cluster;
+      return this.write(compressed, host);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    await this.enter(cluster);
-    const host = this.packer.place(this.end, compressed.length);
-    this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
-    this.setEntry(cluster, { compressed: true, hostOffset: host, compressedBytes: compressed.length, copied: false, allocMask: 0, zeroMask: 0 });
-    await this.write(compressed, host);
-    this.lastCluster = cluster;
   }
 
   /** Marks guest `cluster` as reading zeros whatever lies below (the zero flag: compat 1.1 only). */
   async writeZero(cluster: number): Promise<void> {
     if (this.options.version < 3) throw new DiskError('E_UNSUPPORTED', 'zero clusters need compat 1.1');
-    await this.enter(cluster);
+    this.enter(cluster);
     this.setEntry(cluster, { compressed: false, compressedBytes: 0, hostOffset: 0, copied: false, allocMask: 0, zeroMask: ALL_SUBCLUSTERS });
     this.lastCluster = cluster;
   }
@@ -138,7 +156,10 @@ export class SequentialImageWriter {
   async finish(): Promise<void> {
     if (this.finished) throw new DiskError('E_INVALID', 'the image is already finished');
     this.finished = true;
-    await this.closeL2();
+    this.closeL2();
+    // Every data and table write lands before the refcounts that count them (and a failed one stops here).
+    await Promise.allSettled([...this.inFlight]);
+    if (this.failure !== undefined) throw this.failure.error;
     const { clusterSize, refcountBlockEntries } = this.geometry;
     const dataClusters = this.end / clusterSize;
     const layout = this.reserved ?? { offset: this.end, ...refcountLayout(dataClusters, this.geometry) };
@@ -177,13 +198,13 @@ export class SequentialImageWriter {
   }
 
   /** Moves to the L2 table of `cluster`, appending the previous one when it is complete. Clusters only go up. */
-  private async enter(cluster: number): Promise<void> {
+  private enter(cluster: number): void {
     if (this.finished) throw new DiskError('E_INVALID', 'the image is already finished');
     if (cluster <= this.lastCluster) throw new DiskError('E_INVALID', `cluster ${cluster} comes after cluster ${this.lastCluster}: sequential writes go forward`);
     if (cluster * this.clusterSize >= this.options.size) throw new DiskError('E_INVALID', `cluster ${cluster} lies past the end of the disk`);
     const index = Math.floor(cluster / this.geometry.l2Entries);
     if (index === this.l2Index) return;
-    await this.closeL2();
+    this.closeL2();
     this.l2Index = index;
     this.l2 = new Uint8Array(this.clusterSize);
     this.l2Host = this.end;
@@ -196,17 +217,28 @@ export class SequentialImageWriter {
   }
 
   /** Appends the current L2 table and points its L1 entry at it (in memory: the L1 table is written last). */
-  private async closeL2(): Promise<void> {
+  private closeL2(): void {
     if (this.l2 === undefined) return;
     const host = this.l2Host;
-    await this.write(this.l2, host);
+    // Awaited by finish (inFlight); a failure shows there.
+    this.write(this.l2, host).catch(() => undefined);
     writeL1Entry(new DataView(this.l1.buffer), this.l2Index, host, true);
     this.l2 = undefined;
   }
 
-  private async write(bytes: Uint8Array, offset: number): Promise<void> {
+  /** Issues a write and keeps it in `inFlight` until it lands (finish waits for all of them). */
+  private write(bytes: Uint8Array, offset: number): Promise<void> {
     // Appending only: the file ends where its last bytes do (inside a cluster after compressed data, as QEMU's).
-    await this.file.write(bytes, offset);
+    const write = this.file.write(bytes, offset);
+    this.inFlight.add(write);
+    write.then(
+      () => this.inFlight.delete(write),
+      (error: unknown) => {
+        this.inFlight.delete(write);
+        this.failure ??= { error };
+      },
+    );
+    return write;
   }
 }
 
