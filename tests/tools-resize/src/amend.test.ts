@@ -17,6 +17,16 @@ const cases: Array<{ name: string; setup: (dir: string) => void; args: string[];
     },
     args: ['-o', 'compat=0.10', 'img'],
   },
+  {
+    name: 'downgrade of a zstd image without compressed clusters (it becomes zlib)',
+    setup: made(['-f', 'qcow2', '-o', 'compression_type=zstd', 'img', '10M'], ['write -P 1 0 1M', 'write -z 2M 1M']),
+    args: ['-o', 'compat=0.10', 'img'],
+  },
+  {
+    name: 'downgrade of a zstd image with compressed clusters is refused',
+    setup: made(['-f', 'qcow2', '-o', 'compression_type=zstd', 'img', '10M'], ['write -c -P 1 0 64k']),
+    args: ['-o', 'compat=0.10', 'img'],
+  },
   { name: 'upgrade to compat 1.1', setup: v2, args: ['-o', 'compat=1.1', 'img'] },
   { name: 'upgrade with refcount_bits=8', setup: v2, args: ['-o', 'compat=1.1,refcount_bits=8', 'img'] },
   { name: 'refcount_bits=1', setup: v3, args: ['-o', 'refcount_bits=1', 'img'] },

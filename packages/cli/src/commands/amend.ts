@@ -71,6 +71,10 @@ export async function amendCommand(args: string[]): Promise<number> {
     if (plan.change.version === 2 && image.snapshots.length > 0) {
       throw new ExitError(`${file}: downgrading an image with internal snapshots is not supported`, 1);
     }
+    // v2 knows zlib only: a zstd image goes down only while nothing is stored compressed (it becomes zlib).
+    if (plan.change.version === 2 && image.compressionType !== 'zlib' && (await image.map(0, image.size)).some((extent) => extent.kind === 'compressed')) {
+      throw new ExitError('Cannot downgrade an image with zstd compression type and existing compressed clusters', 1);
+    }
     if (Object.keys(plan.change).length > 0) await image.amend(plan.change);
     if (plan.size !== undefined && plan.size !== image.size) await image.resize(plan.size);
   } catch (error) {
@@ -126,7 +130,6 @@ function planAmend(image: Qcow2Image, options: Map<string, string>): AmendPlan {
       if ((header.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n) throw new ExitError('Cannot downgrade an image with a data file', 1);
       const blocking = header.incompatibleFeatures & ~INCOMPAT_COMPRESSION;
       if (blocking !== 0n) throw new ExitError(`Cannot downgrade an image with incompatible features 0x${blocking.toString(16)} set`, 1);
-      if (image.compressionType !== 'zlib') throw new ExitError('downgrading an image that uses zstd compression is not supported', 1);
     }
   }
   const dataFile = options.get('data_file');
