@@ -1,3 +1,4 @@
+import { qemuJson } from '../qemu-json.js';
 import type { BlockDevice } from '@q/raw';
 import { LOCK_USERS } from '@q/vkd';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
@@ -36,7 +37,7 @@ export async function infoCommand(args: string[]): Promise<number> {
       if (layer !== undefined) name = layerPath(layer);
     }
     if (output === 'json') {
-      process.stdout.write(JSON.stringify(chain ? infos : infos[0], null, 4) + '\n');
+      process.stdout.write(qemuJson(chain ? infos : infos[0]) + '\n');
     } else {
       process.stdout.write(infos.map(formatInfoHuman).join('\n'));
     }

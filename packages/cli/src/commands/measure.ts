@@ -1,3 +1,4 @@
+import { qemuJson } from '../qemu-json.js';
 import { chainStatus } from '@q/backing';
 import { encodeString } from '@q/format';
 import { bitmapsBytes, measureQcow2, Qcow2Image, type MeasureLayout } from '@q/qcow2';
@@ -142,7 +143,7 @@ function report(output: string, measured: { required: number; fullyAllocated: nu
     if (bitmaps !== undefined) json['bitmaps'] = bitmaps;
     json['required'] = measured.required;
     json['fully-allocated'] = measured.fullyAllocated;
-    process.stdout.write(JSON.stringify(json, null, 4) + '\n');
+    process.stdout.write(qemuJson(json) + '\n');
     return;
   }
   const lines = [`required size: ${measured.required}`, `fully allocated size: ${measured.fullyAllocated}`];
