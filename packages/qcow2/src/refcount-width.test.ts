@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { RefcountStore } from '@q/refcount';
 import type { MemoryBlockFile } from '@q/raw';
-import { readImageMetadata } from './image-metadata.js';
 import { rewriteRefcountWidth } from './refcount-width.js';
-import { imageInMemory } from './test-memory-file.js';
+import { imageInMemory, refcountsInMemory } from './test-memory-file.js';
 
 async function counts(file: MemoryBlockFile): Promise<{ order: number; byCluster: number[]; structures: Set<number> }> {
-  const { header, geometry } = await readImageMetadata(file);
-  const store = await RefcountStore.open({
-    file,
-    clusterBits: geometry.clusterBits,
-    refcountOrder: header.refcountOrder,
-    tableOffset: header.refcountTableOffset,
-    tableClusters: header.refcountTableClusters,
-    switchTable: () => Promise.reject(new Error('read only')),
-  });
+  const { store, metadata } = await refcountsInMemory(file);
+  const { header, geometry } = metadata;
   const structures = new Set<number>();
   for (let i = 0; i < header.refcountTableClusters; i++) structures.add(header.refcountTableOffset / geometry.clusterSize + i);
   for (const offset of store.blockOffsets) if (offset !== 0) structures.add(offset / geometry.clusterSize);

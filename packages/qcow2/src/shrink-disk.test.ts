@@ -1,22 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { RefcountStore } from '@q/refcount';
+import type { RefcountStore } from '@q/refcount';
 import type { MemoryBlockFile } from '@q/raw';
-import { readImageMetadata } from './image-metadata.js';
 import { Qcow2Image } from './qcow2-image.js';
-import { imageInMemory } from './test-memory-file.js';
+import { imageInMemory, refcountsInMemory } from './test-memory-file.js';
 
 async function refcountsOf(file: MemoryBlockFile): Promise<{ store: RefcountStore; clusters: number; clusterSize: number }> {
-  const metadata = await readImageMetadata(file);
-  const { header, geometry } = metadata;
-  const store = await RefcountStore.open({
-    file,
-    clusterBits: geometry.clusterBits,
-    refcountOrder: header.refcountOrder,
-    tableOffset: header.refcountTableOffset,
-    tableClusters: header.refcountTableClusters,
-    switchTable: () => Promise.reject(new Error('read only')),
-  });
-  return { store, clusters: Math.ceil((await file.size()) / geometry.clusterSize), clusterSize: geometry.clusterSize };
+  const { store, metadata } = await refcountsInMemory(file);
+  const { clusterSize } = metadata.geometry;
+  return { store, clusters: Math.ceil((await file.size()) / clusterSize), clusterSize };
 }
 
 describe('shrinkDisk', () => {

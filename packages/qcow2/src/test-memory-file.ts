@@ -1,4 +1,6 @@
+import { RefcountStore } from '@q/refcount';
 import { MemoryBlockFile } from '@q/raw';
+import { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 import { defaultCreateOptions, type CreateOptions } from './create-image.js';
 import { createQcow2 } from './create-qcow2.js';
 import { unclosable } from './memory-image.js';
@@ -15,3 +17,18 @@ export async function imageInMemory(size: number, options: Partial<CreateOptions
   return { file, open: reopen };
 }
 
+
+/** The refcounts of the image in `file`, read through a RefcountStore that refuses changes, and its geometry. */
+export async function refcountsInMemory(file: MemoryBlockFile): Promise<{ store: RefcountStore; metadata: ImageMetadata }> {
+  const metadata = await readImageMetadata(file);
+  const { header, geometry } = metadata;
+  const store = await RefcountStore.open({
+    file,
+    clusterBits: geometry.clusterBits,
+    refcountOrder: header.refcountOrder,
+    tableOffset: header.refcountTableOffset,
+    tableClusters: header.refcountTableClusters,
+    switchTable: () => Promise.reject(new Error('read only')),
+  });
+  return { store, metadata };
+}
