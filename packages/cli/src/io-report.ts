@@ -46,6 +46,17 @@ export function ioReport(bytes: number, ops: number, seconds: number): string {
 }
 
 /**
+ * qemu-io's `-C` line: "bytes,ops,h:mm:ss.cc,bytes/sec,ops/sec" (observed: `64,1,0:00:00.00,74041.081,1156.892`).
+ */
+export function ioMachineReport(bytes: number, ops: number, seconds: number): string {
+  const safe = Math.max(seconds, 1e-9);
+  const whole = Math.floor(seconds);
+  const hundredths = Math.floor((seconds - whole) * 100);
+  const time = `${Math.floor(whole / 3600)}:${String(Math.floor(whole / 60) % 60).padStart(2, '0')}:${String(whole % 60).padStart(2, '0')}.${String(hundredths).padStart(2, '0')}`;
+  return `${bytes},${ops},${time},${(bytes / safe).toFixed(3)},${(ops / safe).toFixed(3)}`;
+}
+
+/**
  * qemu-io's `-v` hex dump: the offset, each byte as two hex digits and a space, a space, then the bytes again with
  * only letters and digits shown (everything else is '.'). A short last line is not padded.
  */

@@ -10,7 +10,9 @@ export function normalise(text: string, names: Record<string, string> = {}): str
     .replaceAll('qcow: ', 'TOOL: ')
     .replaceAll('qemu-io: ', 'TOOL: ')
     .replaceAll('qcow io: ', 'TOOL: ')
-    .replace(/ops; [0-9:.]+( sec)? \([0-9.]+ (bytes|KiB|MiB|GiB|TiB)\/sec and [0-9.]+ ops\/sec\)/g, 'ops; TIME');
+    .replace(/ops; [0-9:.]+( sec)? \([0-9.]+ (bytes|KiB|MiB|GiB|TiB)\/sec and [0-9.]+ ops\/sec\)/g, 'ops; TIME')
+    // qemu-io -C: "bytes,ops,h:mm:ss.cc,bytes/sec,ops/sec".
+    .replace(/(\d+),(\d+),\d+:\d\d:\d\d\.\d\d,[0-9.]+,[0-9.]+$/gm, '$1,$2,TIME');
   for (const [from, to] of Object.entries(names)) out = out.replaceAll(from, to);
   return out;
 }

@@ -1,6 +1,7 @@
 import { checkWritable } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { hexDump, ioReport } from '../io-report.js';
+import { readFileSync } from 'node:fs';
+import { hexDump, ioMachineReport, ioReport } from '../io-report.js';
 import { parseInteger } from '../numbers.js';
 import { IoCommandError, ioNumber, offsetAndLengths } from './io-args.js';
 import type { IoSession } from './io-session.js';
@@ -16,9 +17,18 @@ function patternByte(text: string | undefined, fallback: number): number {
   return text === undefined ? fallback : parseInteger(text, 'pattern') & 0xff;
 }
 
-function report(verb: 'read' | 'wrote', offset: number, length: number, started: number, quiet: boolean): string {
-  if (quiet) return '';
+/** How a command reports its statistics: qemu-io's two lines, `-C`'s one machine-parsable line, or `-q`'s none. */
+type Stats = 'human' | 'machine' | 'quiet';
+
+/** -q wins over -C (qemu-io prints nothing for `write -q -C`). */
+function statsOf(parsed: ReturnType<typeof getopt>): Stats {
+  return hasFlag(parsed, 'q') ? 'quiet' : hasFlag(parsed, 'C') ? 'machine' : 'human';
+}
+
+function report(verb: 'read' | 'wrote', offset: number, length: number, started: number, stats: Stats): string {
+  if (stats === 'quiet') return '';
   const seconds = (performance.now() - started) / 1000;
+  if (stats === 'machine') return `${ioMachineReport(length, 1, seconds)}\n`;
   return `${verb} ${length}/${length} bytes at offset ${offset}\n${ioReport(length, 1, seconds)}\n`;
 }
 
@@ -27,7 +37,7 @@ async function readAndCheck(
   session: IoSession,
   offset: number,
   length: number,
-  options: { pattern: number | undefined; checkStart?: number; checkLength?: number; dump: boolean; quiet: boolean },
+  options: { pattern: number | undefined; checkStart?: number; checkLength?: number; dump: boolean; stats: Stats },
 ): Promise<Transfer> {
   const bytes = new Uint8Array(length);
   const started = performance.now();
@@ -41,7 +51,7 @@ async function readAndCheck(
     ok = false;
   }
   if (options.dump) lines += hexDump(bytes, offset);
-  return { lines: lines + report('read', offset, length, started, options.quiet), ok };
+  return { lines: lines + report('read', offset, length, started, options.stats), ok };
 }
 
 /** `read [-bCqv] [-P pattern [-s off] [-l len]] off len`. */
@@ -66,7 +76,7 @@ export async function readCommand(session: IoSession, words: string[]): Promise<
     checkStart,
     checkLength,
     dump: hasFlag(parsed, 'v'),
-    quiet: hasFlag(parsed, 'q'),
+    stats: statsOf(parsed),
   });
   process.stdout.write(result.lines);
   return result.ok;
@@ -78,34 +88,72 @@ export async function readvCommand(session: IoSession, words: string[]): Promise
   const { offset, lengths } = offsetAndLengths(parsed.operands);
   const pattern = lastValue(parsed, 'P');
   const total = lengths.reduce((a, b) => a + b, 0);
-  const result = await readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), quiet: hasFlag(parsed, 'q') });
+  const result = await readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), stats: statsOf(parsed) });
   process.stdout.write(result.lines);
   return result.ok;
 }
 
-/** Writes `length` bytes of `pattern`, or zeroes with `zero` (which may unmap). */
-async function writeRange(session: IoSession, offset: number, length: number, options: { pattern: number; zero: boolean; unmap: boolean; fua: boolean; quiet: boolean }): Promise<string> {
-  const started = performance.now();
-  if (options.zero) await session.device.writeZeroes(offset, length, { unmap: options.unmap });
-  else await session.device.write(new Uint8Array(length).fill(options.pattern), offset);
-  // Force Unit Access: the write is durable before it is reported; a flush gives that here.
-  if (options.fua) await session.device.flush();
-  return report('wrote', offset, length, started, options.quiet);
+/** What a write puts down: `length` bytes of a pattern byte, of a pattern file's bytes repeated, or zeroes. */
+interface WriteOptions {
+  pattern: number;
+  /** `-s FILE`: the file's bytes, repeated to the length (qemu-io's pattern file). */
+  source?: Uint8Array;
+  zero: boolean;
+  unmap: boolean;
+  fua: boolean;
+  stats: Stats;
 }
 
-/** `write [-bCfnquz] [-P pattern] off len`: pattern 0xcd unless -P; -z writes zeroes (-u may unmap). */
+/** Writes `length` bytes of `pattern` (or of `source` repeated), or zeroes with `zero` (which may unmap). */
+async function writeRange(session: IoSession, offset: number, length: number, options: WriteOptions): Promise<string> {
+  const started = performance.now();
+  if (options.zero) await session.device.writeZeroes(offset, length, { unmap: options.unmap });
+  else await session.device.write(options.source === undefined ? new Uint8Array(length).fill(options.pattern) : repeated(options.source, length), offset);
+  // Force Unit Access: the write is durable before it is reported; a flush gives that here.
+  if (options.fua) await session.device.flush();
+  return report('wrote', offset, length, started, options.stats);
+}
+
+function repeated(source: Uint8Array, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let at = 0; at < length; at += source.length) bytes.set(source.subarray(0, Math.min(source.length, length - at)), at);
+  return bytes;
+}
+
+/** `write [-bCfnquz] [-P pattern | -s source_file] off len`: pattern 0xcd unless -P or -s; -z writes zeroes (-u may unmap). */
 export async function writeCommand(session: IoSession, words: string[]): Promise<boolean> {
-  const parsed = getopt(words, { short: 'P:zuqbcCfn' });
+  const parsed = getopt(words, { short: 'P:zuqbcCfns:' });
   const [offsetText, lengthText, ...extra] = parsed.operands;
-  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: write [-P pattern | -z [-u]] [-q] off len');
+  if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: write [-P pattern | -s source_file | -z [-u]] [-q] off len');
   if (hasFlag(parsed, 'c')) throw new IoCommandError('compressed writes (-c) are not supported');
+  if ([hasFlag(parsed, 'z'), lastValue(parsed, 'P') !== undefined, lastValue(parsed, 's') !== undefined].filter(Boolean).length > 1) {
+    throw new IoCommandError('Only one of -z, -P, and -s can be specified at the same time');
+  }
   if (hasFlag(parsed, 'u') && !hasFlag(parsed, 'z')) throw new IoCommandError('-u requires -z to be specified');
-  process.stdout.write(await writeRange(session, ioNumber(offsetText), ioNumber(lengthText), writeOptions(parsed)));
+  const offset = ioNumber(offsetText);
+  const length = ioNumber(lengthText);
+  const sourceName = lastValue(parsed, 's');
+  const options = writeOptions(parsed);
+  if (sourceName !== undefined) options.source = patternFile(sourceName);
+  process.stdout.write(await writeRange(session, offset, length, options));
   return true;
 }
 
-function writeOptions(parsed: ReturnType<typeof getopt>): { pattern: number; zero: boolean; unmap: boolean; fua: boolean; quiet: boolean } {
-  return { pattern: patternByte(lastValue(parsed, 'P'), 0xcd), zero: hasFlag(parsed, 'z'), unmap: hasFlag(parsed, 'u'), fua: hasFlag(parsed, 'f'), quiet: hasFlag(parsed, 'q') };
+/** A pattern file's bytes (qemu-io refuses an empty one, as it cannot fill a buffer). */
+function patternFile(name: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(name));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new IoCommandError(`${name}: ${code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : (error as Error).message}`);
+  }
+  if (bytes.length === 0) throw new IoCommandError(`${name}: the pattern file is empty`);
+  return bytes;
+}
+
+function writeOptions(parsed: ReturnType<typeof getopt>): WriteOptions {
+  return { pattern: patternByte(lastValue(parsed, 'P'), 0xcd), zero: hasFlag(parsed, 'z'), unmap: hasFlag(parsed, 'u'), fua: hasFlag(parsed, 'f'), stats: statsOf(parsed) };
 }
 
 /** `writev [-Cfq] [-P pattern] off len [len..]`. */
@@ -124,7 +172,7 @@ export async function aioReadCommand(session: IoSession, words: string[]): Promi
   const { offset, lengths } = offsetAndLengths(parsed.operands);
   const pattern = lastValue(parsed, 'P');
   const total = lengths.reduce((a, b) => a + b, 0);
-  session.startAio(readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), quiet: hasFlag(parsed, 'q') }));
+  session.startAio(readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), stats: statsOf(parsed) }));
   return true;
 }
 
