@@ -1,4 +1,5 @@
-export { Qcow2Image, DEFAULT_L2_CACHE_BYTES, type Qcow2OpenOptions } from './qcow2-image.js';
+export { Qcow2Image } from './qcow2-image.js';
+export { DEFAULT_L2_CACHE_BYTES, type Qcow2OpenOptions } from './qcow2-open.js';
 export { readImageMetadata, type ImageMetadata } from './image-metadata.js';
 export type { Codec, Codecs } from './codecs.js';
 export {

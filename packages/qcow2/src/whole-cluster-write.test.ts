@@ -4,7 +4,8 @@ import { MemoryBlockFile, RawDisk, type BlockFile } from '@q/raw';
 import { expectSameBytes } from '@q/raw/conformance';
 import { defaultCreateOptions, type CreateOptions } from './create-image.js';
 import { createQcow2 } from './create-qcow2.js';
-import { Qcow2Image, type Qcow2OpenOptions } from './qcow2-image.js';
+import { Qcow2Image } from './qcow2-image.js';
+import type { Qcow2OpenOptions } from './qcow2-open.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
