@@ -1,10 +1,11 @@
 import { checkCreateOptions, createQcow2, SequentialImageWriter } from '@q/qcow2';
 import { isDiskError, type BlockDevice } from '@q/raw';
+import type { CompressionType } from '@q/format';
 import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from './cli-store.js';
 import { copyClusters, type ClusterSink } from './cluster-copy.js';
 import { deviceSink, sequentialSink } from './cluster-sinks.js';
-import { CompressPool } from './compress-pool.js';
+import type { CompressPool } from './compress-pool.js';
 import { qcow2CreateOptions, type QcowCreateOptions } from './create-options.js';
 import { openImage } from './open-source.js';
 import { ExitError, UsageError } from './usage-error.js';
@@ -29,13 +30,19 @@ export interface Qcow2ConvertOptions {
  * allocator, one pass); preallocation and external data files go through the engine (createQcow2, then writes), as
  * does `-n` into an existing image. Compression runs on worker threads either way.
  */
+/** The compression workers, imported (with node:worker_threads, milliseconds of a start) only for `-c`. */
+async function compressPool(type: CompressionType, clusterSize: number): Promise<CompressPool> {
+  const { CompressPool } = await import('./compress-pool.js');
+  return new CompressPool(type, clusterSize);
+}
+
 export async function convertToQcow2(source: BlockDevice, destination: string, o: Qcow2ConvertOptions): Promise<void> {
   if (o.existing) return convertIntoExisting(source, destination, o);
   const create = createOptionsFor(source, destination, o);
   if (o.backing !== undefined) await checkBacking(destination, o.backing, o.backingFormat);
   const general = create.preallocation !== 'off' || create.dataFile !== undefined;
   const clusterSize = 2 ** create.clusterBits;
-  const pool = o.compress ? new CompressPool(create.compressionType, clusterSize) : undefined;
+  const pool = o.compress ? await compressPool(create.compressionType, clusterSize) : undefined;
   try {
     const copy = { clusterSize, topOnly: o.backing !== undefined, sparseBytes: o.sparseBytes, zeroFlag: create.version === 3, parallel: o.parallel, pool, onProgress: o.onProgress };
     if (!general) {
@@ -71,7 +78,7 @@ async function convertIntoExisting(source: BlockDevice, destination: string, o: 
     await target.close();
     throw new ExitError('output file is smaller than input file', 1);
   }
-  const pool = o.compress ? new CompressPool(type, clusterSize) : undefined;
+  const pool = o.compress ? await compressPool(type, clusterSize) : undefined;
   try {
     const sink = deviceSink(target, clusterSize, { targetIsZero: o.targetIsZero, keepBelow: o.backing !== undefined });
     const zeroFlag = true; // the engine writes zeros the way the image's version allows

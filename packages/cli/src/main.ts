@@ -1,20 +1,19 @@
-import { benchCommand, benchHelp, benchUsage } from './commands/bench.js';
-import { checkCommand, checkHelp, checkUsage } from './commands/check.js';
-import { compareCommand, compareHelp, compareUsage } from './commands/compare.js';
-import { convertCommand, convertUsage } from './commands/convert.js';
-import { convertHelp, convertOptionsHelp } from './commands/convert-help.js';
-import { createCommand, createHelp, createUsage } from './commands/create.js';
-import { ddCommand, ddHelp, ddUsage } from './commands/dd.js';
-import { infoCommand, infoHelp, infoUsage } from './commands/info.js';
-import { ioCommand, ioHelp, ioUsage } from './commands/io.js';
-import { mapCommand, mapHelp, mapUsage } from './commands/map.js';
-import { rebaseCommand, rebaseHelp, rebaseUsage } from './commands/rebase.js';
-import { commitCommand, commitHelp, commitUsage } from './commands/commit.js';
-import { amendCommand, amendHelp, amendUsage } from './commands/amend.js';
-import { measureCommand, measureHelp, measureUsage } from './commands/measure.js';
-import { resizeCommand, resizeHelp, resizeUsage } from './commands/resize.js';
-import { serveCommand, serveHelp, serveUsage } from './commands/serve.js';
-import { snapshotCommand, snapshotHelp, snapshotUsage } from './commands/snapshot.js';
+import { amendHelp, amendUsage } from './commands/amend-help.js';
+import { benchHelp, benchUsage } from './commands/bench-help.js';
+import { checkHelp, checkUsage } from './commands/check-help.js';
+import { commitHelp, commitUsage } from './commands/commit-help.js';
+import { compareHelp, compareUsage } from './commands/compare-help.js';
+import { convertHelp, convertOptionsHelp, convertUsage } from './commands/convert-help.js';
+import { createHelp, createUsage } from './commands/create-help.js';
+import { ddHelp, ddUsage } from './commands/dd-help.js';
+import { infoHelp, infoUsage } from './commands/info-help.js';
+import { ioHelp, ioUsage } from './commands/io-help.js';
+import { mapHelp, mapUsage } from './commands/map-help.js';
+import { measureHelp, measureUsage } from './commands/measure-help.js';
+import { rebaseHelp, rebaseUsage } from './commands/rebase-help.js';
+import { resizeHelp, resizeUsage } from './commands/resize-help.js';
+import { serveHelp, serveUsage } from './commands/serve-help.js';
+import { snapshotHelp, snapshotUsage } from './commands/snapshot-help.js';
 import { describeError } from './describe-error.js';
 import { ExitError, HelpRequest, UsageError } from './usage-error.js';
 
@@ -23,30 +22,45 @@ interface Command {
   usage: string;
   /**
    * More than the usage line, for `qcow COMMAND --help`, `-h` and `qcow help COMMAND`: what the command does, then a
-   * line per option.
+   * line per option. A function where the text is made from code that is loaded only for it (io's command table).
    */
-  help?: string;
+  help?: string | (() => Promise<string>);
   /** Exit code when the command cannot run (qemu-img compare uses 2, the others 1). */
   errorExitCode: number;
 }
 
+/*
+ * Each command's implementation is imported when that command runs, not at start: a process pays only for the
+ * modules (and Node builtins: tls, net, worker_threads...) of the one command it runs, which is most of `qcow
+ * info`'s time otherwise. The usage lines and help stay here, so `qcow`, `qcow help` and `--help` load nothing.
+ */
 const COMMANDS: Record<string, Command> = {
-  info: { run: infoCommand, usage: infoUsage, help: infoHelp, errorExitCode: 1 },
-  convert: { run: async (args) => convertOptionsHelp(args) ?? convertCommand(args), usage: convertUsage, help: convertHelp, errorExitCode: 1 },
-  create: { run: createCommand, usage: createUsage, help: createHelp, errorExitCode: 1 },
-  map: { run: mapCommand, usage: mapUsage, help: mapHelp, errorExitCode: 1 },
-  compare: { run: compareCommand, usage: compareUsage, help: compareHelp, errorExitCode: 2 },
-  io: { run: ioCommand, usage: ioUsage, help: ioHelp, errorExitCode: 1 },
-  check: { run: checkCommand, usage: checkUsage, help: checkHelp, errorExitCode: 1 },
-  bench: { run: benchCommand, usage: benchUsage, help: benchHelp, errorExitCode: 1 },
-  snapshot: { run: snapshotCommand, usage: snapshotUsage, help: snapshotHelp, errorExitCode: 1 },
-  serve: { run: serveCommand, usage: serveUsage, help: serveHelp, errorExitCode: 1 },
-  dd: { run: ddCommand, usage: ddUsage, help: ddHelp, errorExitCode: 1 },
-  rebase: { run: rebaseCommand, usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
-  commit: { run: commitCommand, usage: commitUsage, help: commitHelp, errorExitCode: 1 },
-  resize: { run: resizeCommand, usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
-  amend: { run: amendCommand, usage: amendUsage, help: amendHelp, errorExitCode: 1 },
-  measure: { run: measureCommand, usage: measureUsage, help: measureHelp, errorExitCode: 1 },
+  info: { run: async (args) => (await import('./commands/info.js')).infoCommand(args), usage: infoUsage, help: infoHelp, errorExitCode: 1 },
+  convert: {
+    run: async (args) => convertOptionsHelp(args) ?? (await import('./commands/convert.js')).convertCommand(args),
+    usage: convertUsage,
+    help: convertHelp,
+    errorExitCode: 1,
+  },
+  create: { run: async (args) => (await import('./commands/create.js')).createCommand(args), usage: createUsage, help: createHelp, errorExitCode: 1 },
+  map: { run: async (args) => (await import('./commands/map.js')).mapCommand(args), usage: mapUsage, help: mapHelp, errorExitCode: 1 },
+  compare: { run: async (args) => (await import('./commands/compare.js')).compareCommand(args), usage: compareUsage, help: compareHelp, errorExitCode: 2 },
+  io: { run: async (args) => (await import('./commands/io.js')).ioCommand(args), usage: ioUsage, help: ioHelp, errorExitCode: 1 },
+  check: { run: async (args) => (await import('./commands/check.js')).checkCommand(args), usage: checkUsage, help: checkHelp, errorExitCode: 1 },
+  bench: { run: async (args) => (await import('./commands/bench.js')).benchCommand(args), usage: benchUsage, help: benchHelp, errorExitCode: 1 },
+  snapshot: {
+    run: async (args) => (await import('./commands/snapshot.js')).snapshotCommand(args),
+    usage: snapshotUsage,
+    help: snapshotHelp,
+    errorExitCode: 1,
+  },
+  serve: { run: async (args) => (await import('./commands/serve.js')).serveCommand(args), usage: serveUsage, help: serveHelp, errorExitCode: 1 },
+  dd: { run: async (args) => (await import('./commands/dd.js')).ddCommand(args), usage: ddUsage, help: ddHelp, errorExitCode: 1 },
+  rebase: { run: async (args) => (await import('./commands/rebase.js')).rebaseCommand(args), usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
+  commit: { run: async (args) => (await import('./commands/commit.js')).commitCommand(args), usage: commitUsage, help: commitHelp, errorExitCode: 1 },
+  resize: { run: async (args) => (await import('./commands/resize.js')).resizeCommand(args), usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
+  amend: { run: async (args) => (await import('./commands/amend.js')).amendCommand(args), usage: amendUsage, help: amendHelp, errorExitCode: 1 },
+  measure: { run: async (args) => (await import('./commands/measure.js')).measureCommand(args), usage: measureUsage, help: measureHelp, errorExitCode: 1 },
 };
 
 function usage(): string {
@@ -61,8 +75,9 @@ function usage(): string {
   ].join('\n');
 }
 
-function commandHelp(command: Command): string {
-  return `usage: qcow ${command.usage}\n${command.help === undefined ? '' : `\n${command.help}\n`}`;
+async function commandHelp(command: Command): Promise<string> {
+  const help = typeof command.help === 'function' ? await command.help() : command.help;
+  return `usage: qcow ${command.usage}\n${help === undefined ? '' : `\n${help}\n`}`;
 }
 
 /**
@@ -75,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   if (name === 'help' && args[0] !== undefined) {
     const command = COMMANDS[args[0]];
     if (command === undefined) return commandNotFound(args[0]);
-    process.stdout.write(commandHelp(command));
+    process.stdout.write(await commandHelp(command));
     return 0;
   }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
@@ -93,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // Thrown by getopt before the command has opened or printed anything.
     if (error instanceof HelpRequest) {
-      process.stdout.write(commandHelp(command));
+      process.stdout.write(await commandHelp(command));
       return 0;
     }
     if (error instanceof ExitError) {

@@ -11,8 +11,6 @@ export const TLS_LONG_OPTIONS: Record<string, boolean> = {
   'tls-authz': true,
 };
 
-export const TLS_USAGE = '[--tls-creds DIR [--tls-verify-peer=on|off] | --tls-psk FILE|DIR] [--tls-authz IDENTITY]...';
-
 /** What `listenNbd` and `NbdServer` need to require TLS. */
 export interface ServeTls {
   credentials: NbdTlsCredentials;

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import type { NbdServer } from './nbd-server.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
@@ -37,6 +37,8 @@ export interface ListenOptions {
  * server.
  */
 export async function listenNbd(server: NbdServer, address: ListenAddress, options: ListenOptions = {}): Promise<NbdListener> {
+  // Imported here rather than with the module, which every process reaching @q/nbd/node loads (clients too).
+  const { createServer } = await import('node:net');
   const sockets = new Set<Socket>();
   const listener: Server = createServer((socket) => {
     sockets.add(socket);

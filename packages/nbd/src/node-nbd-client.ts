@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { DiskError, type DiskErrorCode } from '@q/raw';
 import type { NbdExportInfo } from './export-info.js';
 import { NbdBlockFile, type NbdFileOptions } from './nbd-block-file.js';
@@ -37,9 +37,12 @@ export async function probeNbdExport(uri: string, options: Omit<NbdFileOptions, 
  * A connected socket to an NBD server as a transport. A connection that neither succeeds nor fails within
  * `timeoutMs` (a filtered port drops SYNs silently) is given up as E_IO.
  */
-export function connectNbdSocket(address: NbdAddress, options: { file: string; timeoutMs?: number | undefined }): Promise<NbdTransport> {
+export async function connectNbdSocket(address: NbdAddress, options: { file: string; timeoutMs?: number | undefined }): Promise<NbdTransport> {
   const where = describeAddress(address);
   const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
+  // node:net is imported when a connection is made: a process that only might open an nbd: name (every `qcow`
+  // command, through the default store) does not load it at start.
+  const { connect } = await import('node:net');
   return new Promise<NbdTransport>((resolve, reject) => {
     const socket: Socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
     const timer =

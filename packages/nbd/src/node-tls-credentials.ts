@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createSecureContext, type TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import { mayIssueCrls } from './key-usage.js';
 import { parsePskFile } from './psk-file.js';
 import { TlsCredentialsError } from './tls-credentials-error.js';
@@ -35,7 +35,7 @@ export async function loadX509Credentials(dir: string, options: { verifyPeer?: b
   const authority = checkCertificate(join(dir, 'ca-cert.pem'), ca);
   const serverCertificate = checkCertificate(join(dir, 'server-cert.pem'), cert);
   if (crl !== undefined) {
-    checkContext({ crl }, crlPath, 'not a PEM certificate revocation list');
+    await checkContext({ crl }, crlPath, 'not a PEM certificate revocation list');
     // qemu-nbd (GnuTLS) would use this CRL; OpenSSL would refuse every client instead. Better not to start.
     if (!mayIssueCrls(new Uint8Array(authority.raw))) {
       throw new TlsCredentialsError('E_TLS_MALFORMED', crlPath, "unusable: ca-cert.pem's key usage lacks CRL signing (reissue the CA with certtool's crl_signing_key, or remove the CRL)");
@@ -56,7 +56,7 @@ export async function loadX509Credentials(dir: string, options: { verifyPeer?: b
   // proto.md "TLS versions": TLS 1.2 MUST be supported and older versions SHOULD NOT be on by default. node's
   // default cipher list already excludes everything weak; GnuTLS clients (qemu, libnbd) negotiate TLS 1.3 with it.
   const serverOptions: TlsOptions = { ca, cert, key, minVersion: 'TLSv1.2', requestCert: verifyPeer, rejectUnauthorized: verifyPeer, ...(crl === undefined ? {} : { crl }) };
-  checkContext(serverOptions, dir, 'the files do not make a usable TLS configuration');
+  await checkContext(serverOptions, dir, 'the files do not make a usable TLS configuration');
   return { kind: 'x509', serverOptions };
 }
 
@@ -106,7 +106,9 @@ async function readCredential(path: string): Promise<Buffer> {
   }
 }
 
-function checkContext(options: TlsOptions, path: string, problem: string): void {
+/** Imports node:tls only here (about 10 ms at start), for processes that load credentials. */
+async function checkContext(options: TlsOptions, path: string, problem: string): Promise<void> {
+  const { createSecureContext } = await import('node:tls');
   try {
     createSecureContext(options);
   } catch (error) {

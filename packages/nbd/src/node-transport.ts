@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
 import { NbdProtocolError } from './nbd-error.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
-import { upgradeSocket } from './node-tls-upgrade.js';
 import { socketChunks } from './socket-chunks.js';
 import type { NbdTransport } from './transport.js';
 
@@ -88,6 +87,8 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       // The ACK must leave in plaintext, before TLS takes the socket over.
       uncork();
       await new Promise<void>((resolve, reject) => socket.write(new Uint8Array(0), (error) => (error ? reject(error) : resolve())));
+      // Imported here, with node:tls, only by a server that gets STARTTLS (the socket holds what arrives meanwhile).
+      const { upgradeSocket } = await import('./node-tls-upgrade.js');
       const upgraded = await upgradeSocket(socket, tls, signal);
       return transportOver(upgraded.socket, peer, undefined, upgraded.identity);
     },

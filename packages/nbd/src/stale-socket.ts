@@ -1,5 +1,4 @@
 import { lstat, unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
 
 /**
  * Whether `path` is a Unix socket file that no process listens on any more: what a server killed before it could
@@ -9,6 +8,8 @@ import { connect } from 'node:net';
 export async function isStaleSocket(path: string): Promise<boolean> {
   const stats = await lstat(path).catch(() => undefined);
   if (stats === undefined || !stats.isSocket()) return false;
+  // Imported here rather than with the module, which every process reaching @q/nbd/node loads.
+  const { connect } = await import('node:net');
   return new Promise((resolve) => {
     const probe = connect(path);
     probe.once('connect', () => {

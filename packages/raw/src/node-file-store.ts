@@ -15,8 +15,16 @@ export interface NodeFileStoreOptions {
  * punching are there where @q/posix can make the calls (Linux, koffi loaded); `capabilities` says which.
  */
 export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
-  const native = posixSupport().available;
-  const capabilities: StoreCapabilities = { write: true, lock: native, deallocate: native };
+  // Getters: @q/posix loads koffi when first asked, which a command that never locks or punches should not pay for.
+  const capabilities: StoreCapabilities = {
+    write: true,
+    get lock() {
+      return posixSupport().available;
+    },
+    get deallocate() {
+      return posixSupport().available;
+    },
+  };
   return {
     capabilities,
     open: (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> =>

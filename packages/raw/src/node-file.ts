@@ -61,12 +61,24 @@ export class NodeBlockFile implements BlockFile {
    * run is kept until then. Holes are never kept: a write may fill one at any time.
    */
   private dataRun: { start: number; end: number } | undefined;
+  /** `lock` has taken this open's bytes at least once (so a later call must drop them, even to take none). */
+  private locked = false;
 
   private constructor(name: string, fd: number, writable: boolean, blockingBelow: number) {
     this.name = name;
     this.fd = fd;
-    const native = posixSupport().available;
-    this.capabilities = { writable, sparse: true, deallocate: writable && native, lock: native };
+    // Getters, not values: asking @q/posix loads koffi and binds libc (milliseconds of a short command's start),
+    // which an open that never locks, punches or seeks a hole (a read-only `qcow info`) should not pay for.
+    this.capabilities = {
+      writable,
+      sparse: true,
+      get deallocate() {
+        return writable && posixSupport().available;
+      },
+      get lock() {
+        return posixSupport().available;
+      },
+    };
     this.blockingBelow = blockingBelow;
   }
 
@@ -165,8 +177,12 @@ export class NodeBlockFile implements BlockFile {
    */
   lock(permissions: LockPermissions): void {
     const fd = this.descriptor();
+    // Nothing held and nothing asked (qemu-img info -U, info of a raw file): no byte to take or check, so no reason
+    // to load the FFI that would take them.
+    if (!this.locked && permissions.take === 0 && permissions.unshare === 0) return;
     unlockImage(fd);
     lockImage(fd, permissions, this.name);
+    this.locked = true;
   }
 
   /** Punches a hole (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros and its blocks are freed. */

@@ -22,10 +22,17 @@ export function routeStore(routes: Readonly<Record<string, BlockStore>>, files: 
     );
   };
   const all = [...table.values(), ...(files === undefined ? [] : [files])];
+  // Asked when read, not now: a store's answer may cost (the local file store loads its FFI to give it).
   const capabilities: StoreCapabilities = {
-    write: all.some((store) => store.capabilities.write),
-    lock: all.some((store) => store.capabilities.lock),
-    deallocate: all.some((store) => store.capabilities.deallocate),
+    get write() {
+      return all.some((store) => store.capabilities.write);
+    },
+    get lock() {
+      return all.some((store) => store.capabilities.lock);
+    },
+    get deallocate() {
+      return all.some((store) => store.capabilities.deallocate);
+    },
   };
   return {
     capabilities,

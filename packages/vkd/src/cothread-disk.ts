@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { checkRange, checkWritable, DiskError, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { CothreadChannel, type CothreadReply } from './cothread-channel.js';
 import { deserializeError, type CothreadLayer, type CothreadReady, type CothreadStart } from './cothread-protocol.js';
@@ -57,7 +57,9 @@ export class CothreadDisk implements BlockDevice {
   }
 
   /** Starts the worker and opens `spec` there (FILE or FILE@SNAP, as openDisk). */
-  static open(spec: string, options: CothreadOptions = {}): Promise<CothreadDisk> {
+  static async open(spec: string, options: CothreadOptions = {}): Promise<CothreadDisk> {
+    // Imported when a cothread starts, not with @q/vkd: node:worker_threads costs milliseconds of every start.
+    const { Worker } = await import('node:worker_threads');
     const { workerUrl, storeModule, ...openOptions } = options;
     const ring = new CothreadRing();
     const start: CothreadStart = { spec, options: openOptions, ring: ring.buffer, storeModule: storeModule?.toString() };

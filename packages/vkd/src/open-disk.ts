@@ -1,6 +1,5 @@
 import { openImage, type Codecs, type ImageLocks } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
-import { checkImage } from '@q/check';
 import { DiskError, type BlockDevice, type BlockFile, type BlockStore, type LockPermissions } from '@q/raw';
 import { defaultStore } from './default-store.js';
 import { BACKING_USER, dataFileLocks, imageFileLocks, toolUser } from './lock-model.js';
@@ -143,6 +142,8 @@ function layerLocks(options: OpenDiskOptions): ImageLocks {
 
 /** QEMU's answer to a dirty image opened read-write: rebuild the refcounts (check -r all), then go on. */
 async function repairDirtyImage(file: BlockFile, path: string): Promise<void> {
+  // Imported only here: the checker is a large module that an open of a clean image (nearly every open) never runs.
+  const { checkImage } = await import('@q/check');
   const report = await checkImage(file, { repair: 'all', name: path });
   if (report.corruptions > 0 || report.checkErrors > 0) {
     throw new DiskError('E_CORRUPT', 'the image is dirty and repairing its refcounts left errors: run qcow check', { file: path });

@@ -10,16 +10,6 @@ import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const amendUsage = 'amend [-f fmt] [-p] [-q] [--force] -o options FILE';
-
-export const amendHelp = [
-  '  -o OPTIONS   what to change: compat=0.10|1.1, lazy_refcounts=on|off, refcount_bits=N, data_file=NAME, size=N',
-  '  -f FMT       format of FILE (only qcow2 images can be amended)',
-  '  -p           show progress (accepted; amend prints none on a pipe)',
-  '  -q           quiet',
-  '  --force      accepted, as qemu-img (no amendment here needs it)',
-].join('\n');
-
 /** Options that exist only when creating an image: qemu-img names them so. */
 const CREATE_ONLY = new Set(['cluster_size', 'encryption', 'extended_l2', 'compression_type', 'preallocation', 'encrypt.format']);
 const AMENDABLE = new Set(['size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits']);

@@ -10,19 +10,6 @@ import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const commitUsage = 'commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] FILE';
-
-export const commitHelp = [
-  '  -b base        the layer to commit into (default: FILE\'s backing file); a name as FILE records it, or a path',
-  '                 relative to FILE\'s directory. Implies -d: the layers above it are left as they were',
-  '  -d             do not empty FILE afterwards',
-  '  -f fmt         format of FILE (default: probed)',
-  '  -p             show progress',
-  '  -q             quiet (no "Image committed.")',
-  '  -t cache       cache mode (accepted; the base is flushed before FILE is emptied)',
-  '  -r rate_limit  accepted for compatibility, not applied',
-].join('\n');
-
 /**
  * `qcow commit`: qemu-img commit. Copies what the layers above BASE hold (data, and zeros as zero writes) into
  * BASE, growing it to FILE's size, makes BASE durable, and only then empties FILE (unless -d or -b), so a crash

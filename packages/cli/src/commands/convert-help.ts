@@ -3,9 +3,12 @@ import { allValues, getopt, lastValue } from '../getopt.js';
 import { UsageError } from '../usage-error.js';
 
 /*
- * convert's help lives beside convert.ts rather than in it so that work on the conversion itself and work on help
- * touch different files; fold it into convert.ts when neither is moving.
+ * convert's usage line and help, apart from the command so that `qcow`, `qcow help` and `--help` print them
+ * without loading the command's implementation (main.ts imports commands only when they run).
  */
+
+export const convertUsage =
+  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] SRC DST';
 
 export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert:
   -f FMT               source format (default: probed)

@@ -11,9 +11,6 @@ import { copyDevice } from '../copy-device.js';
 import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const convertUsage =
-  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] SRC DST';
-
 // Measured on tmpfs: 4 MiB reads beat 1-2 MiB by 10-20% (fewer calls, same overlap); 8 in flight is 32 MiB.
 const CHUNK_BYTES = 4 * 1024 * 1024;
 

@@ -8,20 +8,6 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { ExitError } from '../usage-error.js';
 
-export const ddUsage = 'dd [-f fmt] [-O output_fmt] [-U] [--untrusted] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output';
-
-export const ddHelp = `Copies part of an image into a new image, as qemu-img dd:
-  -f FMT               input format (default: probed)
-  -O FMT               output format, raw (default) or qcow2; the output is created (replaced if it exists)
-  -U, --force-share    read beside a writer that holds the input
-  --untrusted          the input comes from someone untrusted (see qcow info --help)
-  bs=BYTES             read and write up to BYTES bytes at a time (default 512; 1 to 2147483647)
-  count=N              copy only N input blocks
-  skip=N               skip N bs-sized blocks at the start of input
-  if=FILE              read from FILE
-  of=FILE              write to FILE
-Sizes take k, M, G, T, P or E suffixes (powers of 1024).`;
-
 /** Bytes moved per request: whole blocks, about 4 MiB, which gives the same bytes as bs at a time, faster. */
 const CHUNK_TARGET = 4 * 1024 * 1024;
 

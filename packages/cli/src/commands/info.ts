@@ -7,16 +7,6 @@ import { formatInfoHuman } from '../image-info-human.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 
-export const infoUsage = 'info [--output=human|json] [--backing-chain] [-f fmt] [-U] [--untrusted] FILE';
-
-export const infoHelp = `Describes an image, as qemu-img info:
-  --output=FMT         human (default) or json (qemu-img's keys)
-  --backing-chain      describe every layer of the backing chain
-  -f FMT               qcow2 or raw (default: probed)
-  -U, --force-share    read beside a writer that holds the image
-  --untrusted          the image comes from someone untrusted: backing and data files must stay in its directory,
-                       backing files are never probed, URLs are refused, metadata limits are tighter`;
-
 /** `qcow info`: qemu-img info, same keys, same human layout. Backing files are only opened for --backing-chain. */
 export async function infoCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, { short: 'f:hU', long: { output: true, 'backing-chain': false, 'force-share': false, 'image-opts': false, untrusted: false } });

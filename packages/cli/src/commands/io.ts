@@ -7,19 +7,6 @@ import { describeError } from '../describe-error.js';
 import { ioCommandLines, runIoLine } from '../io/io-commands.js';
 import { IoSession } from '../io/io-session.js';
 
-export const ioUsage = 'io [-r] [-f fmt] [-U] [--untrusted] [-c COMMAND]... FILE';
-
-export const ioHelp = `Reads and writes an image with qemu-io's commands:
-  -c, --cmd COMMAND    run COMMAND (repeatable, in order); without -c, commands are read from standard input,
-                       one a line, after a "qemu-io> " prompt
-  -r, --read-only      open read-only
-  -f FMT               qcow2 or raw (default: probed)
-  -U, --force-share    open beside a writer that holds the image (with -r)
-  --untrusted          the image comes from someone untrusted (see qcow info --help)
-Commands (qemu-io's words, 'help COMMAND' at the prompt for its options):
-${ioCommandLines().map((line) => `  ${line}`).join('\n')}
-Exit 1 when a command failed (a pattern mismatch included); aio requests count as done once started.`;
-
 const PROMPT = 'qemu-io> ';
 
 /**

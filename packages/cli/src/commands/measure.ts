@@ -10,18 +10,6 @@ import { parseSize } from '../numbers.js';
 import { openImage, parseSnapshotParam } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const measureUsage = 'measure [--output=human|json] [-O qcow2|raw] [-o options] [--size N | [-f fmt] [-l snapshot_param] [-U] FILE]';
-
-export const measureHelp = [
-  '  --output=human|json  output format (default human)',
-  '  -O FMT               format of the image to measure for: qcow2 or raw (default raw)',
-  '  -o OPTIONS           creation options of that image (cluster_size, refcount_bits, extended_l2, compat, preallocation, ...)',
-  '  --size N             measure an empty image of N bytes instead of FILE',
-  '  -f FMT               format of FILE (default: probed)',
-  '  -l SNAPSHOT_PARAM    measure an internal snapshot of FILE (snapshot.id=I,snapshot.name=N or an id or name)',
-  '  -U                   open FILE read-only beside a writer (force-share)',
-].join('\n');
-
 /** Extents are asked for a window at a time so memory follows the number of extents, not the disk size. */
 const WINDOW = 2 ** 40;
 

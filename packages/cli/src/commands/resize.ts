@@ -8,16 +8,6 @@ import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
-export const resizeUsage = 'resize [-f fmt] [--preallocation=off|metadata|falloc|full] [-q] [--shrink] FILE [+|-]SIZE';
-
-export const resizeHelp = [
-  '  -f FMT                  format of FILE: qcow2 or raw (default: probed)',
-  '  --preallocation=MODE    allocate the new space when growing: off (default), metadata (qcow2 only), falloc, full',
-  '  --shrink                allow the new size to be smaller (the data past the new end is lost)',
-  '  -q                      quiet: no "Image resized." line',
-  '  SIZE                    the new size, or +N / -N relative to the current one (k, M, G, T, P, E suffixes)',
-].join('\n');
-
 const PREALLOCATIONS = new Set(['off', 'metadata', 'falloc', 'full']);
 
 /**

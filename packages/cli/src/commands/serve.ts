@@ -13,47 +13,8 @@ import { openImage } from '../open-source.js';
 import { forkChannel, serveInBackground } from '../serve/forked-server.js';
 import { writePidFile } from '../serve/pid-file.js';
 import { parseServeOptions, type ServeOptions } from '../serve/serve-options.js';
-import { TLS_USAGE, serveTlsFromArgs, type ServeTls } from '../serve-tls.js';
+import { serveTlsFromArgs, type ServeTls } from '../serve-tls.js';
 import { ExitError } from '../usage-error.js';
-
-export const serveUsage =
-  'serve [-r | -s | --cow] [-l SNAPSHOT_PARAM] [-f fmt] [-b addr] [-p port | -k socket] [-x export-name] [-D description] ' +
-  '[-e shared] [-t] [--fork] [--pid-file=PATH] [-n | --cache=none|writeback|writethrough|directsync|unsafe] ' +
-  `[--discard=ignore|unmap] [--detect-zeroes=off|on|unmap] [--aio=auto|threads|cothread] [--untrusted] ${TLS_USAGE} FILE`;
-
-export const serveHelp = `Exports FILE over NBD, as qemu-nbd does:
-  -r, --read-only          export read-only
-  -s, --snapshot, --cow    clients may write; writes go to a temporary overlay, FILE never changes
-  -l, --load-snapshot=SNAPSHOT_PARAM
-                           export an internal snapshot read-only: 'snapshot.id=[ID],snapshot.name=[NAME]' or
-                           '[ID_OR_NAME]' (FILE@SNAP does the same)
-  -f, --format=FMT         qcow2 or raw (default: probed)
-  -b, --bind=ADDR          address to listen on (default 127.0.0.1; qemu-nbd: 0.0.0.0)
-  -p, --port=PORT          TCP port (default 10809)
-  -k, --socket=PATH        listen on a Unix socket instead (a stale one left by a killed server is replaced)
-  -x, --export-name=NAME   export name (default: the empty name)
-  -D, --description=TEXT   export description
-  -e, --shared=NUM         clients served at once (default 1; 0: any number); more wait unanswered
-  -t, --persistent         keep serving after the last client left (default: exit then)
-      --fork               run in the background; return once the server listens
-      --pid-file=PATH      write the server's pid to PATH (there once it listens)
-  -n, --nocache            --cache=none
-      --cache=MODE         writeback (default), writethrough (each write durable before its reply), unsafe
-                           (flushes ignored), none (= writeback), directsync (= writethrough); none and
-                           directsync do not bypass the host page cache here (no O_DIRECT)
-      --discard=MODE       ignore (default: trims succeed and do nothing) or unmap
-      --detect-zeroes=MODE off (default), on (writes of zeros become zero writes), unmap (and may free space:
-                           needs --discard=unmap before it)
-      --aio=MODE           auto (default), threads or cothread: where the disk's blocking calls run
-      --untrusted          the image comes from someone untrusted: its backing and data files must stay in its
-                           directory, backing files are never probed, URLs are refused, metadata limits are tighter
-      --tls-creds=DIR      require TLS with x509 credentials (ca-cert.pem, server-cert.pem, server-key.pem)
-      --tls-verify-peer=on|off
-                           require a client certificate signed by the CA (default on)
-      --tls-psk=FILE|DIR   require TLS with pre-shared keys (psktool's username:hexkey lines, or DIR/keys.psk)
-      --tls-authz=IDENTITY serve only this client (a certificate's distinguished name, or a PSK username);
-                           repeatable
-SIGTERM or SIGINT: stop accepting, let running requests reply, flush, close and exit 0.`;
 
 /**
  * `qcow serve`: qemu-nbd's flags, defaults and messages for exporting FILE (or FILE@SNAP) over NBD on TCP
