@@ -1,0 +1,51 @@
+/**
+ * The guest's side of each boot, as /scenario.sh (busybox sh, run with -e so any failing command fails the boot).
+ * (-e spares a command that fails on the left of && or ||: checks stand alone on their lines.) `say` prints a report line for the host; `sums` reports every file's sha256 (lost+found left out), sorted, so
+ * the host can compare the guest's view with the image's bytes after the guest is gone.
+ */
+const prelude = `say() { echo "@@vm $*"; }
+sums() {
+  find /mnt -path /mnt/lost+found -prune -o -type f -print | sort | while read -r f; do
+    say sum $(sha256sum "$f")
+  done
+}
+`;
+
+/**
+ * Boot a, read-write through `qcow serve`: the base's files must read right through the overlay, then every kind
+ * of write the block layer sends. A large file and many small ones allocate clusters in the overlay; writing
+ * into the middle of a base file is copy-on-write of a cluster the base holds; a file of zeroes goes out as
+ * write-zeroes (the drive's detect-zeroes); a written then deleted file gives fstrim something to discard. Sums
+ * are printed after the final sync, so they are what the disk holds.
+ */
+export function readWriteScenario(): string {
+  return `${prelude}
+e2fsck -fn /dev/vda
+mount -t ext4 /dev/vda /mnt
+cd /mnt
+sha256sum -c -s MANIFEST.sha256
+cd /
+say step base-files-verified
+mkdir -p /mnt/new/many
+dd if=/dev/urandom of=/mnt/new/large.bin bs=1M count=24 2>/dev/null
+i=0
+while [ $i -lt 150 ]; do
+  head -c $((i * 397 + 1)) /dev/urandom > /mnt/new/many/f$i
+  i=$((i + 1))
+done
+dd if=/dev/urandom of=/mnt/data/blob.bin bs=4096 seek=300 count=40 conv=notrunc 2>/dev/null
+dd if=/dev/urandom of=/mnt/small/0/file-0 bs=1 seek=5 count=100 conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/mnt/new/zeros.bin bs=1M count=8 2>/dev/null
+dd if=/dev/urandom of=/mnt/new/deleted.bin bs=1M count=8 2>/dev/null
+sync
+rm /mnt/new/deleted.bin
+sync
+# An assignment's status is its command substitution's: -e sees a failing fstrim.
+trimmed=$(fstrim -v /mnt)
+say trim $trimmed
+sync
+sums
+umount /mnt
+e2fsck -fn /dev/vda
+`;
+}
