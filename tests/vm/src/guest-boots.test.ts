@@ -1,22 +1,27 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qcow, requireTool, scratch, sha256File, type Scratch } from '@q/test-support';
+import { qcow, qemuImg, requireTool, scratch, sha256File, type Scratch } from '@q/test-support';
 import { boot } from './boot.js';
 import { guestImage, type GuestImage } from './guest/guest-image.js';
-import { makeExt4, reportedSums, sumLines, writeBaseTree } from './host/ext4-files.js';
+import { makeExt4, reportedSums, sumLines, writeBaseTree, type FileSums } from './host/ext4-files.js';
 import { checkedImage } from './host/image-checks.js';
 import { startServe, type ServeProcess } from './host/serve-process.js';
-import { readWriteScenario } from './scenarios.js';
+import { directScenario, readWriteScenario, snapshotScenario } from './scenarios.js';
 
 /**
  * A real Linux guest on our disks (issue 13): an ext4 built on the host becomes a qcow2 base with `qcow convert`,
- * gets an overlay from `qcow create -b`, and a guest kernel reads and writes it through `qcow serve`. After the
- * boot, the host judges the image itself: both checkers clean, e2fsck clean, every file's sum equal to what the
- * guest printed.
+ * gets an overlay from `qcow create -b`, and a guest kernel reads and writes it through `qcow serve` (boot a);
+ * after `qcow snapshot -c`, QEMU's own qcow2 driver boots the image (b); then the snapshot is served read-only
+ * (c). The boots build on each other, in order. After each, the host judges the image itself: both checkers clean,
+ * e2fsck clean, every file's sum equal to what the guest printed.
  */
 describe('a guest kernel on qcow images', () => {
   let dir: Scratch;
   let guest: GuestImage;
+  let base: string;
+  let top: string;
+  let baseSum: string;
+  let afterA: FileSums;
   const servers: ServeProcess[] = [];
 
   beforeAll(() => {
@@ -35,11 +40,11 @@ describe('a guest kernel on qcow images', () => {
     mkdirSync(tree);
     const baseFiles = writeBaseTree(tree);
     makeExt4(tree, dir.path('base.raw'), 128);
-    const base = dir.path('base.qcow2');
-    const top = dir.path('top.qcow2');
+    base = dir.path('base.qcow2');
+    top = dir.path('top.qcow2');
     expect(qcow(['convert', '-O', 'qcow2', dir.path('base.raw'), base]).status).toBe(0);
     expect(qcow(['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', top]).status).toBe(0);
-    const baseSum = await sha256File(base);
+    baseSum = await sha256File(base);
 
     const server = await startServe(dir.path('a.sock'), ['-t', '--discard=unmap', top]);
     servers.push(server);
@@ -54,12 +59,44 @@ describe('a guest kernel on qcow images', () => {
     // SIGTERM: the server flushes, closes and exits 0 (QEMU has already disconnected).
     expect(await server.stop(), server.stderr()).toEqual({ code: 0, signal: null });
 
-    const afterA = reportedSums(result.reports);
+    afterA = reportedSums(result.reports);
     for (const path of baseFiles.keys()) expect(afterA.has(path), `${path} missing in the guest`).toBe(true);
     expect(afterA.get('data/blob.bin')).not.toBe(baseFiles.get('data/blob.bin'));
     expect(afterA.has('new/large.bin') && afterA.has('new/many/f149') && afterA.has('new/zeros.bin')).toBe(true);
     expect(sumLines(await checkedImage(top, dir.path('a.raw'), dir.path('a-files')))).toBe(sumLines(afterA));
     // Every write went to the overlay: the backing file is byte for byte what convert made.
     expect(await sha256File(base)).toBe(baseSum);
+  });
+
+  it('b: after qcow snapshot -c, QEMU boots the image directly and finds every file', async () => {
+    expect(qcow(['snapshot', '-c', 'snap1', top]).status).toBe(0);
+    expect(qemuImg(['snapshot', '-l', top])).toMatch(/\bsnap1\b/);
+    const result = await boot(guest, {
+      name: 'b (QEMU qcow2 driver)',
+      drive: `file=${top},format=qcow2,discard=unmap`,
+      scenario: directScenario(afterA),
+      initramfsPath: dir.path('b.initrd'),
+    });
+    expect(result.reports).toContain('step snapshot-state-verified');
+    const afterB = reportedSums(result.reports);
+    expect(afterB.has('after-snapshot.bin') && !afterB.has('new/many/f0')).toBe(true);
+    expect(sumLines(await checkedImage(top, dir.path('b.raw'), dir.path('b-files')))).toBe(sumLines(afterB));
+    expect(await sha256File(base)).toBe(baseSum);
+  });
+
+  it('c: qcow serve -r FILE@snap1 shows the guest exactly the state at the snapshot', async () => {
+    const topSum = await sha256File(top);
+    const server = await startServe(dir.path('c.sock'), ['-t', '-r', `${top}@snap1`]);
+    servers.push(server);
+    const result = await boot(guest, {
+      name: 'c (qcow serve -r FILE@snap1)',
+      drive: `file=${server.uri},format=raw,readonly=on`,
+      scenario: snapshotScenario(),
+      initramfsPath: dir.path('c.initrd'),
+    });
+    expect(result.reports).toContain('readonly 1');
+    expect(sumLines(reportedSums(result.reports))).toBe(sumLines(afterA));
+    expect(await server.stop(), server.stderr()).toEqual({ code: 0, signal: null });
+    expect(await sha256File(top)).toBe(topSum);
   });
 });

@@ -1,3 +1,5 @@
+import { sumLines, type FileSums } from './host/ext4-files.js';
+
 /**
  * The guest's side of each boot, as /scenario.sh (busybox sh, run with -e so any failing command fails the boot).
  * (-e spares a command that fails on the left of && or ||: checks stand alone on their lines.) `say` prints a report line for the host; `sums` reports every file's sha256 (lost+found left out), sorted, so
@@ -10,6 +12,11 @@ sums() {
   done
 }
 `;
+
+/** The expected sums as a file in the guest, for `sha256sum -c` run from /mnt. */
+function expectFile(path: string, sums: FileSums): string {
+  return `cat > ${path} <<'SUMS'\n${sumLines(sums)}SUMS\n`;
+}
 
 /**
  * Boot a, read-write through `qcow serve`: the base's files must read right through the overlay, then every kind
@@ -47,5 +54,40 @@ sync
 sums
 umount /mnt
 e2fsck -fn /dev/vda
+`;
+}
+
+/**
+ * Boot b, QEMU's own qcow2 driver on the image after `qcow snapshot -c`: everything boot a left must be there
+ * (sha256sum -c of boot a's sums, checked in the guest); then a few changes after the snapshot, so that boot c can
+ * show the snapshot's state and not the current one.
+ */
+export function directScenario(expected: FileSums): string {
+  return `${prelude}
+${expectFile('/tmp/expected.sha256', expected)}
+e2fsck -fn /dev/vda
+mount -t ext4 /dev/vda /mnt
+cd /mnt
+sha256sum -c -s /tmp/expected.sha256
+cd /
+say step snapshot-state-verified
+dd if=/dev/urandom of=/mnt/after-snapshot.bin bs=1M count=4 2>/dev/null
+dd if=/dev/urandom of=/mnt/data/blob.bin bs=4096 seek=10 count=8 conv=notrunc 2>/dev/null
+rm -r /mnt/new/many
+sync
+sums
+umount /mnt
+e2fsck -fn /dev/vda
+`;
+}
+
+/** Boot c, the snapshot served read-only: the guest reports what it sees, for the host to compare with boot a. */
+export function snapshotScenario(): string {
+  return `${prelude}
+say readonly $(cat /sys/block/vda/ro)
+e2fsck -fn /dev/vda
+mount -t ext4 -o ro /dev/vda /mnt
+sums
+umount /mnt
 `;
 }
