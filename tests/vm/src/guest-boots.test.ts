@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow, qemuImg, requireTool, scratch, sha256File, type Scratch } from '@q/test-support';
 import { boot } from './boot.js';
 import { guestImage, type GuestImage } from './guest/guest-image.js';
-import { makeExt4, reportedSums, sumLines, writeBaseTree, type FileSums } from './host/ext4-files.js';
+import { makeBaseImage, makeOverlay, type BaseImage } from './host/base-image.js';
+import { reportedSums, sumLines, type FileSums } from './host/ext4-files.js';
 import { checkedImage } from './host/image-checks.js';
 import { startServe, type ServeProcess } from './host/serve-process.js';
 import { directScenario, readWriteScenario, snapshotScenario } from './scenarios.js';
@@ -18,9 +18,8 @@ import { directScenario, readWriteScenario, snapshotScenario } from './scenarios
 describe('a guest kernel on qcow images', () => {
   let dir: Scratch;
   let guest: GuestImage;
-  let base: string;
+  let base: BaseImage;
   let top: string;
-  let baseSum: string;
   let afterA: FileSums;
   const servers: ServeProcess[] = [];
 
@@ -36,15 +35,8 @@ describe('a guest kernel on qcow images', () => {
   });
 
   it('a: qcow serve, read-write over a backing chain: base files, writes, copy-on-write, zeroes, fstrim', async () => {
-    const tree = dir.path('tree');
-    mkdirSync(tree);
-    const baseFiles = writeBaseTree(tree);
-    makeExt4(tree, dir.path('base.raw'), 128);
-    base = dir.path('base.qcow2');
-    top = dir.path('top.qcow2');
-    expect(qcow(['convert', '-O', 'qcow2', dir.path('base.raw'), base]).status).toBe(0);
-    expect(qcow(['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', top]).status).toBe(0);
-    baseSum = await sha256File(base);
+    base = await makeBaseImage(dir);
+    top = makeOverlay(base, dir.path('top.qcow2'));
 
     const server = await startServe(dir.path('a.sock'), ['-t', '--discard=unmap', top]);
     servers.push(server);
@@ -60,12 +52,12 @@ describe('a guest kernel on qcow images', () => {
     expect(await server.stop(), server.stderr()).toEqual({ code: 0, signal: null });
 
     afterA = reportedSums(result.reports);
-    for (const path of baseFiles.keys()) expect(afterA.has(path), `${path} missing in the guest`).toBe(true);
-    expect(afterA.get('data/blob.bin')).not.toBe(baseFiles.get('data/blob.bin'));
+    for (const path of base.files.keys()) expect(afterA.has(path), `${path} missing in the guest`).toBe(true);
+    expect(afterA.get('data/blob.bin')).not.toBe(base.files.get('data/blob.bin'));
     expect(afterA.has('new/large.bin') && afterA.has('new/many/f149') && afterA.has('new/zeros.bin')).toBe(true);
     expect(sumLines(await checkedImage(top, dir.path('a.raw'), dir.path('a-files')))).toBe(sumLines(afterA));
     // Every write went to the overlay: the backing file is byte for byte what convert made.
-    expect(await sha256File(base)).toBe(baseSum);
+    expect(await sha256File(base.path)).toBe(base.sha256);
   });
 
   it('b: after qcow snapshot -c, QEMU boots the image directly and finds every file', async () => {
@@ -81,7 +73,7 @@ describe('a guest kernel on qcow images', () => {
     const afterB = reportedSums(result.reports);
     expect(afterB.has('after-snapshot.bin') && !afterB.has('new/many/f0')).toBe(true);
     expect(sumLines(await checkedImage(top, dir.path('b.raw'), dir.path('b-files')))).toBe(sumLines(afterB));
-    expect(await sha256File(base)).toBe(baseSum);
+    expect(await sha256File(base.path)).toBe(base.sha256);
   });
 
   it('c: qcow serve -r FILE@snap1 shows the guest exactly the state at the snapshot', async () => {

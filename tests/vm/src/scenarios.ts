@@ -91,3 +91,28 @@ sums
 umount /mnt
 `;
 }
+
+/**
+ * Boot d, `qcow serve --cow`: the guest writes as to any disk, then drops its page cache and reads everything
+ * back, so the sums come from the export (the server's temporary overlay), not from guest memory; `wrote` lines
+ * are the sums before the drop, for the host to compare.
+ */
+export function cowScenario(): string {
+  return `${prelude}
+mount -t ext4 /dev/vda /mnt
+mkdir -p /mnt/cow
+dd if=/dev/urandom of=/mnt/cow/large.bin bs=1M count=16 2>/dev/null
+dd if=/dev/urandom of=/mnt/data/blob.bin bs=4096 seek=50 count=30 conv=notrunc 2>/dev/null
+i=0
+while [ $i -lt 40 ]; do
+  head -c $((i * 1500 + 7)) /dev/urandom > /mnt/cow/f$i
+  i=$((i + 1))
+done
+sync
+for f in /mnt/cow/large.bin /mnt/cow/f39 /mnt/data/blob.bin; do say wrote $(sha256sum $f); done
+echo 3 > /proc/sys/vm/drop_caches
+sums
+umount /mnt
+e2fsck -fn /dev/vda
+`;
+}

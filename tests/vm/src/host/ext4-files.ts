@@ -58,11 +58,14 @@ export function ext4FileSums(image: string, scratchDir: string): FileSums {
   return sums;
 }
 
-/** The `sum HASH /mnt/PATH` report lines a guest printed, as file sums (paths relative to the mount). */
-export function reportedSums(reports: readonly string[], mount = '/mnt'): FileSums {
+/**
+ * The `KIND HASH /mnt/PATH` report lines a guest printed (`sum` by default; `synced`, `wrote`), as file sums
+ * with paths relative to the mount.
+ */
+export function reportedSums(reports: readonly string[], kind = 'sum', mount = '/mnt'): FileSums {
   const sums: FileSums = new Map();
   for (const line of reports) {
-    const match = /^sum ([0-9a-f]{64}) (\S+)$/.exec(line);
+    const match = new RegExp(`^${kind} ([0-9a-f]{64}) (\\S+)$`).exec(line);
     if (match?.[1] === undefined || match[2] === undefined) continue;
     sums.set(relative(mount, match[2]), match[1]);
   }
