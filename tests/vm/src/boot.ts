@@ -14,8 +14,11 @@ export interface BootOptions {
   initramfsPath: string;
   /** The longest the guest may run before it is killed (generous: TCG on a busy CI machine). */
   timeoutMs?: number;
-  /** Called with each report line as it arrives (after the prefix), e.g. to act mid-boot. */
-  onReport?: (line: string) => void;
+  /**
+   * Called with each report line as it arrives (after the prefix), to act mid-boot. Returning 'power-off' pulls
+   * the plug: QEMU is SIGKILLed at once and the boot ends without a verdict (`cut` set), as after a host crash.
+   */
+  onReport?: (line: string) => void | 'power-off';
 }
 
 export interface BootResult {
@@ -23,6 +26,8 @@ export interface BootResult {
   reports: string[];
   /** The scenario's exit status from `end` (null when the guest never said). */
   status: number | null;
+  /** Whether onReport pulled the plug. */
+  cut: boolean;
   serial: string;
   seconds: number;
 }
@@ -48,6 +53,7 @@ export async function boot(guest: GuestImage, options: BootOptions): Promise<Boo
   let serial = '';
   let pending = '';
   const reports: string[] = [];
+  let cut = false;
   child.stdout.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
     serial += text;
@@ -60,7 +66,10 @@ export async function boot(guest: GuestImage, options: BootOptions): Promise<Boo
       if (at < 0) continue;
       const report = line.slice(at + REPORT_PREFIX.length).replace(/\r$/, '');
       reports.push(report);
-      options.onReport?.(report);
+      if (!cut && options.onReport?.(report) === 'power-off') {
+        cut = true;
+        child.kill('SIGKILL');
+      }
     }
   });
   let stderr = '';
@@ -80,9 +89,9 @@ export async function boot(guest: GuestImage, options: BootOptions): Promise<Boo
   const end = reports.filter((line) => line.startsWith('end ')).at(-1);
   const status = end === undefined ? null : Number(end.split(' ')[1]);
   const describe = `boot ${options.name}: ${timedOut ? `killed after ${timeoutMs / 1000} s` : `qemu exited ${exit.code ?? exit.signal}`}`;
-  if (timedOut || exit.code !== 0 || status !== 0) {
+  if (timedOut || (!cut && (exit.code !== 0 || status !== 0))) {
     throw new Error(`${describe}, guest status ${status ?? 'never reported'}\n--- qemu stderr ---\n${stderr}\n--- serial log ---\n${serial}`);
   }
-  console.log(`vm boot ${options.name}: ${seconds.toFixed(1)} s`);
-  return { reports, status, serial, seconds };
+  console.log(`vm boot ${options.name}: ${seconds.toFixed(1)} s${cut ? ' (plug pulled)' : ''}`);
+  return { reports, status, serial, seconds, cut };
 }

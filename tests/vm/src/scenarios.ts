@@ -116,3 +116,39 @@ umount /mnt
 e2fsck -fn /dev/vda
 `;
 }
+
+/**
+ * Boot e, writes until the host kills the server: each file is fsync'd (busybox `sync FILE`) before its `synced`
+ * line, so every file named in one must survive whatever happens next, while a background writer keeps unsynced
+ * data going out. The loop is bounded; the host pulls the plug long before its end.
+ */
+export function fsyncLoopScenario(): string {
+  return `${prelude}
+mount -t ext4 /dev/vda /mnt
+mkdir -p /mnt/crash
+# A writer in the background that never fsyncs: the kernel's writeback keeps NBD writes in flight at the kill.
+dd if=/dev/urandom of=/mnt/crash/background.bin bs=64k count=1024 2>/dev/null &
+i=0
+while [ $i -lt 2000 ]; do
+  head -c $((i * 7919 % 150000 + 4096)) /dev/urandom > /mnt/crash/f$i
+  sync /mnt/crash/f$i
+  say synced $(sha256sum /mnt/crash/f$i)
+  i=$((i + 1))
+done
+say step loop-ended
+`;
+}
+
+/** The reboot after the crash: the kernel replays ext4's journal at mount, then every fsync'd file must match. */
+export function recoveryScenario(synced: FileSums): string {
+  return `${prelude}
+${expectFile('/tmp/synced.sha256', synced)}
+mount -t ext4 /dev/vda /mnt
+cd /mnt
+sha256sum -c -s /tmp/synced.sha256
+cd /
+say step synced-files-verified
+umount /mnt
+e2fsck -fn /dev/vda
+`;
+}
