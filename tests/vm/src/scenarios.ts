@@ -1,3 +1,4 @@
+import { REPORT_PREFIX } from './guest/init-script.js';
 import { sumLines, type FileSums } from './host/ext4-files.js';
 
 /**
@@ -5,7 +6,7 @@ import { sumLines, type FileSums } from './host/ext4-files.js';
  * (-e spares a command that fails on the left of && or ||: checks stand alone on their lines.) `say` prints a report line for the host; `sums` reports every file's sha256 (lost+found left out), sorted, so
  * the host can compare the guest's view with the image's bytes after the guest is gone.
  */
-const prelude = `say() { echo "@@vm $*"; }
+const prelude = `say() { echo "${REPORT_PREFIX}$*"; }
 sums() {
   find /mnt -path /mnt/lost+found -prune -o -type f -print | sort | while read -r f; do
     say sum $(sha256sum "$f")

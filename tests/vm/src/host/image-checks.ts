@@ -23,3 +23,21 @@ export async function checkedImage(image: string, rawPath: string, scratchDir: s
   await yieldTurn();
   return ext4FileSums(rawPath, scratchDir);
 }
+
+/**
+ * What the host checks after a writer was killed: leaks (exit 3: clusters allocated, not yet referenced) are what
+ * a kill may leave, corruption (exit 2) is a bug. `qcow check` must classify as qemu-img does, and its repair must
+ * leave an image qemu-img finds clean. Returns qemu-img's first verdict.
+ */
+export function checkAfterKill(image: string): number {
+  const check = run('qemu-img', ['check', image]);
+  expect([0, 3], check.stdout + check.stderr).toContain(check.status);
+  const ours = qcow(['check', image], { timeoutMs: 300_000 });
+  expect(ours.status, ours.stdout + ours.stderr).toBe(check.status);
+  if (check.status === 3) {
+    expect(qcow(['check', '-r', 'leaks', image]).status).toBe(0);
+    const after = run('qemu-img', ['check', image]);
+    expect(after.status, after.stdout + after.stderr).toBe(0);
+  }
+  return check.status;
+}
