@@ -71,8 +71,13 @@ export function unpackedKernel(cacheDir: string): Kernel {
     runOk('dpkg-deb', ['-x', join(work, deb), join(work, 'root')]);
     rmSync(join(work, deb));
     writeFileSync(join(work, 'complete'), `${name} ${version}\n`);
-    rmSync(root, { recursive: true, force: true });
-    renameSync(work, root);
+    try {
+      renameSync(work, root);
+    } catch (error) {
+      // Another run (a second CI job on the same cache) finished first: use its copy.
+      rmSync(work, { recursive: true, force: true });
+      if (!existsSync(join(root, 'complete'))) throw error;
+    }
     return kernelIn(root, key, name);
   }
 }
