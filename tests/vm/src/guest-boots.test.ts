@@ -47,7 +47,9 @@ describe('a guest kernel on qcow images', () => {
       initramfsPath: dir.path('a.initrd'),
     });
     expect(result.reports).toContain('step base-files-verified');
-    expect(result.reports.some((line) => /^trim \/mnt: \d+ bytes trimmed/.test(line)), result.reports.join('\n')).toBe(true);
+    // The first fstrim after a mount trims all free space, so some bytes went out as NBD TRIM.
+    const trimmed = result.reports.map((line) => /^trim \/mnt: (\d+) bytes trimmed/.exec(line)?.[1]).find(Boolean);
+    expect(Number(trimmed ?? 0), result.reports.filter((line) => !line.startsWith('sum ')).join('\n')).toBeGreaterThan(0);
     // SIGTERM: the server flushes, closes and exits 0 (QEMU has already disconnected).
     expect(await server.stop(), server.stderr()).toEqual({ code: 0, signal: null });
 
