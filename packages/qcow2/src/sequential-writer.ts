@@ -98,28 +98,25 @@ export class SequentialImageWriter {
    * when the call is made and the writes are issued at once, so several runs can be on their way to the file
    * together. `bytes` must stay unchanged until the returned promise settles (the write has landed).
    */
-  writeData(firstCluster: number, bytes: Uint8Array): Promise<void> {
+  async writeData(firstCluster: number, bytes: Uint8Array): Promise<void> {
+    // No await before the writes are issued: the layout is decided while the call is made (see above).
     const { clusterSize } = this.geometry;
     const count = bytes.length / clusterSize;
-    if (!Number.isInteger(count) || count < 1) return Promise.reject(new DiskError('E_INVALID', 'sequential writes take whole clusters'));
+    if (!Number.isInteger(count) || count < 1) throw new DiskError('E_INVALID', 'sequential writes take whole clusters');
     const writes: Promise<void>[] = [];
-    try {
-      for (let cluster = firstCluster; cluster < firstCluster + count; ) {
-        // Whole L2 ranges at a time, so a table switch (which appends the finished table) never splits a write.
-        this.enter(cluster);
-        const regionEnd = Math.min(firstCluster + count, (this.l2Index + 1) * this.geometry.l2Entries);
-        const host = this.end;
-        for (let at = cluster; at < regionEnd; at++) this.setEntry(at, { compressed: false, compressedBytes: 0, hostOffset: host + (at - cluster) * clusterSize, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
-        const part = bytes.subarray((cluster - firstCluster) * clusterSize, (regionEnd - firstCluster) * clusterSize);
-        writes.push(this.write(part, host));
-        this.end = host + part.length;
-        this.lastCluster = regionEnd - 1;
-        cluster = regionEnd;
-      }
-    } catch (error) {
-      return Promise.reject(error);
+    for (let cluster = firstCluster; cluster < firstCluster + count; ) {
+      // Whole L2 ranges at a time, so a table switch (which appends the finished table) never splits a write.
+      this.enter(cluster);
+      const regionEnd = Math.min(firstCluster + count, (this.l2Index + 1) * this.geometry.l2Entries);
+      const host = this.end;
+      for (let at = cluster; at < regionEnd; at++) this.setEntry(at, { compressed: false, compressedBytes: 0, hostOffset: host + (at - cluster) * clusterSize, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
+      const part = bytes.subarray((cluster - firstCluster) * clusterSize, (regionEnd - firstCluster) * clusterSize);
+      writes.push(this.write(part, host));
+      this.end = host + part.length;
+      this.lastCluster = regionEnd - 1;
+      cluster = regionEnd;
     }
-    return Promise.all(writes).then(() => undefined);
+    await Promise.all(writes);
   }
 
   /**
@@ -127,21 +124,17 @@ export class SequentialImageWriter {
    * that decompresses to the whole cluster. Consecutive compressed clusters share host clusters (packed byte after
    * byte, as QEMU packs them); every host cluster a cluster's bytes touch counts one reference for it.
    */
-  writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
-    try {
-      // Before anything is counted: a refused stream must leave the writer as it was.
-      if (compressed.length < 1 || compressed.length > this.clusterSize) {
-        throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
-      }
-      this.enter(cluster);
-      const host = this.packer.place(this.end, compressed.length);
-      this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
-      this.setEntry(cluster, { compressed: true, hostOffset: host, compressedBytes: compressed.length, copied: false, allocMask: 0, zeroMask: 0 });
-      this.lastCluster = cluster;
-      return this.write(compressed, host);
-    } catch (error) {
-      return Promise.reject(error);
+  async writeCompressed(cluster: number, compressed: Uint8Array): Promise<void> {
+    // Before anything is counted: a refused stream must leave the writer as it was.
+    if (compressed.length < 1 || compressed.length > this.clusterSize) {
+      throw new DiskError('E_INVALID', `${compressed.length} compressed bytes do not fit one ${this.clusterSize}-byte cluster`);
     }
+    this.enter(cluster);
+    const host = this.packer.place(this.end, compressed.length);
+    this.end = Math.max(this.end, Math.ceil((host + compressed.length) / this.clusterSize) * this.clusterSize);
+    this.setEntry(cluster, { compressed: true, hostOffset: host, compressedBytes: compressed.length, copied: false, allocMask: 0, zeroMask: 0 });
+    this.lastCluster = cluster;
+    await this.write(compressed, host);
   }
 
   /** Marks guest `cluster` as reading zeros whatever lies below (the zero flag: compat 1.1 only). */
