@@ -34,33 +34,33 @@ interface Command {
  * modules (and Node builtins: tls, net, worker_threads...) of the one command it runs, which is most of `qcow
  * info`'s time otherwise. The usage lines and help stay here, so `qcow`, `qcow help` and `--help` load nothing.
  */
+/** A command whose implementation `load` imports when it runs (a literal import() each, where the bundle splits). */
+function lazy(load: () => Promise<(args: string[]) => Promise<number>>, usage: string, help: Command['help'], errorExitCode = 1): Command {
+  return { run: async (args) => (await load())(args), usage, help, errorExitCode };
+}
+
 const COMMANDS: Record<string, Command> = {
-  info: { run: async (args) => (await import('./commands/info.js')).infoCommand(args), usage: infoUsage, help: infoHelp, errorExitCode: 1 },
+  info: lazy(async () => (await import('./commands/info.js')).infoCommand, infoUsage, infoHelp),
   convert: {
     run: async (args) => convertOptionsHelp(args) ?? (await import('./commands/convert.js')).convertCommand(args),
     usage: convertUsage,
     help: convertHelp,
     errorExitCode: 1,
   },
-  create: { run: async (args) => (await import('./commands/create.js')).createCommand(args), usage: createUsage, help: createHelp, errorExitCode: 1 },
-  map: { run: async (args) => (await import('./commands/map.js')).mapCommand(args), usage: mapUsage, help: mapHelp, errorExitCode: 1 },
-  compare: { run: async (args) => (await import('./commands/compare.js')).compareCommand(args), usage: compareUsage, help: compareHelp, errorExitCode: 2 },
-  io: { run: async (args) => (await import('./commands/io.js')).ioCommand(args), usage: ioUsage, help: ioHelp, errorExitCode: 1 },
-  check: { run: async (args) => (await import('./commands/check.js')).checkCommand(args), usage: checkUsage, help: checkHelp, errorExitCode: 1 },
-  bench: { run: async (args) => (await import('./commands/bench.js')).benchCommand(args), usage: benchUsage, help: benchHelp, errorExitCode: 1 },
-  snapshot: {
-    run: async (args) => (await import('./commands/snapshot.js')).snapshotCommand(args),
-    usage: snapshotUsage,
-    help: snapshotHelp,
-    errorExitCode: 1,
-  },
-  serve: { run: async (args) => (await import('./commands/serve.js')).serveCommand(args), usage: serveUsage, help: serveHelp, errorExitCode: 1 },
-  dd: { run: async (args) => (await import('./commands/dd.js')).ddCommand(args), usage: ddUsage, help: ddHelp, errorExitCode: 1 },
-  rebase: { run: async (args) => (await import('./commands/rebase.js')).rebaseCommand(args), usage: rebaseUsage, help: rebaseHelp, errorExitCode: 1 },
-  commit: { run: async (args) => (await import('./commands/commit.js')).commitCommand(args), usage: commitUsage, help: commitHelp, errorExitCode: 1 },
-  resize: { run: async (args) => (await import('./commands/resize.js')).resizeCommand(args), usage: resizeUsage, help: resizeHelp, errorExitCode: 1 },
-  amend: { run: async (args) => (await import('./commands/amend.js')).amendCommand(args), usage: amendUsage, help: amendHelp, errorExitCode: 1 },
-  measure: { run: async (args) => (await import('./commands/measure.js')).measureCommand(args), usage: measureUsage, help: measureHelp, errorExitCode: 1 },
+  create: lazy(async () => (await import('./commands/create.js')).createCommand, createUsage, createHelp),
+  map: lazy(async () => (await import('./commands/map.js')).mapCommand, mapUsage, mapHelp),
+  compare: lazy(async () => (await import('./commands/compare.js')).compareCommand, compareUsage, compareHelp, 2),
+  io: lazy(async () => (await import('./commands/io.js')).ioCommand, ioUsage, ioHelp),
+  check: lazy(async () => (await import('./commands/check.js')).checkCommand, checkUsage, checkHelp),
+  bench: lazy(async () => (await import('./commands/bench.js')).benchCommand, benchUsage, benchHelp),
+  snapshot: lazy(async () => (await import('./commands/snapshot.js')).snapshotCommand, snapshotUsage, snapshotHelp),
+  serve: lazy(async () => (await import('./commands/serve.js')).serveCommand, serveUsage, serveHelp),
+  dd: lazy(async () => (await import('./commands/dd.js')).ddCommand, ddUsage, ddHelp),
+  rebase: lazy(async () => (await import('./commands/rebase.js')).rebaseCommand, rebaseUsage, rebaseHelp),
+  commit: lazy(async () => (await import('./commands/commit.js')).commitCommand, commitUsage, commitHelp),
+  resize: lazy(async () => (await import('./commands/resize.js')).resizeCommand, resizeUsage, resizeHelp),
+  amend: lazy(async () => (await import('./commands/amend.js')).amendCommand, amendUsage, amendHelp),
+  measure: lazy(async () => (await import('./commands/measure.js')).measureCommand, measureUsage, measureHelp),
 };
 
 function usage(): string {
