@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTool, run, scratch, sha256File, type Scratch } from '@q/test-support';
+import { describe, expect, it } from 'vitest';
+import { run, sha256File } from '@q/test-support';
 import { boot } from './boot.js';
-import { guestImage, type GuestImage } from './guest/guest-image.js';
 import { makeBaseImage, makeOverlay } from './host/base-image.js';
 import { reportedSums } from './host/ext4-files.js';
-import { startServe, type ServeProcess } from './host/serve-process.js';
 import { cowScenario } from './scenarios.js';
+import { vmSuite } from './vm-suite.js';
 
 /**
  * `qcow serve --cow` (qemu-nbd's --snapshot): the guest gets a writable disk whose writes land in a temporary
@@ -13,32 +12,19 @@ import { cowScenario } from './scenarios.js';
  * the export; the host then finds the image byte for byte as it was, and the server gone cleanly on SIGTERM.
  */
 describe('a guest on a --cow export', () => {
-  let dir: Scratch;
-  let guest: GuestImage;
-  const servers: ServeProcess[] = [];
-
-  beforeAll(() => {
-    for (const tool of ['mke2fs', 'e2fsck', 'debugfs', 'qemu-img']) requireTool(tool);
-    dir = scratch('qcow-vm-cow-');
-    guest = guestImage();
-  });
-
-  afterAll(async () => {
-    for (const server of servers) await server.kill();
-    dir?.cleanup();
-  });
+  const suite = vmSuite('qcow-vm-cow-');
+  const { serve } = suite;
 
   it('d: the guest reads its writes back from the export, the image file never changes', async () => {
-    const base = await makeBaseImage(dir);
-    const top = makeOverlay(base, dir.path('top.qcow2'));
+    const base = await makeBaseImage(suite.dir);
+    const top = makeOverlay(base, suite.dir.path('top.qcow2'));
     const topSum = await sha256File(top);
-    const server = await startServe(dir.path('cow.sock'), ['-t', '--cow', top]);
-    servers.push(server);
-    const result = await boot(guest, {
+    const server = await serve('cow.sock', ['-t', '--cow', top]);
+    const result = await boot(suite.guest, {
       name: 'd (qcow serve --cow)',
       drive: `file=${server.uri},format=raw`,
       scenario: cowScenario(),
-      initramfsPath: dir.path('cow.initrd'),
+      initramfsPath: suite.dir.path('cow.initrd'),
     });
     const wrote = reportedSums(result.reports, 'wrote');
     const readBack = reportedSums(result.reports);

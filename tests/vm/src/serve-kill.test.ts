@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTool, scratch, sha256File, type Scratch } from '@q/test-support';
+import { describe, expect, it } from 'vitest';
+import { sha256File } from '@q/test-support';
 import { boot } from './boot.js';
-import { guestImage, type GuestImage } from './guest/guest-image.js';
 import { makeBaseImage, makeOverlay } from './host/base-image.js';
 import { reportedSums, type FileSums } from './host/ext4-files.js';
 import { checkAfterKill, checkedImage } from './host/image-checks.js';
-import { startServe, type ServeProcess } from './host/serve-process.js';
 import { fsyncLoopScenario, recoveryScenario } from './scenarios.js';
+import { vmSuite } from './vm-suite.js';
 
 /** How many fsync'd files the guest reports before the server is killed: enough that its writes are under way. */
 const SYNCED_BEFORE_KILL = 25;
@@ -17,32 +16,19 @@ const SYNCED_BEFORE_KILL = 25;
  * kill (the server acknowledged its flush) must read back after a reboot through a new server.
  */
 describe('qcow serve killed under a writing guest', () => {
-  let dir: Scratch;
-  let guest: GuestImage;
-  const servers: ServeProcess[] = [];
-
-  beforeAll(() => {
-    for (const tool of ['mke2fs', 'e2fsck', 'debugfs', 'qemu-img']) requireTool(tool);
-    dir = scratch('qcow-vm-kill-');
-    guest = guestImage();
-  });
-
-  afterAll(async () => {
-    for (const server of servers) await server.kill();
-    dir?.cleanup();
-  });
+  const suite = vmSuite('qcow-vm-kill-');
+  const { serve } = suite;
 
   it('e: no corruption after SIGKILL, and every fsync\'d file reads back after a reboot', async () => {
-    const base = await makeBaseImage(dir);
-    const top = makeOverlay(base, dir.path('top.qcow2'));
-    const server = await startServe(dir.path('kill.sock'), ['-t', top]);
-    servers.push(server);
+    const base = await makeBaseImage(suite.dir);
+    const top = makeOverlay(base, suite.dir.path('top.qcow2'));
+    const server = await serve('kill.sock', ['-t', top]);
     let synced = 0;
-    const result = await boot(guest, {
+    const result = await boot(suite.guest, {
       name: 'e (qcow serve SIGKILLed mid-write)',
       drive: `file=${server.uri},format=raw`,
       scenario: fsyncLoopScenario(),
-      initramfsPath: dir.path('kill.initrd'),
+      initramfsPath: suite.dir.path('kill.initrd'),
       onReport: (line) => {
         if (!line.startsWith('synced ') || ++synced < SYNCED_BEFORE_KILL) return;
         process.kill(server.pid, 'SIGKILL');
@@ -58,18 +44,17 @@ describe('qcow serve killed under a writing guest', () => {
     const verdict = checkAfterKill(top);
     console.log(`after the kill: ${fsynced.size} files fsync'd, qemu-img check exit ${verdict}`);
 
-    const again = await startServe(dir.path('recover.sock'), ['-t', top]);
-    servers.push(again);
-    const recovered = await boot(guest, {
+    const again = await serve('recover.sock', ['-t', top]);
+    const recovered = await boot(suite.guest, {
       name: 'e (reboot after the kill)',
       drive: `file=${again.uri},format=raw`,
       scenario: recoveryScenario(fsynced),
-      initramfsPath: dir.path('recover.initrd'),
+      initramfsPath: suite.dir.path('recover.initrd'),
     });
     expect(recovered.reports).toContain('step synced-files-verified');
     expect(await again.stop(), again.stderr()).toEqual({ code: 0, signal: null });
 
-    const files = await checkedImage(top, dir.path('after.raw'), dir.path('after-files'));
+    const files = await checkedImage(top, suite.dir.path('after.raw'), suite.dir.path('after-files'));
     for (const [path, sum] of fsynced) expect(files.get(path), path).toBe(sum);
     expect(await sha256File(base.path)).toBe(base.sha256);
   });
