@@ -1,9 +1,7 @@
 import { maxRefcount } from '@q/format';
 import { DiskError, hex } from '@q/raw';
+import { coverTo } from './host-allocation.js';
 import type { WritePath } from './write-path.js';
-
-/** Room the file grows by past new compressed data, as for data clusters (write-path.ts). */
-const RESERVE_BYTES = 1 << 20;
 
 /**
  * Stores whole guest clusters compressed (`qemu-img convert -c` into an existing image, or any caller holding
@@ -68,7 +66,7 @@ export class CompressedWriter {
 
   /** Finds room for `length` bytes and counts their references. Under the metadata lock. */
   private async place(length: number): Promise<number> {
-    const { geometry, refcounts, file, header } = this.path.p;
+    const { geometry, refcounts, header } = this.path.p;
     const { clusterSize } = geometry;
     const max = maxRefcount(header.header.refcountOrder);
     let host: number | undefined;
@@ -89,8 +87,7 @@ export class CompressedWriter {
       }
     }
     if (host === undefined) host = await refcounts.allocate(Math.ceil(length / clusterSize));
-    await file.extendTo(Math.ceil((host + length) / clusterSize) * clusterSize, RESERVE_BYTES);
-    this.path.p.mapper.imageFileSize = Math.max(this.path.p.mapper.imageFileSize, file.end);
+    await coverTo(this.path.p, Math.ceil((host + length) / clusterSize) * clusterSize, length);
     this.runEnd = host + length;
     return host;
   }

@@ -77,7 +77,16 @@ export async function newHostClusters(parts: HostAllocationParts, first: number,
  * before any L2 entry names them.
  */
 async function coverRun(parts: HostAllocationParts, host: number, count: number): Promise<void> {
-  const { file, geometry } = parts;
-  await file.extendTo(host + count * geometry.clusterSize, reserveFor(file.end, count * geometry.clusterSize));
+  const bytes = count * parts.geometry.clusterSize;
+  await coverTo(parts, host + bytes, bytes);
+}
+
+/**
+ * Makes the file reach `end` for `run` new bytes (room reserved past it, see reserveFor) and the readers' bound
+ * follow. Under the lock.
+ */
+export async function coverTo(parts: HostAllocationParts, end: number, run: number): Promise<void> {
+  const { file } = parts;
+  await file.extendTo(end, reserveFor(file.end, run));
   parts.mapper.imageFileSize = Math.max(parts.mapper.imageFileSize, file.end);
 }
