@@ -11,6 +11,8 @@ export interface Libc {
   fcntlLock(fd: number, command: number, flock: Uint8Array): number;
   fallocate(fd: number, mode: number, offset: number, length: number): number;
   lseek(fd: number, offset: number, whence: number): number;
+  /** preadv2(fd, one iovec over `dst`, offset, flags): bytes read, or -1 (see errno). */
+  preadv2(fd: number, dst: Uint8Array, offset: number, flags: number): number;
   /** errno after the last failed call on this thread. */
   errno(): number;
 }
@@ -35,12 +37,16 @@ function bind(): LibcLoad {
     const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
     const fallocate = lib.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)');
     const lseek = lib.func('int64_t lseek(int fd, int64_t offset, int whence)');
+    // The iovec's base takes the typed array itself: koffi passes its memory, no copy in JS.
+    const iovec = koffi.struct('q_iovec', { base: 'void *', len: 'size_t' });
+    const preadv2 = lib.func('int64_t preadv2(int fd, const q_iovec *iov, int iovcnt, int64_t offset, int flags)');
     return {
       ok: true,
       libc: {
         fcntlLock: (fd, command, flock) => fcntl(fd, command, 'void *', flock) as number,
         fallocate: (fd, mode, offset, length) => fallocate(fd, mode, offset, length) as number,
         lseek: (fd, offset, whence) => Number(lseek(fd, offset, whence)),
+        preadv2: (fd, dst, offset, flags) => Number(preadv2(fd, { base: dst, len: dst.length }, 1, offset, flags)),
         errno: () => koffi.errno(),
       },
     };

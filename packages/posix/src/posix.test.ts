@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileRunAt, ofdLockConflicts, posixSupport, punchHole, setOfdLock } from './index.js';
+import { fileRunAt, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'q-posix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,5 +86,33 @@ describe('@q/posix', () => {
 
   it('turns a bad descriptor into a PosixError with the errno name', () => {
     expect(() => setOfdLock(1_000_000, 0, 1, 'read')).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  it('reads what the page cache holds without waiting (preadv2 RWF_NOWAIT), and nothing of an uncached file', () => {
+    // On a disk (not tmpfs, whose pages cannot be dropped): /var/tmp is disk-backed on the machines this runs on.
+    const disk = mkdtempSync('/var/tmp/q-posix-nowait-');
+    try {
+      const path = join(disk, 'cached');
+      const bytes = new Uint8Array(256 * 1024).map((_, i) => (i * 7) & 0xff);
+      writeFileSync(path, bytes);
+      const fd = openSync(path, 'r');
+      try {
+        const dst = new Uint8Array(8192);
+        expect(readNowait(fd, dst, 4096)).toBe(8192);
+        expect(dst).toEqual(bytes.subarray(4096, 4096 + 8192));
+        // Short at the end of the file, nothing past it.
+        expect(readNowait(fd, dst, bytes.length - 100)).toBe(100);
+        expect(readNowait(fd, dst, bytes.length + 4096)).toBe(0);
+        // Written back (sync) and dropped from the cache (dd's nocache: posix_fadvise DONTNEED), it would wait.
+        expect(spawnSync('sync', [path]).status).toBe(0);
+        const dropped = spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'], { encoding: 'utf8' });
+        expect(dropped.status, dropped.stderr).toBe(0);
+        expect(readNowait(fd, dst, 128 * 1024)).toBe(0);
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      rmSync(disk, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,41 @@ describeBlockFileConformance('NodeBlockFile (blocking always)', {
     writeFileSync(path, bytes);
     return openNodeFile(path, { blocking: 'always' });
   },
+});
+
+// On a disk (/var/tmp), so that reads take the page cache's answer first and writes block under the stall guard.
+const diskDir = mkdtempSync('/var/tmp/q-raw-nowait-');
+afterAll(() => rmSync(diskDir, { recursive: true, force: true }));
+
+describeBlockFileConformance('NodeBlockFile (blocking nowait)', {
+  create: () => openNodeFile(join(diskDir, `n${counter++}`), { create: true, truncate: true, blocking: 'nowait' }),
+  readOnly: async (bytes) => {
+    const path = join(diskDir, `nro${counter++}`);
+    writeFileSync(path, bytes);
+    return openNodeFile(path, { blocking: 'nowait' });
+  },
+});
+
+describe('NodeBlockFile (blocking nowait) beside the page cache', () => {
+  it('reads a file whose pages were dropped from the cache: the pool reads what the cache did not hold', async () => {
+    const path = join(diskDir, 'dropped');
+    const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 13 + (i >> 12)) & 0xff);
+    writeFileSync(path, bytes);
+    expect(spawnSync('sync', [path]).status).toBe(0);
+    const file = await openNodeFile(path, { blocking: 'nowait' });
+    try {
+      for (const [offset, length] of [[0, 4096], [300_000, 60_000], [4095, 2], [bytes.length - 10, 10]] as const) {
+        expect(spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']).status).toBe(0);
+        const dst = new Uint8Array(length);
+        expect(await file.read(dst, offset)).toBe(length);
+        expect(dst).toEqual(bytes.subarray(offset, offset + length));
+      }
+      const tail = new Uint8Array(4096);
+      expect(await file.read(tail, bytes.length - 1000)).toBe(1000);
+    } finally {
+      await file.close();
+    }
+  });
 });
 
 describe('isMemoryBacked', () => {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
-import { fileRunAt, posixSupport, punchHole } from '@q/posix';
+import { fileRunAt, posixSupport, punchHole, readNowait } from '@q/posix';
 import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
+import { WriteStallGuard } from './write-stall-guard.js';
 import { lockImage, unlockImage, type LockPermissions } from './image-lock.js';
 
 export interface NodeFileOptions {
@@ -19,9 +20,13 @@ export interface NodeFileOptions {
    * the cothread. `'memory'` for an event loop that serves clients: blocking calls only when the file lives in
    * memory (tmpfs, ramfs), where a call is a copy and never waits for a device; the thread pool otherwise.
    * `'always'`: every read, write and truncate blocks, whatever its size (a cothread worker, which has nothing to
-   * overlap a copy with and pays a wake-up for every trip to the pool).
+   * overlap a copy with and pays a wake-up for every trip to the pool). `'nowait'`, for an event loop that serves
+   * clients from files anywhere: as `'memory'` for files in memory; on other files, requests under 64 KiB block only
+   * where they do not wait for a device: a read takes what the page cache holds (preadv2 with RWF_NOWAIT) and sends
+   * only the rest to the pool, a write blocks for its copy into the page cache unless a recent one stalled
+   * (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool.
    */
-  blocking?: boolean | 'memory' | 'always';
+  blocking?: boolean | 'memory' | 'always' | 'nowait';
   /**
    * Take QEMU's image locks (see `lock()`) at open, before an existing file is truncated, so QEMU and other `qcow` processes
    * see this open and refuse what would conflict with it, and the other way round. Fails with E_LOCKED in QEMU's
@@ -54,6 +59,12 @@ export class NodeBlockFile implements BlockFile {
   /** Requests below this many bytes use blocking calls (0: none). */
   private readonly blockingBelow: number;
   /**
+   * Requests below this many bytes that may wait for a device: reads first take what the page cache holds
+   * (readNowait), writes block while the guard allows it (0: never; see `NodeFileOptions.blocking` 'nowait').
+   */
+  private readonly nowaitBelow: number;
+  private readonly writeGuard = new WriteStallGuard();
+  /**
    * The last run SEEK_DATA/SEEK_HOLE found to be data, [start, end). On tmpfs SEEK_HOLE walks every page up to the
    * next hole, so in a fully written file it costs a walk to the end of the file: 1-7 ms per call for 0.25-1 GiB,
    * for every 64 KiB NBD read. Data stays data until this file punches or truncates (a write only turns holes into
@@ -64,7 +75,7 @@ export class NodeBlockFile implements BlockFile {
   /** `lock` has taken this open's bytes at least once (so a later call must drop them, even to take none). */
   private locked = false;
 
-  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number) {
+  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowaitBelow: number) {
     this.name = name;
     this.fd = fd;
     // Getters, not values: asking @q/posix loads koffi and binds libc (milliseconds of a short command's start),
@@ -80,6 +91,7 @@ export class NodeBlockFile implements BlockFile {
       },
     };
     this.blockingBelow = blockingBelow;
+    this.nowaitBelow = nowaitBelow;
   }
 
   static async open(path: string, options: NodeFileOptions = {}): Promise<NodeBlockFile> {
@@ -104,16 +116,27 @@ export class NodeBlockFile implements BlockFile {
       fs.closeSync(fd);
       throw error;
     }
-    const blocking = options.blocking === 'memory' ? isMemoryBacked(path) : options.blocking === true;
+    const inMemory = options.blocking === 'memory' || options.blocking === 'nowait' ? isMemoryBacked(path) : false;
+    const blocking = inMemory || options.blocking === true;
     const blockingBelow = options.blocking === 'always' ? Infinity : blocking ? BLOCKING_BELOW : 0;
-    return new NodeBlockFile(path, fd, writable, blockingBelow);
+    const nowaitBelow = options.blocking === 'nowait' && !inMemory && posixSupport().available ? BLOCKING_BELOW : 0;
+    return new NodeBlockFile(path, fd, writable, blockingBelow, nowaitBelow);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {
     const fd = this.descriptor();
     if (dst.length < this.blockingBelow) return this.sync('read', offset, () => readSyncFully(fd, dst, offset));
+    let cached = 0;
+    if (dst.length < this.nowaitBelow && dst.length > 0) {
+      try {
+        cached = readNowait(fd, dst, offset);
+      } catch (error) {
+        return Promise.reject(fsError(error as NodeJS.ErrnoException, this.name, 'read', offset));
+      }
+      if (cached === dst.length) return Promise.resolve(cached);
+    }
     return new Promise((resolve, reject) => {
-      let done = 0;
+      let done = cached;
       const step = (): void => {
         fs.read(fd, dst, done, dst.length - done, offset + done, (error, count) => {
           if (error) return reject(fsError(error, this.name, 'read', offset + done));
@@ -131,6 +154,9 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
     if (src.length < this.blockingBelow) return this.sync('write', offset, () => writeSyncFully(fd, src, offset));
+    if (src.length < this.nowaitBelow && this.writeGuard.inline()) {
+      return this.sync('write', offset, () => this.writeGuard.timed(() => writeSyncFully(fd, src, offset)));
+    }
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {

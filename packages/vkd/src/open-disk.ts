@@ -31,9 +31,10 @@ export interface OpenDiskOptions {
   /**
    * Blocking file I/O on this thread (see `NodeFileOptions.blocking`): `true` for CLIs and cothread workers,
    * `'memory'` for an event loop serving clients (blocking only for files in memory, which never wait for a device),
-   * `'always'` for a cothread worker (every request, whatever its size).
+   * `'always'` for a cothread worker (every request, whatever its size), `'nowait'` for an event loop serving clients
+   * from files anywhere (blocking only where a call does not wait for a device: files in memory, page-cache hits).
    */
-  blockingIo?: boolean | 'memory' | 'always';
+  blockingIo?: boolean | 'memory' | 'always' | 'nowait';
   /**
    * Read beside a writer (`-U`, QEMU's force-share): take only the "consistent read" lock, refuse nothing to
    * others. Only for read-only opens: what is read may change underneath.

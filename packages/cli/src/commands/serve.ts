@@ -3,6 +3,7 @@ import { NbdServer, NbdTlsError } from '@q/nbd';
 import { listenNbd, type NbdListener } from '@q/nbd/node';
 import { isDiskError, type BlockDevice } from '@q/raw';
 import { isMemoryBacked } from '@q/raw/node';
+import { posixSupport } from '@q/posix';
 import { CothreadDisk, LOCK_USERS } from '@q/vkd';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -110,9 +111,10 @@ function listenFailure(address: ServeOptions['address'], error: unknown): string
 
 /**
  * Where the disk's blocking calls run, so the event loop serving clients never waits for a device:
+ * - auto (default): the engine on the event loop; a call blocks it only where it cannot wait for a device (files in
+ *   memory; page-cache hits of reads, found with preadv2's RWF_NOWAIT; small writes while none stalls), everything
+ *   else runs on libuv's thread pool. Where preadv2 cannot be called (not Linux) files on a disk go to the cothread.
  * - cothread: the engine on a worker thread (CothreadDisk), requests through shared memory;
- * - auto (default): files in memory (tmpfs) on the event loop itself, where a call is a page copy that cannot wait
- *   for a device and a trip to another thread would cost more than the copy; other files on the cothread;
  * - threads: the engine on the event loop, its file calls on libuv's thread pool (as qemu-nbd's --aio=threads).
  * `pnpm bench:nbd` measures the three against qemu-nbd: see the README.
  */
@@ -127,8 +129,10 @@ function openServed(options: ServeOptions): Promise<BlockDevice> {
     lockUser: LOCK_USERS.export(!options.readOnly),
     untrusted: options.untrusted,
   };
-  if (aio === 'cothread' || (aio === 'auto' && !isMemoryBacked(options.path))) return CothreadDisk.open(file, open);
-  return openImage(file, { ...open, blockingIo: aio === 'auto' ? 'memory' : false });
+  if (aio === 'cothread' || (aio === 'auto' && !posixSupport().available && !isMemoryBacked(options.path))) {
+    return CothreadDisk.open(file, open);
+  }
+  return openImage(file, { ...open, blockingIo: aio === 'auto' ? 'nowait' : false });
 }
 
 /** Refused TLS clients are always reported (as qemu-nbd does); everything else only with QCOW_DEBUG=1. */
