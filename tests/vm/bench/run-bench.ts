@@ -43,12 +43,11 @@ export async function runBench(options: BenchOptions): Promise<string> {
 }
 
 function progressLine(cases: readonly BenchCase[], measured: BootMeasurement): string {
-  return cases
-    .map((benchCase) => {
-      const time = measured.steps.get(benchCase.id);
-      return `${benchCase.id} ${time?.guest.toFixed(2)} s (host ${time?.host.toFixed(2)} s)`;
-    })
-    .join(', ');
+  const steps = cases.map((benchCase) => {
+    const time = measured.steps.get(benchCase.id);
+    return `${benchCase.id} ${time?.guest.toFixed(2)} s (host ${time?.host.toFixed(2)} s)`;
+  });
+  return `${steps.join(', ')}; untimed: boot and set-up ${measured.setupSeconds.toFixed(1)} s, checks ${measured.checkSeconds.toFixed(1)} s`;
 }
 
 /** What the table was measured with, so that a pasted table carries its own conditions. */
