@@ -19,7 +19,11 @@ export interface BenchOptions {
   out: string;
 }
 
-/** How much each case moves. The full sizes make each timed step last seconds under TCG (10 ms clock steps). */
+/**
+ * How much each case moves. The full sizes make each timed step last a second or more under TCG (the guest's clock
+ * steps by 10 ms); the 4 KiB count must be a multiple of 256 (read back in MiB), the 1 MiB writes a multiple of the
+ * guest's source buffer (bench-cases.ts).
+ */
 export interface BenchSizes {
   /** 1 MiB direct writes: MiB written. */
   write1mMiB: number;
@@ -31,7 +35,7 @@ export interface BenchSizes {
   smallFiles: number;
 }
 
-const FULL: BenchSizes = { write1mMiB: 128, ops4k: 8192, backingMiB: 128, smallFiles: 500 };
+const FULL: BenchSizes = { write1mMiB: 512, ops4k: 16384, backingMiB: 1024, smallFiles: 1000 };
 const QUICK: BenchSizes = { write1mMiB: 16, ops4k: 1024, backingMiB: 16, smallFiles: 50 };
 
 export function benchSizes(options: Pick<BenchOptions, 'quick'>): BenchSizes {
