@@ -50,7 +50,7 @@ function progressLine(cases: readonly BenchCase[], measured: BootMeasurement): s
   return `${steps.join(', ')}; untimed: boot and set-up ${measured.setupSeconds.toFixed(1)} s, checks ${measured.checkSeconds.toFixed(1)} s`;
 }
 
-/** What the table was measured with, so that a pasted table carries its own conditions. */
+/** What the table was measured with, so that a pasted table carries its own conditions (one paragraph). */
 function headingLines(options: BenchOptions, guest: GuestImage, load: { before: number; after: number }): string {
   // "qemu-nbd 7.2.22 (Debian ...)", "QEMU emulator version 7.2.22 (...)", "qcow version 0.1.0 (...)": the first x.y.z.
   const version = (text: string): string => /\d+\.\d+\.\d+/.exec(text)?.[0] ?? 'unknown';
@@ -59,14 +59,15 @@ function headingLines(options: BenchOptions, guest: GuestImage, load: { before: 
   const ours = version(qcow(['--version']).stdout);
   const [kernel, kernelVersion] = guest.kernelKey.replace(/^linux-image-/, '').split('_');
   const fsType = run('df', ['--output=fstype', options.dir]).stdout.trim().split('\n')[1]?.trim() ?? 'unknown';
-  const date = new Date().toISOString().slice(0, 10);
+  const flags = options.servers.join(',') === 'qcow' ? 'default flags' : `variants ${options.servers.join(', ')}`;
+  const boots = `${options.runs} boot${options.runs === 1 ? '' : 's'}`;
   return [
-    `Measured ${date} (\`${options.command}\`${options.quick ? ', --quick: smoke-run sizes, not a measurement' : ''}): qemu-nbd ${qemuNbd}` +
-      ` (\`-f qcow2 --cache=writeback -t\`) against qcow ${ours} (\`qcow serve -t\`${options.servers.join(',') === 'qcow' ? ', default flags' : `; variants ${options.servers.join(', ')}`}; Node ${process.versions.node}),` +
-      ` each serving a fresh overlay (\`qcow create -b base -F qcow2\`) on a Unix socket; images in ${options.dir} (${fsType}).` +
-      ` Guest: Debian kernel ${kernel} (${kernelVersion}) with busybox, under qemu-system-x86_64 ${qemu} (TCG, 1 vCPU, 512 MiB),` +
-      ` the export as its virtio-blk disk. Median of ${options.runs} boot${options.runs === 1 ? '' : 's'} per server, servers alternating;` +
-      ` each step timed by the guest's clock (/proc/uptime, 10 ms resolution) after an untimed flush.` +
-      ` Load average ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after (${cpus().length} cores).`,
-  ].join('\n');
+    `Measured ${new Date().toISOString().slice(0, 10)} (\`${options.command}\`${options.quick ? ', --quick: smoke-run sizes, not a measurement' : ''}):`,
+    `qemu-nbd ${qemuNbd} (\`-f qcow2 --cache=writeback -t\`) against qcow ${ours} (\`qcow serve -t\`, ${flags}; Node ${process.versions.node}),`,
+    `each serving a fresh overlay (\`qcow create -b base -F qcow2\`) on a Unix socket; images in ${options.dir} (${fsType}).`,
+    `Guest: Debian kernel ${kernel} (${kernelVersion}) with busybox, under qemu-system-x86_64 ${qemu} (TCG, 1 vCPU, 512 MiB),`,
+    `the export as its virtio-blk disk. Median of ${boots} per server, servers alternating;`,
+    `each step timed by the guest's clock (/proc/uptime, 10 ms resolution) after an untimed flush.`,
+    `Load average ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after (${cpus().length} cores).`,
+  ].join(' ');
 }
