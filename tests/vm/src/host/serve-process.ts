@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { canConnect, QCOW_CLI } from '@q/test-support';
+import { canConnect, QCOW_CLI, requireTool } from '@q/test-support';
 
-/** A `qcow serve` child on a Unix socket. */
+/** An NBD server child on a Unix socket: `qcow serve`, or `qemu-nbd` as the benchmark's peer. */
 export interface ServeProcess {
   /** The export as QEMU's -drive names it. */
   uri: string;
@@ -14,8 +14,18 @@ export interface ServeProcess {
 }
 
 /** Starts `qcow serve -k SOCKET ARGS...` and waits (bounded) until it accepts connections. */
-export async function startServe(socket: string, args: readonly string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [QCOW_CLI, 'serve', '-k', socket, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function startServe(socket: string, args: readonly string[]): Promise<ServeProcess> {
+  return startServer('qcow serve', process.execPath, [QCOW_CLI, 'serve', '-k', socket, ...args], socket);
+}
+
+/** Starts `qemu-nbd -k SOCKET ARGS...` the same way (give it -t: without it, it exits when its first client leaves). */
+export function startQemuNbd(socket: string, args: readonly string[]): Promise<ServeProcess> {
+  requireTool('qemu-nbd');
+  return startServer('qemu-nbd', 'qemu-nbd', ['-k', socket, ...args], socket);
+}
+
+async function startServer(label: string, command: string, args: readonly string[], socket: string): Promise<ServeProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -31,7 +41,7 @@ export async function startServe(socket: string, args: readonly string[]): Promi
   }
   if (!up) {
     child.kill('SIGKILL');
-    throw new Error(`qcow serve ${args.join(' ')} did not start: ${stderr}`);
+    throw new Error(`${label} ${args.join(' ')} did not start: ${stderr}`);
   }
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
