@@ -4,51 +4,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeBlockFileConformance } from './conformance.js';
-import { isMemoryBacked, openNodeFile } from './node-file.js';
+import { isMemoryBacked, openNodeFile, type NodeFileOptions } from './node-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'q-raw-'));
 let counter = 0;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describeBlockFileConformance('NodeBlockFile', {
-  create: () => openNodeFile(join(dir, `f${counter++}`), { create: true, truncate: true }),
-  readOnly: async (bytes) => {
-    const path = join(dir, `ro${counter++}`);
-    writeFileSync(path, bytes);
-    return openNodeFile(path);
-  },
-});
-
-describeBlockFileConformance('NodeBlockFile (blocking)', {
-  create: () => openNodeFile(join(dir, `b${counter++}`), { create: true, truncate: true, blocking: true }),
-  readOnly: async (bytes) => {
-    const path = join(dir, `bro${counter++}`);
-    writeFileSync(path, bytes);
-    return openNodeFile(path, { blocking: true });
-  },
-});
-
-describeBlockFileConformance('NodeBlockFile (blocking always)', {
-  create: () => openNodeFile(join(dir, `a${counter++}`), { create: true, truncate: true, blocking: 'always' }),
-  readOnly: async (bytes) => {
-    const path = join(dir, `aro${counter++}`);
-    writeFileSync(path, bytes);
-    return openNodeFile(path, { blocking: 'always' });
-  },
-});
-
-// On a disk (/var/tmp), so that reads take the page cache's answer first and writes block under the stall guard.
+// 'nowait' on a disk (/var/tmp), so that reads take the page cache's answer first and writes block under the
+// stall guard (tmpdir() may be tmpfs elsewhere, where 'nowait' behaves as 'memory').
 const diskDir = mkdtempSync('/var/tmp/q-raw-nowait-');
 afterAll(() => rmSync(diskDir, { recursive: true, force: true }));
 
-describeBlockFileConformance('NodeBlockFile (blocking nowait)', {
-  create: () => openNodeFile(join(diskDir, `n${counter++}`), { create: true, truncate: true, blocking: 'nowait' }),
-  readOnly: async (bytes) => {
-    const path = join(diskDir, `nro${counter++}`);
-    writeFileSync(path, bytes);
-    return openNodeFile(path, { blocking: 'nowait' });
-  },
-});
+const MODES: Array<{ suffix: string; blocking?: NodeFileOptions['blocking']; where: string }> = [
+  { suffix: '', where: dir },
+  { suffix: ' (blocking)', blocking: true, where: dir },
+  { suffix: ' (blocking always)', blocking: 'always', where: dir },
+  { suffix: ' (blocking nowait)', blocking: 'nowait', where: diskDir },
+];
+
+for (const { suffix, blocking, where } of MODES) {
+  describeBlockFileConformance(`NodeBlockFile${suffix}`, {
+    create: () => openNodeFile(join(where, `f${counter++}`), { create: true, truncate: true, blocking }),
+    readOnly: async (bytes) => {
+      const path = join(where, `ro${counter++}`);
+      writeFileSync(path, bytes);
+      return openNodeFile(path, { blocking });
+    },
+  });
+}
 
 describe('NodeBlockFile (blocking nowait) beside the page cache', () => {
   it('reads a file whose pages were dropped from the cache: the pool reads what the cache did not hold', async () => {
