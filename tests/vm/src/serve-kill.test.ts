@@ -25,7 +25,6 @@ describe('qcow serve killed under a writing guest', () => {
     base: BaseImage;
     top: string;
     fsynced: FileSums;
-    verdict: number;
     /** The reboot's result, or why it failed (a scenario that exits non-zero fails its boot). */
     recovered: BootResult | Error;
   }
@@ -34,10 +33,12 @@ describe('qcow serve killed under a writing guest', () => {
   async function killAndReboot(name: string, serveFlags: readonly string[]): Promise<KillRun> {
     const base = (shared ??= await makeBaseImage(suite.dir));
     const top = makeOverlay(base, suite.dir.path(`${name}-top.qcow2`));
+    // Names the boots in their timing lines: "e" for the plain run, "e (--cache=unsafe)" for a variant.
+    const label = `e${serveFlags.length === 0 ? '' : ` (${serveFlags.join(' ')})`}`;
     const server = await serve(`${name}.sock`, ['-t', ...serveFlags, top]);
     let synced = 0;
     const result = await boot(suite.guest, {
-      name: `e${name === 'kill' ? '' : ` (${name})`} (qcow serve SIGKILLed mid-write)`,
+      name: `${label}: qcow serve SIGKILLed mid-write`,
       drive: `file=${server.uri},format=raw`,
       scenario: fsyncLoopScenario(),
       initramfsPath: suite.dir.path(`${name}.initrd`),
@@ -54,17 +55,17 @@ describe('qcow serve killed under a writing guest', () => {
     expect(fsynced.size).toBeGreaterThanOrEqual(SYNCED_BEFORE_KILL);
 
     const verdict = checkAfterKill(top);
-    console.log(`after the kill (${name}): ${fsynced.size} files fsync'd, qemu-img check exit ${verdict}`);
+    console.log(`${label}: after the kill, ${fsynced.size} files fsync'd, qemu-img check exit ${verdict}`);
 
     const again = await serve(`${name}-recover.sock`, ['-t', top]);
     const recovered = await boot(suite.guest, {
-      name: `e (reboot after the kill${name === 'kill' ? '' : `, ${name}`})`,
+      name: `${label}: reboot after the kill`,
       drive: `file=${again.uri},format=raw`,
       scenario: recoveryScenario(fsynced),
       initramfsPath: suite.dir.path(`${name}-recover.initrd`),
     }).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
     expect(await again.stop(), again.stderr()).toEqual({ code: 0, signal: null });
-    return { base, top, fsynced, verdict, recovered };
+    return { base, top, fsynced, recovered };
   }
 
   it('e: no corruption after SIGKILL, and every fsync\'d file reads back after a reboot', async () => {
