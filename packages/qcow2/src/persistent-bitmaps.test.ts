@@ -76,4 +76,30 @@ describe('persistent bitmaps in the engine', () => {
     expect((await diskFlags(crashed))['tracking']! & BITMAP_FLAG_IN_USE).toBe(BITMAP_FLAG_IN_USE);
     await image.close();
   });
+
+  it('marks bitmaps in_use again when a write follows a bitmap command that stored them', async () => {
+    const { file, open } = inMemory();
+    const image = await open(true);
+    await image.write(new Uint8Array(1), 0);
+    await image.addBitmap('added', { granularity: 64 * KiB });
+    // The command stored every bitmap: consistent on disk, with the first write's bit.
+    expect(await diskFlags(file)).toEqual({ tracking: 2, frozen: 0, added: 2 });
+    await image.write(new Uint8Array(1), 900 * KiB);
+    expect(await diskFlags(file)).toEqual({ tracking: 3, frozen: 0, added: 3 });
+    await image.close();
+    const reader = await open(false);
+    expect((await reader.dirtyExtents('added', 0, 1 << 20)).filter((e) => e.dirty)).toEqual([{ offset: 896 * KiB, length: 64 * KiB, dirty: true }]);
+    expect((await reader.dirtyExtents('tracking', 0, 1 << 20)).filter((e) => e.dirty).map((e) => e.offset)).toEqual([0, 896 * KiB]);
+    await reader.close();
+  });
+
+  it('refuses bitmap commands with typed errors and QEMU messages', async () => {
+    const { open } = inMemory();
+    const image = await open(true);
+    await expect(image.addBitmap('tracking', { granularity: 65536 })).rejects.toMatchObject({ code: 'E_INVALID', message: 'Bitmap already exists: tracking' });
+    await expect(image.addBitmap('x', { granularity: 1000 })).rejects.toMatchObject({ code: 'E_INVALID' });
+    await expect(image.clearBitmap('none')).rejects.toMatchObject({ code: 'E_NO_SUCH' });
+    await expect(image.applySnapshot('x')).rejects.toMatchObject({ code: 'E_NO_SUCH' });
+    await image.close();
+  });
 });

@@ -326,7 +326,7 @@ export class Qcow2Image implements BlockDevice {
     const live = this.writer?.bitmaps?.live(name);
     if (live !== undefined) return live;
     const entry = (this.metadata.bitmaps ?? []).find((bitmap) => bitmap.name === name);
-    if (entry === undefined) throw new DiskError('E_NO_SUCH', `Bitmap '${name}' not found`, { file: this.name });
+    if (entry === undefined) throw new DiskError('E_NO_SUCH', `Dirty bitmap '${name}' not found`, { file: this.name });
     if ((entry.flags & BITMAP_FLAG_IN_USE) !== 0) {
       throw new DiskError('E_INVALID', `Bitmap '${name}' is inconsistent and cannot be used`, { file: this.name });
     }
@@ -371,11 +371,9 @@ export class Qcow2Image implements BlockDevice {
   async applySnapshot(idOrName: string): Promise<void> {
     const entry = findSnapshot(this.metadata.snapshots, idOrName);
     if (entry === undefined) throw new DiskError('E_NO_SUCH', `Can't find snapshot '${idOrName}'`, { file: this.name });
-    // The whole disk may change: every maintained bitmap becomes wholly dirty (spec: "auto" bitmaps follow snapshot switches).
-    this.virtualSize = await this.snapshotOperation((parts) => {
-      this.writer!.bitmaps.markAllDirty();
-      return applySnapshot(parts, entry, this.virtualSize);
-    });
+    // As qemu-img 7.2: bitmaps (enabled or not) could not follow the switch, so it is refused while there are any.
+    if ((this.metadata.bitmaps ?? []).length > 0) throw new DiskError('E_UNSUPPORTED', 'Device has active dirty bitmaps', { file: this.name });
+    this.virtualSize = await this.snapshotOperation((parts) => applySnapshot(parts, entry, this.virtualSize));
   }
 
   /** Runs a snapshot operation with every write durable first, under the metadata lock and the dirty bit. */
