@@ -30,9 +30,20 @@ export async function bitmapAnswers(names: readonly string[], base: Uint8Array, 
   const [before, after] = [await openBytes(base.slice()), await openBytes(final.slice())];
   try {
     const answers: BitmapAnswers = { names, base: new Map(), final: new Map(), baseGuest: await guestOf(before) };
+    const finalGuest = await guestOf(after);
     for (const name of names) {
       answers.base.set(name, await bitsOf(before, name));
       answers.final.set(name, await bitsOf(after, name));
+      // The uninterrupted session must itself be right: every granule whose bytes changed is dirty at the end.
+      const info = after.bitmaps().find((bitmap) => bitmap.name === name);
+      if (info === undefined || info.flags.includes('in-use')) throw new Error(`after the session, bitmap '${name}' is ${info === undefined ? 'gone' : 'in_use'}`);
+      for (const extent of await after.dirtyExtents(name, 0, after.size)) {
+        if (extent.dirty) continue;
+        const end = extent.offset + extent.length;
+        if (Buffer.compare(finalGuest.subarray(extent.offset, end), answers.baseGuest.subarray(extent.offset, end)) !== 0) {
+          throw new Error(`after the session, bitmap '${name}' calls ${extent.offset}+${extent.length} clean, but the guest changed there`);
+        }
+      }
     }
     return answers;
   } finally {
