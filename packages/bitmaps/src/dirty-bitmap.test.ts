@@ -70,4 +70,13 @@ describe('DirtyBitmap', () => {
     expect(() => new DirtyBitmap(KiB, 3000)).toThrow(expect.objectContaining({ code: 'E_INVALID' }));
     expect(() => new DirtyBitmap(2 ** 53 - 1, 512)).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE' }));
   });
+
+  it('clears from a bit on, mid-byte and past the end', () => {
+    const bitmap = new DirtyBitmap(20 * 512, 512);
+    bitmap.setAll();
+    bitmap.clearFrom(11);
+    expect(Array.from(bitmap.bytes)).toEqual([0xff, 0b111, 0]);
+    bitmap.clearFrom(100);
+    expect(Array.from(bitmap.bytes)).toEqual([0xff, 0b111, 0]);
+  });
 });

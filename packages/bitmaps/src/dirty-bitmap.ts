@@ -53,6 +53,14 @@ export class DirtyBitmap {
     this.bytes.fill(0);
   }
 
+  /** Clears every bit from `bit` on (what a shrinking disk drops, including the stored tail bits). */
+  clearFrom(bit: number): void {
+    if (bit >= this.bytes.length * 8) return;
+    const byte = Math.floor(bit / 8);
+    this.bytes[byte]! &= (1 << (bit % 8)) - 1;
+    this.bytes.fill(0, byte + 1);
+  }
+
   /** Whether the granule holding disk byte `offset` is dirty. */
   isDirty(offset: number): boolean {
     const bit = Math.floor(offset / this.granularity);

@@ -162,6 +162,36 @@ export class PersistentBitmaps {
     await this.commit([]);
   }
 
+  /**
+   * Before the disk's size changes: every bitmap is loaded (an inconsistent one refuses the resize) and marked
+   * in_use on disk, since its table is sized by the disk; `finishResize` stores them at the new size. A crash in
+   * between leaves them in_use (QEMU does not load an in_use bitmap's data, so the old size harms nothing).
+   */
+  async beginResize(): Promise<void> {
+    for (const slot of this.slots) {
+      if (!usableBitmap(slot.entry)) throw new DiskError('E_UNSUPPORTED', `Bitmap '${slot.entry.name}' is inconsistent and cannot be used`);
+      if (slot.bits === undefined) await loadSlot(this.parts, slot);
+    }
+    if (this.slots.length === 0) return;
+    await this.writeDirectory(this.slots.map(({ entry }) => ({ ...entry, flags: entry.flags | BITMAP_FLAG_IN_USE })));
+    this.inUse = true;
+  }
+
+  /** After the disk's size changed to `size`: each bitmap keeps its bits up to the new end, clean past the old one (as QEMU). */
+  async finishResize(size: number): Promise<void> {
+    if (this.slots.length === 0) return;
+    for (const slot of this.slots) {
+      const old = slot.bits!;
+      const resized = new DirtyBitmap(size, old.granularity);
+      resized.bytes.set(old.bytes.subarray(0, Math.min(old.bytes.length, resized.bytes.length)));
+      // Bits past the new end (a shrink) must be clear, as the spec asks of the tail.
+      if (resized.bits < old.bits) resized.clearFrom(resized.bits);
+      slot.bits = resized;
+      slot.changed = true;
+    }
+    await this.commit([]);
+  }
+
   private find(name: string): Slot | undefined {
     return this.slots.find((slot) => slot.entry.name === name);
   }
@@ -187,7 +217,7 @@ export class PersistentBitmaps {
   private async commit(alsoFree: number[]): Promise<void> {
     const { refcounts, file, clusterSize } = this.parts;
     const freed = [...alsoFree];
-    const written = new Map<Slot, { tableOffset: number; dataClusters: number[] }>();
+    const written = new Map<Slot, { tableOffset: number; tableSize: number; dataClusters: number[] }>();
     for (const slot of this.slots) {
       if (!slot.changed && !(slot.tracking && this.inUse)) continue;
       written.set(slot, await this.writeBitmap(slot.bits!));
@@ -199,12 +229,12 @@ export class PersistentBitmaps {
       this.slots.map((slot) => {
         const stored = written.get(slot);
         // Slots keep their entries without the in_use flag this writer sets while it maintains them.
-        return stored === undefined ? slot.entry : { ...slot.entry, tableOffset: stored.tableOffset };
+        return stored === undefined ? slot.entry : { ...slot.entry, tableOffset: stored.tableOffset, tableSize: stored.tableSize };
       }),
     );
     for (const offset of freed) await refcounts.adjust(offset / clusterSize, -1);
     for (const [slot, stored] of written) {
-      slot.entry = { ...slot.entry, tableOffset: stored.tableOffset };
+      slot.entry = { ...slot.entry, tableOffset: stored.tableOffset, tableSize: stored.tableSize };
       slot.dataClusters = stored.dataClusters;
       slot.changed = false;
     }
@@ -212,7 +242,7 @@ export class PersistentBitmaps {
   }
 
   /** Writes a bitmap's data clusters (all-zero ones become entries of 0) and its table to new clusters. */
-  private async writeBitmap(bits: DirtyBitmap): Promise<{ tableOffset: number; dataClusters: number[] }> {
+  private async writeBitmap(bits: DirtyBitmap): Promise<{ tableOffset: number; tableSize: number; dataClusters: number[] }> {
     const { refcounts, file, clusterSize } = this.parts;
     const size = bitmapTableSize(bits.size, bits.granularity, clusterSize);
     const entries: BitmapTableEntry[] = [];
@@ -231,7 +261,7 @@ export class PersistentBitmaps {
     const table = encodeBitmapTable(entries);
     const tableOffset = await refcounts.allocate(Math.ceil(table.length / clusterSize));
     await file.write(table, tableOffset);
-    return { tableOffset, dataClusters };
+    return { tableOffset, tableSize: size, dataClusters };
   }
 
   /**

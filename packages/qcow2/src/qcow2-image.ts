@@ -174,17 +174,17 @@ export class Qcow2Image implements BlockDevice {
     const target = Math.ceil(size / 512) * 512;
     const old = this.virtualSize;
     const writer = this.writer!;
-    // Each bitmap's table is sized by the disk: resizing would have to resize every bitmap too (not done yet).
-    if ((this.metadata.bitmaps ?? []).length > 0 && target !== old) {
-      throw new DiskError('E_UNSUPPORTED', 'resizing an image with persistent bitmaps is not supported', { file: this.name });
-    }
+
     await this.changing(async () => {
       // Shrinking releases clusters: writes still in the caches must be durable first.
       if (target < old) await writer.writePath.flush();
       await writer.lock.run(async () => {
+        // Each bitmap's table is sized by the disk: in_use while the size changes, stored at the new size after.
+        if (target !== old) await writer.bitmaps.beginResize();
         if (target < old) await shrinkDisk({ ...writer.resizeParts, oldSize: old, mapper: this.mapper, l2Writer: writer.l2Writer, l2Cache: writer.l2Cache }, target);
         else await growDisk(writer.resizeParts, target);
         this.virtualSize = target;
+        if (target !== old) await writer.bitmaps.finishResize(target);
         const mode = options.preallocation ?? 'off';
         if (target > old && mode !== 'off') {
           const { geometry } = this.metadata;

@@ -102,6 +102,31 @@ describe('bitmaps qemu-img made survive qcow io writes', () => {
   });
 });
 
+describe('qcow resize of an image with bitmaps, as qemu-img 7.2', () => {
+  it.each([
+    { label: 'grow', args: ['20M'] },
+    { label: 'grow by an odd number of sectors', args: ['+1536'] },
+    { label: 'shrink', args: ['--shrink', '3M'] },
+    { label: 'shrink inside a coarse granule', args: ['--shrink', '5000192'] },
+  ])('$label', async ({ label, args }) => {
+    const { ours, theirs } = twins(`resize-${label.replace(/\W+/g, '-')}`, [], '8M');
+    const writes = ['write -P 1 0 64k', 'write -P 2 7M 1M', 'write -P 3 4M 1k'];
+    qemuIo(ours, writes);
+    qemuIo(theirs, writes);
+    const ran = run(process.execPath, [QCOW_CLI, 'resize', ...args.slice(0, -1), ours, args.at(-1)!]);
+    expect(ran.status, ran.stderr).toBe(0);
+    runOk('qemu-img', ['resize', ...args.slice(0, -1), theirs, args.at(-1)!]);
+    expect(bitmapsOf(ours)).toEqual(EXPECTED_INFO);
+    expectClean(ours);
+    await expectSameDirtyMaps(ours, theirs, NAMES);
+    // Writes after the resize land in bitmaps of the new size.
+    qcowIo(ours, ['write -P 4 1M 4k']);
+    qemuIo(theirs, ['write -P 4 1M 4k']);
+    expectClean(ours);
+    await expectSameDirtyMaps(ours, theirs, NAMES);
+  });
+});
+
 describe('bitmaps through a qcow serve session', () => {
   it('are stored when the server ends (clean close), with QEMU dirty bits', async () => {
     const { ours, theirs } = twins('serve', [], '64M');
