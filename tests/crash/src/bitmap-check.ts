@@ -2,7 +2,7 @@ import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { MemoryBlockFile } from '@q/raw';
 
-/** What each maintained bitmap may read as in a crash image that shows it consistent, and the base's guest bytes. */
+/** The bits each maintained bitmap had before the session and had after it, and the base's guest bytes. */
 export interface BitmapAnswers {
   names: readonly string[];
   /** The bits before the session (JSON of the extents), and the guest bytes then: a crash before any change. */
@@ -40,7 +40,7 @@ export async function bitmapAnswers(names: readonly string[], base: Uint8Array, 
       for (const extent of await after.dirtyExtents(name, 0, after.size)) {
         if (extent.dirty) continue;
         const end = extent.offset + extent.length;
-        if (Buffer.compare(finalGuest.subarray(extent.offset, end), answers.baseGuest.subarray(extent.offset, end)) !== 0) {
+        if (!sameGuest(finalGuest, answers.baseGuest, extent.offset, end)) {
           throw new Error(`after the session, bitmap '${name}' calls ${extent.offset}+${extent.length} clean, but the guest changed there`);
         }
       }
@@ -52,15 +52,17 @@ export async function bitmapAnswers(names: readonly string[], base: Uint8Array, 
 }
 
 /**
- * The bitmap contract at one crash point: every maintained bitmap is still there (the autoclear bit kept); one
- * that reads consistent (not in_use) holds either the bits the session stored at close, or the bits from before
- * the session while the guest still reads as before it. Anything else is a consistent bitmap with wrong bits.
+ * The bitmap contract at one crash point: every maintained bitmap is still there (the autoclear bit kept), and one
+ * that reads consistent (not in_use) misses nothing: each granule whose guest bytes differ from the base is dirty,
+ * and each granule dirty before the session still is (inside the disk's current size). A bitmap may be consistent
+ * mid-session (a resize or a bitmap command stores it), so its bits are judged, not its moment.
  */
 export async function checkBitmaps(bytes: Uint8Array, answers: BitmapAnswers): Promise<string[]> {
   const problems: string[] = [];
   const image = await openBytes(bytes.slice());
   try {
     const listed = image.bitmaps();
+    const guest = await guestOf(image);
     for (const name of answers.names) {
       const info = listed.find((bitmap) => bitmap.name === name);
       if (info === undefined) {
@@ -68,16 +70,28 @@ export async function checkBitmaps(bytes: Uint8Array, answers: BitmapAnswers): P
         continue;
       }
       if (info.flags.includes('in-use')) continue;
-      const bits = await bitsOf(image, name);
-      if (bits === answers.final.get(name)) continue;
-      if (bits === answers.base.get(name)) {
-        if (Buffer.compare(await guestOf(image), answers.baseGuest) !== 0) problems.push(`bitmap '${name}' reads consistent with the bits from before the session, but the guest changed`);
-        continue;
+      const clean = (await image.dirtyExtents(name, 0, image.size)).filter((extent) => !extent.dirty);
+      const baseDirty = (JSON.parse(answers.base.get(name)!) as Array<{ offset: number; length: number; dirty: boolean }>).filter((extent) => extent.dirty);
+      for (const { offset, length } of clean) {
+        if (!sameGuest(guest, answers.baseGuest, offset, offset + length)) {
+          problems.push(`bitmap '${name}' reads consistent but calls ${offset}+${length} clean where the guest changed`);
+        } else if (baseDirty.some((dirty) => dirty.offset < offset + length && offset < dirty.offset + dirty.length)) {
+          problems.push(`bitmap '${name}' reads consistent but lost the bits from before the session in ${offset}+${length}`);
+        }
       }
-      problems.push(`bitmap '${name}' reads consistent with bits neither from before nor from the end of the session: ${bits.slice(0, 300)}`);
     }
   } finally {
     await image.close();
   }
   return problems;
+}
+
+/** Whether two disks read the same over [start, end); bytes past a disk's end read as zeros (a resize grew it). */
+function sameGuest(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  const padded = (disk: Uint8Array): Uint8Array => {
+    const part = new Uint8Array(end - start);
+    part.set(disk.subarray(Math.min(start, disk.length), Math.min(end, disk.length)));
+    return part;
+  };
+  return Buffer.compare(padded(a), padded(b)) === 0;
 }

@@ -41,4 +41,23 @@ describe('crash consistency: persistent bitmaps', () => {
       maxChecks: 150,
     });
   });
+
+  it('resize with bitmaps: grow, write, shrink, write (bitmaps in_use while the size changes)', async () => {
+    await expectCrashConsistent({
+      name: 'bitmaps-resize',
+      base: qemuBase(4 * MiB, '', [...bitmaps, { op: 'write', offset: 0, length: 256 * KiB, pattern: 0x31 }]),
+      bitmaps: ['fine', 'coarse'],
+      workload: [
+        { op: 'write', offset: MiB, length: 64 * KiB, pattern: 0x32 },
+        { op: 'flush' },
+        { op: 'resize', size: 6 * MiB },
+        { op: 'write', offset: 5 * MiB, length: 4 * KiB, pattern: 0x33 },
+        { op: 'flush' },
+        { op: 'resize', size: 3 * MiB },
+        { op: 'write', offset: 2 * MiB, length: 4 * KiB, pattern: 0x34 },
+        { op: 'close' },
+      ],
+      maxChecks: 150,
+    });
+  });
 });
