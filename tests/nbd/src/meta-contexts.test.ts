@@ -1,11 +1,11 @@
 // qemu:allocation-depth (-A) and qemu:dirty-bitmap:NAME (-B) on `qcow serve`, each compared with qemu-nbd 7.2
 // serving a copy of the same image: the contexts nbdinfo lists, the maps nbdinfo and qemu-img read through each
 // context, what LIST answers to queries, and qemu-nbd's messages for a bitmap it cannot export.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, openSync, closeSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { qcow, qemuImg, qemuIo, run, runOk } from '@q/test-support';
+import { HeaderExtensionType, qcow, qemuImg, qemuIo, readHeaderArea, run, runOk } from '@q/test-support';
 import { startQemuNbd, type QemuNbdProcess } from './qemu-nbd-process.js';
-import { NBD_OPT_LIST_META_CONTEXT, NBD_OPT_STRUCTURED_REPLY, RawNbdClient } from './raw-client.js';
+import { NBD_OPT_LIST_META_CONTEXT, NBD_OPT_SET_META_CONTEXT, NBD_OPT_STRUCTURED_REPLY, NBD_REPLY_FLAG_DONE, RawNbdClient } from './raw-client.js';
 import { serveScope } from './serve-scope.js';
 
 const scope = serveScope('qcow-nbd-meta-');
@@ -156,6 +156,36 @@ describe('qcow serve -B', () => {
   });
 });
 
+describe('qcow serve -B on a damaged bitmap', () => {
+  /** Overwrites `bytes` at `at` within the first bitmap directory entry of `image`. */
+  function patchDirectoryEntry(image: string, at: number, bytes: Buffer): void {
+    const extension = readHeaderArea(image).extensions.find((candidate) => candidate.type === HeaderExtensionType.bitmaps);
+    const directoryOffset = Number(extension!.data.readBigUInt64BE(16));
+    const fd = openSync(image, 'r+');
+    writeSync(fd, bytes, 0, bytes.length, directoryOffset + at);
+    closeSync(fd);
+  }
+
+  it('refuses it with one line and exit 1, never a crash or a huge allocation', () => {
+    const image = bitmapImage();
+    const farTable = Buffer.alloc(8);
+    farTable.writeBigUInt64BE(1n << 40n);
+    for (const [at, bytes, said] of [
+      [0, farTable, /bitmap table at offset 1099511627776 .* runs past the end of the file/],
+      [17, Buffer.from([40]), /granularity 2\^40 is out of range/],
+      [8, Buffer.from([0, 0, 0, 5]), /table size 5 does not fit the image size/],
+    ] as const) {
+      const damaged = scope.dir.path('damaged.qcow2');
+      copyFileSync(image, damaged);
+      patchDirectoryEntry(damaged, at, bytes);
+      const ours = qcow(['serve', '-r', '-k', scope.dir.path('damaged.sock'), '-B', 'b1', damaged], { timeoutMs: 20_000 });
+      expect(ours.status).toBe(1);
+      expect(ours.stderr).toMatch(said);
+      expect(ours.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+  });
+});
+
 describe('NBD_OPT_LIST_META_CONTEXT queries', () => {
   it('answers each query with the contexts qemu-nbd lists', async () => {
     const image = bitmapImage();
@@ -178,6 +208,54 @@ describe('NBD_OPT_LIST_META_CONTEXT queries', () => {
       return answers;
     };
     expect(await listed(served.address)).toEqual(await listed({ path: qemu.socket }));
+  });
+});
+
+describe('BLOCK_STATUS with several contexts', () => {
+  /** Per context name, the descriptors one BLOCK_STATUS of the whole export returns, and the chunks' flags. */
+  async function statusByName(address: { path: string } | { port: number }, names: readonly string[], flags: number): Promise<{ byName: Record<string, number[][]>; chunkFlags: number[] }> {
+    const client = await RawNbdClient.open(address);
+    await client.greet();
+    await client.option(NBD_OPT_STRUCTURED_REPLY);
+    const parts = [u32(0), u32(names.length), ...names.flatMap((text) => [u32(Buffer.byteLength(text)), Buffer.from(text)])];
+    const ids = new Map<number, string>();
+    for (const reply of await client.option(NBD_OPT_SET_META_CONTEXT, Buffer.concat(parts))) {
+      if (reply.type === 4) ids.set(reply.data.readUInt32BE(0), reply.data.toString('utf8', 4));
+    }
+    const size = await client.handshake({ structured: false, greet: false });
+    client.send(7, 1n, 0, size, { flags });
+    const byName: Record<string, number[][]> = {};
+    const chunkFlags: number[] = [];
+    for (const chunk of await client.reply()) {
+      chunkFlags.push(chunk.flags);
+      if (chunk.type !== 5) continue;
+      const pairs: number[][] = [];
+      for (let at = 4; at < chunk.payload.length; at += 8) pairs.push([chunk.payload.readUInt32BE(at), chunk.payload.readUInt32BE(at + 4)]);
+      byName[ids.get(chunk.payload.readUInt32BE(0)) ?? '?'] = pairs;
+    }
+    client.destroy();
+    return { byName, chunkFlags };
+  }
+
+  it('answers each selected context as qemu-nbd does, with and without REQ_ONE', async () => {
+    // The bitmaps are the backing file's; -A then has two layers to tell apart.
+    bitmapImage();
+    qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'bitmaps.qcow2', '-F', 'qcow2', scope.dir.path('top.qcow2')]);
+    qemuIo(scope.dir.path('top.qcow2'), ['write -P 3 2M 64k']);
+    const copy = scope.dir.path('top-copy.qcow2');
+    copyFileSync(scope.dir.path('top.qcow2'), copy);
+    const served = await scope.serve(['-t', '-r', '-A', '-B', 'b1', '-B', 'b2', scope.dir.path('top.qcow2')]);
+    const qemu = await qemuNbd(['-r', '-A', '-B', 'b1', '-B', 'b2', copy]);
+    const names = ['qemu:dirty-bitmap:b1', 'base:allocation', 'qemu:allocation-depth', 'qemu:dirty-bitmap:b2'];
+    for (const flags of [0, 1 << 3]) {
+      const ours = await statusByName(served.address, names, flags);
+      const theirs = await statusByName({ path: qemu.socket }, names, flags);
+      expect(Object.keys(ours.byName).sort()).toEqual([...names].sort());
+      expect(ours.byName).toEqual(theirs.byName);
+      // One chunk per context, the last one final (qemu-nbd may end with a NONE chunk instead; both are valid).
+      expect(ours.chunkFlags).toEqual([0, 0, 0, NBD_REPLY_FLAG_DONE]);
+      if (flags !== 0) expect(Object.values(ours.byName).every((pairs) => pairs.length === 1)).toBe(true);
+    }
   });
 });
 
