@@ -1,5 +1,5 @@
 import type { BlockDevice } from '@q/raw';
-import { openNodeFile } from '@q/raw/node';
+import { cliStore } from '../cli-store.js';
 import { ExitError } from '../usage-error.js';
 import { MemoryDirtyBitmap } from './memory-dirty-bitmap.js';
 import { readStoredBitmap } from './stored-bitmap.js';
@@ -44,7 +44,8 @@ function chainPaths(device: BlockDevice, imagePath: string, cow: boolean): { pat
 
 async function findBitmap(layers: readonly { path: string; layer: number }[], name: string, size: number): Promise<{ bitmap: MemoryDirtyBitmap; layer: number }> {
   for (const { path, layer } of layers) {
-    const file = await openNodeFile(path);
+    // Through the CLI's store, so a bitmap of an image named by URL is found as the image itself was.
+    const file = await cliStore().open(path);
     try {
       const stored = await readStoredBitmap(file, name);
       if (stored !== undefined) return { bitmap: new MemoryDirtyBitmap(stored, size), layer };
