@@ -38,6 +38,14 @@ function qemuImgMap(socket: string, context: string): string {
   return runOk('qemu-img', ['map', '--output=json', '--image-opts', `driver=nbd,server.type=unix,server.path=${socket},x-dirty-bitmap=${context}`]);
 }
 
+/** Whether `nbdinfo --map` output has `offset` in a dirty extent. */
+function dirtyAt(map: string, offset: number): boolean {
+  return map.split('\n').some((line) => {
+    const [start, length, flags] = line.trim().split(/\s+/).map(Number);
+    return start !== undefined && length !== undefined && start <= offset && offset < start + length && flags === 1;
+  });
+}
+
 /** Both maps of `context` through `qcow serve ARGS` and `qemu-nbd QEMU_ARGS`, each on its own copy of `image`. */
 async function compareMaps(image: string, context: string, args: readonly string[], qemuArgs: readonly string[]): Promise<void> {
   const copy = scope.dir.path(`qemu-copy-${Math.random().toString(36).slice(2)}.qcow2`);
@@ -111,15 +119,19 @@ describe('qcow serve -B', () => {
     }
   });
 
-  it('marks writes of the session in an enabled bitmap, but not under --cow', async () => {
-    for (const [ours, theirs] of [[[], []], [['--cow'], ['-s']]] as const) {
+  it('marks writes of the session in an enabled bitmap, but not in a disabled one, nor under --cow', async () => {
+    for (const [ours, theirs, disabled] of [[[], [], false], [[], [], true], [['--cow'], ['-s'], false]] as const) {
       const image = bitmapImage();
+      if (disabled) qemuImg(['bitmap', '--disable', image, 'b1']);
       const copy = scope.dir.path('bitmaps-copy.qcow2');
       copyFileSync(image, copy);
       const served = await scope.serve(['-t', ...ours, '-B', 'b1', image]);
       const qemu = await qemuNbd([...theirs, '-B', 'b1', copy]);
       for (const uri of [served.uri, qemu.uri]) runOk('qemu-io', ['-f', 'raw', '-c', 'write -P 5 1M 4k', '-c', 'write -z 2M 200k', '-c', 'discard 3584k 64k', uri]);
-      expect(nbdinfoMap(served.uri, 'qemu:dirty-bitmap:b1')).toBe(nbdinfoMap(qemu.uri, 'qemu:dirty-bitmap:b1'));
+      const map = nbdinfoMap(served.uri, 'qemu:dirty-bitmap:b1');
+      expect(map).toBe(nbdinfoMap(qemu.uri, 'qemu:dirty-bitmap:b1'));
+      // The write at 1 MiB shows only where the session marks b1.
+      expect(dirtyAt(map, 1 << 20)).toBe(!disabled && ours.length === 0);
       await served.stop();
       await qemu.stop();
     }
@@ -129,6 +141,15 @@ describe('qcow serve -B', () => {
     const image = bitmapImage();
     qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'bitmaps.qcow2', '-F', 'qcow2', scope.dir.path('overlay.qcow2')]);
     await compareMaps(scope.dir.path('overlay.qcow2'), 'qemu:dirty-bitmap:b2', ['-r', '-B', 'b2'], ['-r', '-B', 'b2']);
+  });
+
+  it('exports the bitmaps and depths of an image served at an internal snapshot, as qemu-nbd -l does', async () => {
+    const image = bitmapImage();
+    qemuImg(['snapshot', '-c', 's1', image]);
+    qemuIo(image, ['write -P 6 2M 64k']);
+    for (const context of ['qemu:dirty-bitmap:b1', 'qemu:allocation-depth']) {
+      await compareMaps(image, context, ['-l', 's1', '-A', '-B', 'b1'], ['-l', 's1', '-A', '-B', 'b1']);
+    }
   });
 
   it("refuses a bitmap the image does not have, and one left in use, with qemu-nbd's messages and exit code", () => {
