@@ -33,12 +33,17 @@ function chunkOf(bytes: Uint8Array): { flags: number; type: number; payload: Uin
 }
 
 describe('BLOCK_STATUS with several contexts', () => {
+  /** Dirty in its first 8 KiB, clean after: the runs of whatever range is asked, split at 8 KiB. */
   const bitmap: DirtyBitmapSource = {
     name: 'b1',
-    dirtyExtents: async (offset, length) => [
-      { offset, length: Math.min(length, 2 * K - offset > 0 ? 2 * K - offset : length), dirty: offset < 2 * K },
-      ...(offset < 2 * K && offset + length > 2 * K ? [{ offset: 2 * K, length: offset + length - 2 * K, dirty: false }] : []),
-    ],
+    dirtyExtents: async (offset, length) => {
+      const split = Math.min(Math.max(offset, 2 * K), offset + length);
+      const runs = [
+        { offset, length: split - offset, dirty: true },
+        { offset: split, length: offset + length - split, dirty: false },
+      ];
+      return runs.filter((run) => run.length > 0);
+    },
   };
 
   it('answers one chunk per selected context, with the ids SET gave, the last one DONE', async () => {

@@ -20,19 +20,19 @@ export class DirtyMarkingDevice extends ForwardingDevice {
     super(inner);
   }
 
-  override write(src: Uint8Array, offset: number): Promise<void> {
+  override async write(src: Uint8Array, offset: number): Promise<void> {
     this.mark(offset, src.length);
-    return this.inner.write(src, offset);
+    await this.inner.write(src, offset);
   }
 
-  override writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     this.mark(offset, length);
-    return this.inner.writeZeroes(offset, length, options);
+    await this.inner.writeZeroes(offset, length, options);
   }
 
-  override discard(offset: number, length: number): Promise<void> {
+  override async discard(offset: number, length: number): Promise<void> {
     this.mark(offset, length);
-    return this.inner.discard(offset, length);
+    await this.inner.discard(offset, length);
   }
 
   private mark(offset: number, length: number): void {
