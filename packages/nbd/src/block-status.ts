@@ -9,10 +9,12 @@ import { blockStatusChunk } from './replies.js';
 export const MAX_STATUS_DESCRIPTORS = 1 << 16;
 
 /**
- * Bytes looked up per step. A 4 GiB request over 512-byte clusters would otherwise ask a layer for millions of
- * extents at once, whatever we then send; in steps, a reply stops growing at MAX_STATUS_DESCRIPTORS.
+ * Bytes looked up per step. A 4 GiB request over 512-byte clusters (or a bitmap of 512-byte granules) would
+ * otherwise ask for millions of extents at once, whatever we then send; a step holds at most 128 Ki of them (about
+ * 10 MB of objects, times the requests a client may have in flight), and the reply stops growing at
+ * MAX_STATUS_DESCRIPTORS. The cost of a lookup is in the clusters it walks, not in the number of steps.
  */
-export const STATUS_WINDOW = 256 * 1024 * 1024;
+export const STATUS_WINDOW = 64 * 1024 * 1024;
 
 /**
  * The reply to BLOCK_STATUS: one chunk per selected context, in id order, the last one flagged DONE (proto.md
