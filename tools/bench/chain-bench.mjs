@@ -2,8 +2,9 @@
 // Benchmark (issue 11): `qcow rebase` (safe mode) and `qcow commit` against qemu-img on copies of the same chains,
 // alternating, as ratios of whole-process wall time (target: at most 1.0x). The chain: a 1 GiB base with 512 MiB
 // of data, an overlay with 256 MiB of its own spread over the disk, and a new base holding half of the old one's
-// data and 64 MiB of its own (so a rebase reads both sides and writes where they differ). Everything lives in /dev/shm.
-// Flags: --runs N (default 5), --size-mib N (virtual size, default 1024).
+// data and 64 MiB of its own (so a rebase reads both sides and writes where they differ). Everything lives in
+// --work-dir (default /dev/shm/qcow-chain-bench; a directory on disk measures images where users keep them).
+// Flags: --runs N (default 5), --size-mib N (virtual size, default 1024), --work-dir DIR.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +16,7 @@ const args = process.argv.slice(2).filter((a) => a !== '--');
 const flag = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const runs = flag('--runs', 5);
 const sizeMiB = flag('--size-mib', 1024);
-const workDir = '/dev/shm/qcow-chain-bench';
+const workDir = args.includes('--work-dir') ? path.resolve(args[args.indexOf('--work-dir') + 1]) : '/dev/shm/qcow-chain-bench';
 
 function run(command, argv, cwd = workDir) {
   const started = process.hrtime.bigint();
@@ -72,7 +73,7 @@ const rows = Object.keys(operations).map((op) => {
 });
 process.stdout.write(
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:chain --runs ${runs}\`, Node ${process.versions.node}; ${sizeMiB} MiB chains in /dev/shm; whole-process wall time, medians):`,
+    `Measured ${new Date().toISOString().slice(0, 10)} (\`pnpm bench:chain --runs ${runs}\`, Node ${process.versions.node}; ${sizeMiB} MiB chains in ${workDir}; whole-process wall time, medians):`,
     '',
     '| operation | qemu-img s | qcow s | ratio | target (<= 1.0x) |',
     '|---|--:|--:|--:|---|',

@@ -16,6 +16,7 @@ import { resizeHelp, resizeUsage } from './commands/resize-help.js';
 import { serveHelp, serveUsage } from './commands/serve-help.js';
 import { snapshotHelp, snapshotUsage } from './commands/snapshot-help.js';
 import { describeError } from './describe-error.js';
+import { copying } from './tier-up-budget.js';
 import { ExitError, HelpRequest, UsageError } from './usage-error.js';
 
 interface Command {
@@ -43,23 +44,23 @@ function lazy(load: () => Promise<(args: string[]) => Promise<number>>, usage: s
 const COMMANDS: Record<string, Command> = {
   info: lazy(async () => (await import('./commands/info.js')).infoCommand, infoUsage, infoHelp),
   convert: {
-    run: async (args) => convertOptionsHelp(args) ?? (await import('./commands/convert.js')).convertCommand(args),
+    run: async (args) => convertOptionsHelp(args) ?? (await copying(() => import('./commands/convert.js'))()).convertCommand(args),
     usage: convertUsage,
     help: convertHelp,
     errorExitCode: 1,
   },
   create: lazy(async () => (await import('./commands/create.js')).createCommand, createUsage, createHelp),
   map: lazy(async () => (await import('./commands/map.js')).mapCommand, mapUsage, mapHelp),
-  compare: lazy(async () => (await import('./commands/compare.js')).compareCommand, compareUsage, compareHelp, 2),
+  compare: lazy(async () => (await copying(() => import('./commands/compare.js'))()).compareCommand, compareUsage, compareHelp, 2),
   io: lazy(async () => (await import('./commands/io.js')).ioCommand, ioUsage, ioHelp),
   check: lazy(async () => (await import('./commands/check.js')).checkCommand, checkUsage, checkHelp),
   bench: lazy(async () => (await import('./commands/bench.js')).benchCommand, benchUsage, benchHelp),
   snapshot: lazy(async () => (await import('./commands/snapshot.js')).snapshotCommand, snapshotUsage, snapshotHelp),
   bitmap: lazy(async () => (await import('./commands/bitmap.js')).bitmapCommand, bitmapUsage, bitmapHelp),
   serve: lazy(async () => (await import('./commands/serve.js')).serveCommand, serveUsage, serveHelp),
-  dd: lazy(async () => (await import('./commands/dd.js')).ddCommand, ddUsage, ddHelp),
-  rebase: lazy(async () => (await import('./commands/rebase.js')).rebaseCommand, rebaseUsage, rebaseHelp),
-  commit: lazy(async () => (await import('./commands/commit.js')).commitCommand, commitUsage, commitHelp),
+  dd: lazy(async () => (await copying(() => import('./commands/dd.js'))()).ddCommand, ddUsage, ddHelp),
+  rebase: lazy(async () => (await copying(() => import('./commands/rebase.js'))()).rebaseCommand, rebaseUsage, rebaseHelp),
+  commit: lazy(async () => (await copying(() => import('./commands/commit.js'))()).commitCommand, commitUsage, commitHelp),
   resize: lazy(async () => (await import('./commands/resize.js')).resizeCommand, resizeUsage, resizeHelp),
   amend: lazy(async () => (await import('./commands/amend.js')).amendCommand, amendUsage, amendHelp),
   measure: lazy(async () => (await import('./commands/measure.js')).measureCommand, measureUsage, measureHelp),

@@ -88,4 +88,38 @@ describe('ClusterMapper', () => {
       { kind: 'compressed', guestOffset: CLUSTER, length: CLUSTER, clusterGuestOffset: CLUSTER, hostOffset: 0x10500, compressedBytes: 256 },
     ]);
   });
+  describe('runs of entries taken in one step', () => {
+    const data = (count: number, host: number, flags = COPIED): Array<[number, number]> =>
+      Array.from({ length: count }, (_, i): [number, number] => [flags, host + i * CLUSTER]);
+
+    it('joins contiguous data, zero and unallocated runs and stops where an entry breaks one', async () => {
+      const entries: Array<[number, number]> = [...data(4, 0x10000), [COPIED, 0x20000], ...Array.from({ length: 3 }, (): [number, number] => [0, 1]), [0, 0], [0, 0], ...data(2, 0x30000, 0)];
+      expect(await mapperWith(entries).map(100, 11 * CLUSTER - 200)).toEqual([
+        { kind: 'data', guestOffset: 100, length: 4 * CLUSTER - 100, hostOffset: 0x10064 },
+        { kind: 'data', guestOffset: 4 * CLUSTER, length: CLUSTER, hostOffset: 0x20000 },
+        { kind: 'zero', guestOffset: 5 * CLUSTER, length: 3 * CLUSTER },
+        { kind: 'unallocated', guestOffset: 8 * CLUSTER, length: 2 * CLUSTER },
+        { kind: 'data', guestOffset: 10 * CLUSTER, length: CLUSTER - 100, hostOffset: 0x30000 },
+      ]);
+    });
+
+    it('stops a run at the end of the L2 table', async () => {
+      const mapper = mapperWith(data(512, 0x10000), { imageFileSize: 0x10000 + 513 * CLUSTER });
+      expect(await mapper.map(0, 513 * CLUSTER)).toEqual([
+        { kind: 'data', guestOffset: 0, length: 512 * CLUSTER, hostOffset: 0x10000 },
+        { kind: 'unallocated', guestOffset: 512 * CLUSTER, length: CLUSTER },
+      ]);
+    });
+
+    it('reports a bad cluster inside a run as the cluster-by-cluster path does', async () => {
+      const metadata = new MetadataRegions(CLUSTER);
+      metadata.add(0x12000, CLUSTER, 'refcount block');
+      await expect(mapperWith(data(4, 0x10000), { metadata }).map(0, 4 * CLUSTER)).rejects.toThrow(/data cluster at 0x12000 overlaps the refcount block/);
+      await expect(mapperWith(data(4, 0x10000), { imageFileSize: 0x12800 }).map(0, 4 * CLUSTER)).rejects.toThrow(/at 0x12000 runs past the end/);
+      // A short last cluster is fine when the range ends inside the file.
+      expect(await mapperWith(data(4, 0x10000), { imageFileSize: 0x13800 }).map(0, 3 * CLUSTER + 0x800)).toEqual([
+        { kind: 'data', guestOffset: 0, length: 3 * CLUSTER + 0x800, hostOffset: 0x10000 },
+      ]);
+    });
+  });
 });

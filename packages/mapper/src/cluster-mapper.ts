@@ -1,5 +1,5 @@
 import type { TableCache } from '@q/cache';
-import { decodeL2Entry, type Geometry, type L2Entry } from '@q/format';
+import { decodeL2Entry, L2_OFFSET_HI_MASK, L2_OFFSET_LO_MASK, type Geometry, type L2Entry } from '@q/format';
 import { DiskError, isDiskError, hex, type DiskErrorReason } from '@q/raw';
 import type { L1Table } from './l1-table.js';
 import type { MetadataRegions } from './metadata-regions.js';
@@ -119,7 +119,50 @@ export class ClusterMapper {
         }
         position = runEnd;
       }
+      // A whole standard cluster mapped: the clusters after it that continue its extent join it in one step.
+      if (position === clusterStart + clusterSize && position < end) position = this.extendRun(extents, view, cluster % l2Entries, entry, position, end);
     }
+  }
+
+  /**
+   * Joins to the last extent the whole clusters from `position` on whose entries continue the one at `index`
+   * (standard tables without an external data file): the same bits (unallocated, or zero without a host cluster)
+   * or the same flags with the next host cluster. Each entry is compared as stored instead of decoded, which
+   * makes a long run cost a comparison per cluster instead of an entry object and an extent. The pointer checks
+   * decodeEntry makes per cluster are made once for the run; when one fails, the run is not taken, and the
+   * cluster-by-cluster path finds the bad entry and reports it as ever. Returns where mapping goes on.
+   */
+  private extendRun(extents: MapExtent[], view: DataView, index: number, entry: L2Entry, position: number, end: number): number {
+    const { clusterSize, l2Entries } = this.geometry;
+    if (this.geometry.extendedL2 || this.geometry.externalDataFile || entry.compressed) return position;
+    const at = index * 8;
+    const hi = view.getUint32(at);
+    const lo = view.getUint32(at + 4);
+    const flagsHi = (hi & ~L2_OFFSET_HI_MASK) >>> 0;
+    const flagsLo = (lo & ~L2_OFFSET_LO_MASK) >>> 0;
+    let count = 0;
+    for (let next = index + 1; next < l2Entries && position + count * clusterSize < end; next++) {
+      let wantHi = hi;
+      let wantLo = lo;
+      if (entry.hostOffset !== 0) {
+        const host = entry.hostOffset + (count + 1) * clusterSize;
+        wantHi = (flagsHi | Math.floor(host / 0x1_0000_0000)) >>> 0;
+        wantLo = (flagsLo | (host >>> 0)) >>> 0;
+      }
+      if (view.getUint32(next * 8) !== wantHi || view.getUint32(next * 8 + 4) !== wantLo) break;
+      count++;
+    }
+    if (count === 0) return position;
+    const runEnd = Math.min(end, position + count * clusterSize);
+    if (entry.allocMask !== 0) {
+      // decodeEntry's checks for every cluster of the run, and the past-the-end check of the data path.
+      const host = entry.hostOffset + clusterSize;
+      const bytes = runEnd - position;
+      if (host + bytes > this.imageFileSize || this.metadata.overlap(host, bytes) !== undefined) return position;
+    }
+    const last = extents[extents.length - 1]!;
+    last.length += runEnd - position;
+    return runEnd;
   }
 
   /** Decodes and checks entry `index` of an L2 table: what the mapper and the writer both act on. */

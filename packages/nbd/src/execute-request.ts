@@ -1,6 +1,5 @@
-import { allocationExtents } from './allocation-status.js';
+import { blockStatusReply } from './block-status.js';
 import type { NegotiatedSession } from './handshake.js';
-import { BASE_ALLOCATION_ID } from './meta-context.js';
 import { NbdRequestError, nbdErrno } from './nbd-error.js';
 import { isDiskError } from '@q/raw';
 import { exportIsReadOnly, type NbdExport } from './nbd-export.js';
@@ -23,7 +22,7 @@ import {
   NBD_EPERM,
 } from './protocol.js';
 import { readReply } from './read-reply.js';
-import { blockStatusChunk, errorChunk, noneChunk, simpleReply } from './replies.js';
+import { errorChunk, noneChunk, simpleReply } from './replies.js';
 import { commandName, flagsAllowed, type NbdRequest } from './request.js';
 
 /**
@@ -98,11 +97,9 @@ async function run(nbdExport: NbdExport, session: NegotiatedSession, request: Nb
     case NBD_CMD_BLOCK_STATUS: {
       // proto.md "Metadata querying": without a selected context the request is invalid; lengths of 0 have no
       // descriptor to return.
-      if (!session.baseAllocation) throw new NbdRequestError(NBD_EINVAL, 'no metadata context was selected');
+      if (session.contexts.length === 0) throw new NbdRequestError(NBD_EINVAL, 'no metadata context was selected');
       if (length === 0) throw new NbdRequestError(NBD_EINVAL, 'block status of an empty range');
-      let extents = await allocationExtents(device, offset, length);
-      if ((flags & NBD_CMD_FLAG_REQ_ONE) !== 0) extents = extents.slice(0, 1);
-      return [blockStatusChunk(handle, BASE_ALLOCATION_ID, extents)];
+      return blockStatusReply(handle, session.contexts, offset, length, (flags & NBD_CMD_FLAG_REQ_ONE) !== 0);
     }
     default:
       throw new NbdRequestError(NBD_EINVAL, `unknown ${commandName(request.type)}`);

@@ -1,4 +1,5 @@
-import { listContexts, parseMetaContextRequest, selectContexts, BASE_ALLOCATION_ID } from './meta-context.js';
+import { parseMetaContextRequest } from './meta-context-request.js';
+import { exportContexts, listContexts, selectContexts, type MetaContext } from './meta-contexts.js';
 import type { NbdConnection } from './nbd-connection.js';
 import { NbdProtocolError, NbdTlsError } from './nbd-error.js';
 import { exportMatches, transmissionFlags, type NbdExport } from './nbd-export.js';
@@ -37,8 +38,8 @@ import { MessageBuilder, decodeText, viewOf } from './wire.js';
 export interface NegotiatedSession {
   /** NBD_OPT_STRUCTURED_REPLY was acknowledged: READ must use structured replies. */
   structuredReplies: boolean;
-  /** `base:allocation` is selected, so BLOCK_STATUS is allowed. */
-  baseAllocation: boolean;
+  /** The contexts the last NBD_OPT_SET_META_CONTEXT selected; BLOCK_STATUS needs at least one. */
+  contexts: MetaContext[];
 }
 
 export interface HandshakeOptions {
@@ -66,7 +67,7 @@ export async function negotiate(
   // proto.md "Client flags": the server MUST drop a client setting a flag it does not know.
   if ((clientFlags & ~KNOWN_CLIENT_FLAGS) !== 0) throw new NbdProtocolError(`unknown client flags 0x${clientFlags.toString(16)}`);
   const noZeroes = (clientFlags & NBD_FLAG_C_NO_ZEROES) !== 0;
-  const session: NegotiatedSession = { structuredReplies: false, baseAllocation: false };
+  const session: NegotiatedSession = { structuredReplies: false, contexts: [] };
   const reply = (parts: Uint8Array[]): Promise<void> => connection.transport.write(parts);
   let tlsRunning = false;
 
@@ -167,12 +168,13 @@ function metaContextReplies(option: number, data: Uint8Array, nbdExport: NbdExpo
   if (!exportMatches(nbdExport, request.exportName)) {
     return [optionError(option, NBD_REP_ERR_UNKNOWN, `no export named '${request.exportName}'`)];
   }
-  const found = option === NBD_OPT_SET_META_CONTEXT ? selectContexts(request.queries) : listContexts(request.queries);
-  if (option === NBD_OPT_SET_META_CONTEXT) session.baseAllocation = found.length > 0;
+  const contexts = exportContexts(nbdExport);
+  const set = option === NBD_OPT_SET_META_CONTEXT;
+  const found = set ? selectContexts(contexts, request.queries) : listContexts(contexts, request.queries);
+  if (set) session.contexts = found;
   // The id in LIST replies is reserved and SHOULD be 0; in SET replies it is the id BLOCK_STATUS will carry.
-  const id = option === NBD_OPT_SET_META_CONTEXT ? BASE_ALLOCATION_ID : 0;
   return [
-    ...found.map((name) => optionReply(option, NBD_REP_META_CONTEXT, new MessageBuilder().u32(id).text(name).finish())),
+    ...found.map((context) => optionReply(option, NBD_REP_META_CONTEXT, new MessageBuilder().u32(set ? context.id : 0).text(context.name).finish())),
     optionReply(option, NBD_REP_ACK),
   ];
 }

@@ -5,6 +5,8 @@ export { memoryTransportPair, type MemoryClientEnd } from './memory-transport.js
 export { NbdProtocolError, NbdRequestError, NbdTlsError, nbdErrno, type NbdTlsErrorCode } from './nbd-error.js';
 export type { NbdTlsPolicy } from './start-tls.js';
 export { allocationExtents, type AllocationExtent } from './allocation-status.js';
+export { allocationDepthExtents } from './allocation-depth.js';
+export { dirtyBitmapExtents, type DirtyBitmapSource, type DirtyRun } from './dirty-bitmap-source.js';
 export * from './protocol.js';
 export { NbdClient, type NbdClientOptions } from './nbd-client.js';
 export { NbdBlockFile, type NbdFileOptions } from './nbd-block-file.js';

@@ -1,4 +1,5 @@
 import type { BlockDevice } from '@q/raw';
+import type { DirtyBitmapSource } from './dirty-bitmap-source.js';
 import {
   NBD_FLAG_CAN_MULTI_CONN,
   NBD_FLAG_HAS_FLAGS,
@@ -22,6 +23,10 @@ export interface NbdExport {
   readOnly: boolean;
   /** Advertise CAN_MULTI_CONN (default true); false when the server takes one connection at a time. */
   multiConn?: boolean;
+  /** Offer `qemu:allocation-depth` (`qemu-nbd -A`). */
+  allocationDepth?: boolean;
+  /** Offer `qemu:dirty-bitmap:NAME` for each (`qemu-nbd -B NAME`). */
+  dirtyBitmaps?: readonly DirtyBitmapSource[];
 }
 
 /** Whether the export takes writes: neither the user nor the device says otherwise. */

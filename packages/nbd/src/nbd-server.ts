@@ -1,4 +1,5 @@
 import type { BlockDevice } from '@q/raw';
+import type { DirtyBitmapSource } from './dirty-bitmap-source.js';
 import { ByteReader } from './byte-reader.js';
 import { ConnectionGate } from './connection-gate.js';
 import { negotiate } from './handshake.js';
@@ -41,6 +42,10 @@ export interface NbdServerOptions {
    * resolves. Default true: serve until `shutdown()`.
    */
   persistent?: boolean;
+  /** Offer the `qemu:allocation-depth` metadata context (`qemu-nbd -A`). */
+  allocationDepth?: boolean;
+  /** Offer a `qemu:dirty-bitmap:NAME` metadata context for each bitmap (`qemu-nbd -B NAME`, repeatable). */
+  dirtyBitmaps?: readonly DirtyBitmapSource[];
 }
 
 /**
@@ -74,6 +79,8 @@ export class NbdServer {
       readOnly: options.readOnly === true,
       ...(options.description === undefined ? {} : { description: options.description }),
       multiConn: maxConnections !== 1,
+      allocationDepth: options.allocationDepth === true,
+      dirtyBitmaps: options.dirtyBitmaps ?? [],
     };
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 16);
     this.log = options.log;

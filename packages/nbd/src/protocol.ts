@@ -113,6 +113,15 @@ export const NBD_STATE_HOLE = 1 << 0;
 export const NBD_STATE_ZERO = 1 << 1;
 export const BASE_ALLOCATION = 'base:allocation';
 
+/**
+ * qemu's metadata contexts (qemu's docs/interop/nbd.txt, and what qemu-nbd answers): `qemu:allocation-depth` gives
+ * each extent the 1-based layer of the backing chain that allocates it (0: none does); `qemu:dirty-bitmap:NAME`
+ * flags the extents a persistent dirty bitmap marks dirty.
+ */
+export const QEMU_ALLOCATION_DEPTH = 'qemu:allocation-depth';
+export const QEMU_DIRTY_BITMAP_PREFIX = 'qemu:dirty-bitmap:';
+export const NBD_STATE_DIRTY = 1 << 0;
+
 /** Block size constraints we announce in NBD_INFO_BLOCK_SIZE, and enforce on READ and WRITE payloads. */
 export const MIN_BLOCK_SIZE = 1;
 export const PREFERRED_BLOCK_SIZE = 4096;

@@ -73,11 +73,11 @@ export function errorChunk(handle: Uint8Array, error: number, message: string): 
     .finish();
 }
 
-/** A final BLOCK_STATUS chunk for one metadata context: its id, then (length, flags) pairs. */
-export function blockStatusChunk(handle: Uint8Array, contextId: number, extents: readonly AllocationExtent[]): Uint8Array {
+/** A BLOCK_STATUS chunk for one metadata context (`final`: the reply's last): its id, then (length, flags) pairs. */
+export function blockStatusChunk(handle: Uint8Array, contextId: number, extents: readonly AllocationExtent[], final = true): Uint8Array {
   const payload = 4 + 8 * extents.length;
   const builder = new MessageBuilder(20 + payload)
-    .bytesOf(chunkHeader(handle, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, payload))
+    .bytesOf(chunkHeader(handle, final ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_BLOCK_STATUS, payload))
     .u32(contextId);
   for (const extent of extents) builder.u32(extent.length).u32(extent.flags);
   return builder.finish();

@@ -25,10 +25,15 @@ export class KeyedClaims {
 
   async claim(key: number): Promise<() => void> {
     for (;;) {
-      const current = this.held.get(key);
-      if (current === undefined) break;
-      await current;
+      const taken = this.tryClaim(key);
+      if (taken !== undefined) return taken;
+      await this.held.get(key);
     }
+  }
+
+  /** Claims `key` at once when nobody holds it (the releasing function), else undefined: `claim` without a wait. */
+  tryClaim(key: number): (() => void) | undefined {
+    if (this.held.has(key)) return undefined;
     let release!: () => void;
     this.held.set(key, new Promise<void>((resolve) => (release = resolve)));
     return () => {

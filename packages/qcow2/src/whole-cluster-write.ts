@@ -1,4 +1,5 @@
 import { ALL_SUBCLUSTERS, type L2Entry } from '@q/format';
+import type { L2Writer, WritableTable } from '@q/mapper';
 import { newHostClusters } from './host-allocation.js';
 import type { WritePathParts } from './write-path.js';
 
@@ -6,6 +7,8 @@ import type { WritePathParts } from './write-path.js';
 export interface WholeClusterWriter {
   readonly p: WritePathParts;
   claim(cluster: number): Promise<() => void>;
+  /** `claim` without waiting when the cluster is free (see KeyedClaims.tryClaim). */
+  tryClaim(cluster: number): (() => void) | undefined;
   /** Queues the references `entry` held for release at the next flush. */
   release(entry: L2Entry): void;
   /** Throws (E_CORRUPT) when `[host, host + length)` would land on metadata. */
@@ -35,12 +38,12 @@ export async function writeWholeClusters(writer: WholeClusterWriter, first: numb
   const count = bytes.length / clusterSize;
   const releases: Array<() => void> = [];
   try {
-    for (let i = 0; i < count; i++) releases.push(await writer.claim(first + i));
+    for (let i = 0; i < count; i++) releases.push(writer.tryClaim(first + i) ?? (await writer.claim(first + i)));
+    // Under the lock a table made writable stays so: each table is asked for once, not once per cluster.
     const entries = await lock.run(async () => {
       const found: L2Entry[] = [];
-      for (let cluster = first; cluster < first + count; cluster++) {
-        found.push(l2Writer.entry(await l2Writer.writableTable(Math.floor(cluster / l2Entries)), cluster % l2Entries));
-      }
+      const tables = new TableWalk(l2Writer, l2Entries);
+      for (let cluster = first; cluster < first + count; cluster++) found.push(l2Writer.entry(await tables.of(cluster), cluster % l2Entries));
       return found;
     });
     const reuse = entries.map((entry) => !entry.compressed && entry.copied && (entry.hostOffset !== 0 || (geometry.externalDataFile && entry.allocMask !== 0)));
@@ -55,9 +58,11 @@ export async function writeWholeClusters(writer: WholeClusterWriter, first: numb
     }
     await Promise.all(runs.map(([start, end]) => dataFile.write(bytes.subarray(start * clusterSize, end * clusterSize), hosts[start]!)));
     await lock.run(async () => {
+      const tables = new TableWalk(l2Writer, l2Entries);
       for (let i = 0; i < count; i++) {
         const cluster = first + i;
-        const table = await l2Writer.writableTable(Math.floor(cluster / l2Entries));
+        const walked = tables.of(cluster);
+        const table = walked instanceof Promise ? await walked : walked;
         // Every subcluster now holds data: with extended L2 the zero bits of the old entry go.
         l2Writer.setEntry(table, cluster % l2Entries, { hostOffset: hosts[i]!, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 });
         if (!reuse[i]) writer.release(entries[i]!);
@@ -65,5 +70,30 @@ export async function writeWholeClusters(writer: WholeClusterWriter, first: numb
     });
   } finally {
     for (const release of releases) release();
+  }
+}
+
+/**
+ * The writable L2 table of each cluster of an ascending walk, asked of the writer once per table: the cached
+ * table comes back without an await, so nothing else runs (no reader loading a table, which could evict this one)
+ * between the clusters of one table; only a new table is waited for, and fetched afresh.
+ */
+class TableWalk {
+  private index = -1;
+  private table: WritableTable | undefined;
+
+  constructor(
+    private readonly l2Writer: L2Writer,
+    private readonly l2Entries: number,
+  ) {}
+
+  of(cluster: number): WritableTable | Promise<WritableTable> {
+    const index = Math.floor(cluster / this.l2Entries);
+    if (index === this.index && this.table !== undefined) return this.table;
+    return this.l2Writer.writableTable(index).then((table) => {
+      this.table = table;
+      this.index = index;
+      return table;
+    });
   }
 }

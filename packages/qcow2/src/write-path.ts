@@ -108,6 +108,11 @@ export class WritePath implements WholeClusterWriter {
     return this.claims.claim(cluster);
   }
 
+  /** `claim` when nobody holds `cluster`: taken at once; undefined when someone does (then `claim` waits). */
+  tryClaim(cluster: number): (() => void) | undefined {
+    return this.claims.tryClaim(cluster);
+  }
+
   /** Writes `bytes` at `at` inside guest `cluster` (in place, or allocating under the cluster's claim). */
   async writeCluster(cluster: number, at: number, bytes: Uint8Array): Promise<void> {
     for (;;) {

@@ -113,11 +113,15 @@ export class RefcountStore {
 
   /** Adds `delta` to a refcount; going below zero or past the width's maximum is corruption, not a wrap. */
   async adjust(cluster: number, delta: number): Promise<number> {
-    const current = await this.get(cluster);
+    // The cached block's count, read and written without a round through the promise queue (a release of a
+    // committed overlay adjusts tens of thousands of clusters in a row).
+    const cached = this.cachedBlock(cluster);
+    const current = cached === undefined ? await this.get(cluster) : getRefcount(cached.block, cluster % this.blockEntries, this.options.refcountOrder);
     const next = current + delta;
     if (next < 0) throw new DiskError('E_CORRUPT', `refcount of cluster ${cluster} would drop below zero`, { file: this.file.name });
     if (next > this.max) throw new DiskError('E_TOO_LARGE', `refcount of cluster ${cluster} would exceed ${this.max}`, { file: this.file.name });
-    await this.set(cluster, next);
+    if (cached === undefined) await this.set(cluster, next);
+    else this.setIn(cached.block, cached.offset, cluster, next);
     return next;
   }
 
@@ -128,6 +132,26 @@ export class RefcountStore {
     if ((this.table[range] ?? 0) === 0) await this.addStructures([range], Math.max(this.frontier, cluster + 1));
     const blockOffset = this.table[range]!;
     const block = this.blocks.peek(blockOffset) ?? (await this.blocks.get(blockOffset));
+    this.setIn(block, blockOffset, cluster, value);
+  }
+
+  /** The refcount block counting `cluster` and its offset, when the range has one and it is in the cache. */
+  private cachedBlock(cluster: number): { block: Uint8Array; offset: number } | undefined {
+    const offset = this.table[Math.floor(cluster / this.blockEntries)] ?? 0;
+    const block = offset === 0 ? undefined : this.blocks.peek(offset);
+    return block === undefined ? undefined : { block, offset };
+  }
+
+  /** `get` without waiting: 0 where no block counts the cluster, its count where the block is cached, else undefined. */
+  private peekCount(cluster: number): number | undefined {
+    const offset = this.table[Math.floor(cluster / this.blockEntries)] ?? 0;
+    if (offset === 0) return 0;
+    const block = this.blocks.peek(offset);
+    return block === undefined ? undefined : getRefcount(block, cluster % this.blockEntries, this.options.refcountOrder);
+  }
+
+  /** `set` once the block (at `blockOffset`) is at hand: the count, the dirty mark, the hints and the listener. */
+  private setIn(block: Uint8Array, blockOffset: number, cluster: number, value: number): void {
     const index = cluster % this.blockEntries;
     const before = this.options.listener === undefined ? value : getRefcount(block, index, this.options.refcountOrder);
     setRefcount(block, index, this.options.refcountOrder, value);
@@ -183,7 +207,7 @@ export class RefcountStore {
     let run = 0;
     while (run < count) {
       const cluster = start + run;
-      if ((await this.get(cluster)) === 0) {
+      if ((this.peekCount(cluster) ?? (await this.get(cluster))) === 0) {
         run++;
         continue;
       }
@@ -210,7 +234,7 @@ export class RefcountStore {
     let start: number;
     for (;;) {
       start = this.freeHint;
-      while ((await this.get(start)) !== 0) start++;
+      while ((this.peekCount(start) ?? (await this.get(start))) !== 0) start++;
       this.freeHint = start;
       const range = Math.floor(start / this.blockEntries);
       if ((this.table[range] ?? 0) !== 0) break;
@@ -220,7 +244,7 @@ export class RefcountStore {
     while (count < max) {
       const cluster = start + count;
       if (cluster % this.blockEntries === 0 && (this.table[cluster / this.blockEntries] ?? 0) === 0) break;
-      if ((await this.get(cluster)) !== 0) break;
+      if ((this.peekCount(cluster) ?? (await this.get(cluster))) !== 0) break;
       count++;
     }
     await this.claimRun(start, count);
@@ -234,7 +258,11 @@ export class RefcountStore {
       if ((this.table[range] ?? 0) === 0) missing.push(range);
     }
     if (missing.length > 0) await this.addStructures(missing, Math.max(this.frontier, start + count));
-    for (let i = 0; i < count; i++) await this.set(start + i, 1);
+    for (let i = 0; i < count; i++) {
+      const cached = this.cachedBlock(start + i);
+      if (cached === undefined) await this.set(start + i, 1);
+      else this.setIn(cached.block, cached.offset, start + i, 1);
+    }
     if (start === this.freeHint) this.freeHint = start + count;
   }
 

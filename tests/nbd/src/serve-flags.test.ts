@@ -232,7 +232,7 @@ describe('qcow serve flag errors: qemu-nbd\'s one-line messages, exit 1', () => 
   it('--help lists every flag', () => {
     const help = qcow(['serve', '--help']);
     expect(help.status).toBe(0);
-    for (const flag of ['--read-only', '--snapshot', '--load-snapshot', '--format', '--bind', '--port', '--socket', '--export-name', '--description', '--shared', '--persistent', '--fork', '--pid-file', '--nocache', '--cache', '--discard', '--detect-zeroes', '--aio']) {
+    for (const flag of ['--read-only', '--snapshot', '--load-snapshot', '--format', '--bind', '--port', '--socket', '--export-name', '--description', '--shared', '--persistent', '--fork', '--pid-file', '--nocache', '--cache', '--discard', '--detect-zeroes', '--aio', '--allocation-depth', '--bitmap']) {
       expect(help.stdout, flag).toContain(flag);
     }
   });

@@ -4,7 +4,11 @@ import { RawDisk, type BlockDevice } from '@q/raw';
 import { BufferPool } from './buffer-pool.js';
 import { runQueue, splitRange } from './chunk-queue.js';
 
-const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes copied per request, as QEMU's (see rebase-copy.ts). Chunks are aligned: one never straddles a cluster
+ * another writes (with 2 MiB clusters two chunks share one, and the engine's cluster claims order their writes).
+ */
+const CHUNK_BYTES = 1024 * 1024;
 const PARALLEL = 4;
 const STATUS_WINDOW = 1 << 30;
 

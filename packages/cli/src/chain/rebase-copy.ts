@@ -3,8 +3,12 @@ import type { BlockDevice } from '@q/raw';
 import { BufferPool } from './buffer-pool.js';
 import { runQueue, splitRange } from './chunk-queue.js';
 
-/** Bytes compared per request: large enough that reads of each side overlap, small enough for 4 in flight. */
-const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes compared per request, 4 in flight, a buffer per side each. 1 MiB as QEMU's requests: with 4 MiB the first
+ * touch of the 32 MiB of buffers (page faults, costly in a VM) and the zero fills cost more than the fewer requests
+ * saved (rebase of a 1 GiB chain: user CPU 0.71 -> 0.54 s).
+ */
+const CHUNK_BYTES = 1024 * 1024;
 const PARALLEL = 4;
 /** Ranges of the overlay's allocation asked for at once. */
 const STATUS_WINDOW = 1 << 30;

@@ -8,7 +8,7 @@ const TLS_USAGE = '[--tls-creds DIR [--tls-verify-peer=on|off] | --tls-psk FILE|
 
 export const serveUsage =
   'serve [-r | -s | --cow] [-l SNAPSHOT_PARAM] [-f fmt] [-b addr] [-p port | -k socket] [-x export-name] [-D description] ' +
-  '[-e shared] [-t] [--fork] [--pid-file=PATH] [-n | --cache=none|writeback|writethrough|directsync|unsafe] ' +
+  '[-e shared] [-t] [-A] [-B bitmap]... [--fork] [--pid-file=PATH] [-n | --cache=none|writeback|writethrough|directsync|unsafe] ' +
   `[--discard=ignore|unmap] [--detect-zeroes=off|on|unmap] [--aio=auto|threads|cothread] [--untrusted] ${TLS_USAGE} FILE`;
 
 export const serveHelp = `Exports FILE over NBD, as qemu-nbd does:
@@ -25,6 +25,12 @@ export const serveHelp = `Exports FILE over NBD, as qemu-nbd does:
   -D, --description=TEXT   export description
   -e, --shared=NUM         clients served at once (default 1; 0: any number); more wait unanswered
   -t, --persistent         keep serving after the last client left (default: exit then)
+  -A, --allocation-depth   offer the qemu:allocation-depth metadata context: per extent, the backing chain layer
+                           that allocates it (1: FILE, 2: its backing file, ...; 0: none; with --cow the overlay
+                           is 1)
+  -B, --bitmap=NAME        offer the persistent dirty bitmap NAME as qemu:dirty-bitmap:NAME (dirty extents are
+                           1); looked up in FILE, then down its backing chain; repeatable. Writes of this session
+                           mark an enabled bitmap of FILE (not with --cow, nor a backing file's), in memory only
       --fork               run in the background; return once the server listens
       --pid-file=PATH      write the server's pid to PATH (there once it listens)
   -n, --nocache            --cache=none

@@ -9,10 +9,12 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError, openFailure, systemErrorText } from '../describe-error.js';
 import { withCacheMode } from '../devices/cache-mode-device.js';
+import { DirtyMarkingDevice } from '../devices/dirty-marking-device.js';
 import { withDiscardModes } from '../devices/discard-mode-device.js';
 import { openImage } from '../open-source.js';
 import { forkChannel, serveInBackground } from '../serve/forked-server.js';
 import { writePidFile } from '../serve/pid-file.js';
+import { loadServedBitmaps, type ServedBitmaps } from '../serve/serve-bitmaps.js';
 import { parseServeOptions, type ServeOptions } from '../serve/serve-options.js';
 import { serveTlsFromArgs, type ServeTls } from '../serve-tls.js';
 import { ExitError } from '../usage-error.js';
@@ -69,6 +71,9 @@ async function startServing(options: ServeOptions, tls: ServeTls | undefined): P
     }
     throw new ExitError(openFailure(error, options.file), 1);
   }
+  const bitmaps = await bitmapsOf(device, options);
+  // Marking sits below the discard mode: a discard --discard=ignore drops never reaches a bitmap (as in QEMU).
+  if (bitmaps.marked.length > 0) device = new DirtyMarkingDevice(device, bitmaps.marked);
   device = withCacheMode(withDiscardModes(device, { discard: options.discard, detectZeroes: options.detectZeroes }), options.cache);
 
   const server = new NbdServer({
@@ -80,6 +85,8 @@ async function startServing(options: ServeOptions, tls: ServeTls | undefined): P
     persistent: options.persistent,
     ...(tls === undefined ? {} : { tls: tls.policy }),
     log: serveLog(process.env['QCOW_DEBUG'] === '1'),
+    allocationDepth: options.allocationDepth,
+    dirtyBitmaps: bitmaps.sources,
   });
   // The pid file is written before the socket accepts anyone: whoever sees the server answer may read it at once.
   if (options.pidFile !== undefined) {
@@ -99,6 +106,17 @@ async function startServing(options: ServeOptions, tls: ServeTls | undefined): P
     throw new ExitError(listenFailure(options.address, error), 1);
   }
   return { device, server, listener };
+}
+
+/** `-B`'s bitmaps, read before any client can write; a failure closes the image first (no lock left behind). */
+async function bitmapsOf(device: BlockDevice, options: ServeOptions): Promise<ServedBitmaps> {
+  if (options.bitmaps.length === 0) return { sources: [], marked: [] };
+  try {
+    return await loadServedBitmaps(device, options.path, options.bitmaps, options.cow);
+  } catch (error) {
+    await device.close().catch(() => {});
+    throw error instanceof ExitError ? error : new ExitError(openFailure(error, options.file), 1);
+  }
 }
 
 /** qemu-nbd's words for the two ways listening fails. */

@@ -45,6 +45,12 @@ describe('parseServeOptions', () => {
     expect(parseServeOptions(['-s', 'd'])).toMatchObject({ cow: true, readOnly: false });
   });
 
+  it('reads -A and every -B, in the order given', () => {
+    expect(parseServeOptions(['d'])).toMatchObject({ allocationDepth: false, bitmaps: [] });
+    expect(parseServeOptions(['-A', '-B', 'b1', '--bitmap=b2', '--bitmap', 'b1', 'd'])).toMatchObject({ allocationDepth: true, bitmaps: ['b1', 'b2', 'b1'] });
+    expect(parseServeOptions(['--allocation-depth', 'd']).allocationDepth).toBe(true);
+  });
+
   it('checks --detect-zeroes=unmap against the --discard before it, and lets a later detect-zeroes win', () => {
     expect(() => parseServeOptions(['--detect-zeroes=unmap', '--discard=unmap', 'd'])).toThrow(ExitError);
     expect(parseServeOptions(['--discard=unmap', '--detect-zeroes=unmap', '--detect-zeroes=on', 'd']).detectZeroes).toBe('on');

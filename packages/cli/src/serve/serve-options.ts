@@ -40,6 +40,10 @@ export interface ServeOptions {
   pidFile: string | undefined;
   /** The image comes from someone untrusted (`--untrusted`: see @q/vkd's untrusted.ts). */
   untrusted: boolean;
+  /** Offer the `qemu:allocation-depth` metadata context (`-A`). */
+  allocationDepth: boolean;
+  /** Persistent bitmaps to offer as `qemu:dirty-bitmap:NAME` (`-B NAME`, repeatable), in the order given. */
+  bitmaps: string[];
   /** The parsed command line, for the TLS flags (serve-tls.ts reads and checks them). */
   parsed: ParsedArgs;
 }
@@ -58,7 +62,7 @@ const MAX_SHARED = 2 ** 31 - 1;
  */
 export function parseServeOptions(args: readonly string[]): ServeOptions {
   const parsed = getopt(args, {
-    short: 'rf:b:p:k:x:D:tsne:l:',
+    short: 'rf:b:p:k:x:D:tsne:l:AB:',
     long: {
       'read-only': false,
       format: true,
@@ -80,6 +84,8 @@ export function parseServeOptions(args: readonly string[]): ServeOptions {
       fork: false,
       'pid-file': true,
       untrusted: false,
+      'allocation-depth': false,
+      bitmap: true,
       ...TLS_LONG_OPTIONS,
     },
   });
@@ -164,6 +170,8 @@ export function parseServeOptions(args: readonly string[]): ServeOptions {
     fork: hasFlag(parsed, 'fork'),
     pidFile: lastValue(parsed, 'pid-file'),
     untrusted: hasFlag(parsed, 'untrusted'),
+    allocationDepth: hasFlag(parsed, 'A', 'allocation-depth'),
+    bitmaps: parsed.options.filter(({ name }) => name === 'B' || name === 'bitmap').map(({ value = '' }) => value),
     parsed,
   };
 }

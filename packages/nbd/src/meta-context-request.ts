@@ -1,8 +1,4 @@
-import { BASE_ALLOCATION } from './protocol.js';
 import { decodeText, viewOf } from './wire.js';
-
-/** The id we give `base:allocation` in NBD_REP_META_CONTEXT and BLOCK_STATUS chunks; any value works, 0 is avoided. */
-export const BASE_ALLOCATION_ID = 1;
 
 /** The body of NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT. */
 export interface MetaContextRequest {
@@ -40,18 +36,4 @@ export function parseMetaContextRequest(data: Uint8Array): MetaContextRequest | 
     queries.push(query);
   }
   return at === data.length ? { exportName, queries } : undefined;
-}
-
-/**
- * The contexts a LIST query names. No query lists everything; `base:` alone lists the whole namespace; otherwise
- * only an exact name matches. A query for a namespace we do not know is valid and simply finds nothing.
- */
-export function listContexts(queries: readonly string[]): string[] {
-  if (queries.length === 0) return [BASE_ALLOCATION];
-  return queries.some((query) => query === 'base:' || query === BASE_ALLOCATION) ? [BASE_ALLOCATION] : [];
-}
-
-/** The contexts a SET selects: only `base:allocation`, named exactly (SET takes no namespace wildcards). */
-export function selectContexts(queries: readonly string[]): string[] {
-  return queries.includes(BASE_ALLOCATION) ? [BASE_ALLOCATION] : [];
 }
