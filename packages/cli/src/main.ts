@@ -1,5 +1,6 @@
 import { amendHelp, amendUsage } from './commands/amend-help.js';
 import { benchHelp, benchUsage } from './commands/bench-help.js';
+import { bitmapHelp, bitmapUsage } from './commands/bitmap-help.js';
 import { checkHelp, checkUsage } from './commands/check-help.js';
 import { commitHelp, commitUsage } from './commands/commit-help.js';
 import { compareHelp, compareUsage } from './commands/compare-help.js';
@@ -55,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   check: lazy(async () => (await import('./commands/check.js')).checkCommand, checkUsage, checkHelp),
   bench: lazy(async () => (await import('./commands/bench.js')).benchCommand, benchUsage, benchHelp),
   snapshot: lazy(async () => (await import('./commands/snapshot.js')).snapshotCommand, snapshotUsage, snapshotHelp),
+  bitmap: lazy(async () => (await import('./commands/bitmap.js')).bitmapCommand, bitmapUsage, bitmapHelp),
   serve: lazy(async () => (await import('./commands/serve.js')).serveCommand, serveUsage, serveHelp),
   dd: lazy(async () => (await copying(() => import('./commands/dd.js'))()).ddCommand, ddUsage, ddHelp),
   rebase: lazy(async () => (await copying(() => import('./commands/rebase.js'))()).rebaseCommand, rebaseUsage, rebaseHelp),

@@ -1,5 +1,5 @@
 import { DiskError } from '@q/raw';
-import { alignUp, decodeString, encodeString, readU64, view } from './bytes.js';
+import { alignUp, decodeString, encodeString, readU64, view, writeU64 } from './bytes.js';
 import {
   EXT_BACKING_FORMAT,
   EXT_BITMAPS,
@@ -108,8 +108,10 @@ function decodeFeatureNames(data: Uint8Array): FeatureName[] {
   return names;
 }
 
+const BITMAPS_EXTENSION_BYTES = 24;
+
 function decodeBitmapsExtension(data: Uint8Array): BitmapsExtension {
-  if (data.length !== 24) throw new DiskError('E_CORRUPT', `Invalid bitmaps extension length ${data.length} (must be 24)`);
+  if (data.length !== BITMAPS_EXTENSION_BYTES) throw new DiskError('E_CORRUPT', `Invalid bitmaps extension length ${data.length} (must be 24)`);
   const v = view(data);
   const ext: BitmapsExtension = {
     nbBitmaps: v.getUint32(0),
@@ -123,6 +125,17 @@ function decodeBitmapsExtension(data: Uint8Array): BitmapsExtension {
     throw new DiskError('E_TOO_LARGE', `Bitmap directory too large (${ext.directorySize} bytes)`);
   }
   return ext;
+}
+
+/** The bitmaps extension's 24 data bytes (spec: "Bitmaps extension"): the inverse of its decoder. */
+export function encodeBitmapsExtension(ext: BitmapsExtension): Uint8Array {
+  const data = new Uint8Array(BITMAPS_EXTENSION_BYTES);
+  const v = view(data);
+  v.setUint32(0, ext.nbBitmaps);
+  // Bytes 4-7 are reserved and stay zero.
+  writeU64(v, 8, ext.directorySize);
+  writeU64(v, 16, ext.directoryOffset);
+  return data;
 }
 
 /**

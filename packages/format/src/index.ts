@@ -9,6 +9,7 @@ export {
   decodeBackingFileName,
   encodeHeaderExtensions,
   encodeFeatureNameTable,
+  encodeBitmapsExtension,
   type HeaderExtension,
   type HeaderExtensions,
   type FeatureName,
@@ -77,6 +78,9 @@ export {
 } from './snapshot-entry.js';
 export {
   decodeBitmapDirectory,
+  encodeBitmapDirectory,
+  bitmapDirectoryEntrySize,
+  BITMAP_TYPE_DIRTY_TRACKING,
   BITMAP_FLAG_AUTO,
   BITMAP_FLAG_IN_USE,
   BITMAP_FLAG_EXTRA_DATA_COMPATIBLE,
@@ -84,6 +88,9 @@ export {
 } from './bitmap-directory.js';
 export {
   bitmapTableEntryReserved,
+  decodeBitmapTableEntry,
+  encodeBitmapTable,
+  type BitmapTableEntry,
   BITMAP_TABLE_OFFSET_HI_MASK,
   BITMAP_TABLE_OFFSET_LO_MASK,
   BITMAP_TABLE_RESERVED_HI_MASK,

@@ -4,13 +4,18 @@ import type { WritableParts } from './writable-parts.js';
 
 /**
  * What a writable image does before its files close: make everything durable (the flush also punches the holes
- * of clusters freed since the last one), clear the dirty bit this session set (lazy refcounts: the refcounts on
- * disk are whole again), and, when the session changed the image, cut free clusters off the end of the file.
- * An image only read through a writable open is left byte for byte as it was.
+ * of clusters freed since the last one), store the persistent bitmaps it maintains, clear the dirty bit this
+ * session set (lazy refcounts: the refcounts on disk are whole again), and, when the session changed the image,
+ * cut free clusters off the end of the file. An image only read through a writable open is left byte for byte as
+ * it was.
  */
 export async function finishWrites(writer: WritableParts, changed: boolean): Promise<void> {
   await writer.writePath.flush();
   if (!changed) return;
+  // Bitmaps go after the guest data is durable (the bits describe it), and before the dirty bit is cleared (their
+  // clusters' refcounts are written lazily too); the second flush makes their frees durable.
+  await writer.lock.run(() => writer.bitmaps.store());
+  await writer.writePath.flush();
   if (writer.lazyRefcounts && writer.header.dirty) await writer.header.setDirty(false);
   const { file, refcounts, geometry } = writer.resizeParts;
   await trimFreeTail(file, refcounts, geometry.clusterSize);

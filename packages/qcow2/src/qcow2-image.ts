@@ -1,4 +1,4 @@
-import { AUTOCLEAR_DATA_FILE_RAW, compressionTypeOf, type CompressionType, type SnapshotEntry } from '@q/format';
+import { AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, BITMAP_FLAG_AUTO, BITMAP_FLAG_IN_USE, compressionTypeOf, type CompressionType, type SnapshotEntry } from '@q/format';
 import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
 import {
@@ -14,6 +14,7 @@ import {
   type WriteZeroesOptions,
 } from '@q/raw';
 import { findSnapshot } from '@q/snapshots';
+import { readBitmap, type DirtyBitmap, type DirtyExtent } from '@q/bitmaps';
 import { ImageBlockStatus } from './block-status.js';
 import { CompressedReader, type CompressedPart } from './compressed-reader.js';
 import type { ImageMetadata } from './image-metadata.js';
@@ -27,7 +28,19 @@ import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
 import type { WritableParts } from './writable-parts.js';
+import type { PersistentBitmaps } from './persistent-bitmaps.js';
 import { attribute, openQcow2Parts, type Qcow2ImageParts, type Qcow2OpenOptions } from './qcow2-open.js';
+
+/** qemu-img info's names for a bitmap's flags. */
+export type BitmapFlag = 'in-use' | 'auto';
+
+/** A persistent bitmap as `Qcow2Image.bitmaps()` lists it. */
+export interface BitmapInfo {
+  name: string;
+  /** Bytes of the disk per bit. */
+  granularity: number;
+  flags: BitmapFlag[];
+}
 
 /**
  * An open qcow2 image: a BlockDevice whose bytes come from its clusters, its backing device (for ranges it leaves
@@ -51,6 +64,8 @@ export class Qcow2Image implements BlockDevice {
   private virtualSize: number;
   private compressedWriter: CompressedWriter | undefined;
   private prepared: Promise<void> | undefined;
+  /** Stored bitmaps read for `dirtyExtents` (the ones this writer does not maintain, which never change). */
+  private readonly storedBitmaps = new Map<string, Promise<DirtyBitmap>>();
 
   private constructor(parts: Qcow2ImageParts) {
     this.name = parts.name;
@@ -106,7 +121,10 @@ export class Qcow2Image implements BlockDevice {
   async write(src: Uint8Array, offset: number): Promise<void> {
     const writer = this.writable(offset, src.length);
     if (src.length === 0) return;
-    await this.changing(() => writer.writePath.write(src, offset));
+    await this.changing(() => {
+      writer.bitmaps.markDirty(offset, src.length);
+      return writer.writePath.write(src, offset);
+    });
   }
 
   /**
@@ -120,7 +138,10 @@ export class Qcow2Image implements BlockDevice {
     if (offset % clusterSize !== 0) throw new DiskError('E_INVALID', `compressed writes take whole clusters; ${offset} is not cluster aligned`, { file: this.name, offset });
     this.compressedWriter ??= new CompressedWriter(writer.writePath);
     const compressedWriter = this.compressedWriter;
-    await this.changing(() => compressedWriter.write(offset / clusterSize, compressed));
+    await this.changing(() => {
+      writer.bitmaps.markDirty(offset, clusterSize);
+      return compressedWriter.write(offset / clusterSize, compressed);
+    });
   }
 
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
@@ -128,13 +149,19 @@ export class Qcow2Image implements BlockDevice {
     if (length === 0) return;
     const slow = options.fast === true ? writer.zeroPath.whyNotFast(offset, length) : undefined;
     if (slow !== undefined) throw new DiskError('E_UNSUPPORTED', `zeroing would write data: ${slow}`, { file: this.name, offset });
-    await this.changing(() => writer.zeroPath.writeZeroes(offset, length, options.unmap === true));
+    await this.changing(() => {
+      writer.bitmaps.markDirty(offset, length);
+      return writer.zeroPath.writeZeroes(offset, length, options.unmap === true);
+    });
   }
 
   async discard(offset: number, length: number): Promise<void> {
     const writer = this.writable(offset, length);
     if (length === 0) return;
-    await this.changing(() => writer.zeroPath.discard(offset, length));
+    await this.changing(() => {
+      writer.bitmaps.markDirty(offset, length);
+      return writer.zeroPath.discard(offset, length);
+    });
   }
 
   /**
@@ -147,13 +174,17 @@ export class Qcow2Image implements BlockDevice {
     const target = Math.ceil(size / 512) * 512;
     const old = this.virtualSize;
     const writer = this.writer!;
+
     await this.changing(async () => {
       // Shrinking releases clusters: writes still in the caches must be durable first.
       if (target < old) await writer.writePath.flush();
       await writer.lock.run(async () => {
+        // Each bitmap's table is sized by the disk: in_use while the size changes, stored at the new size after.
+        if (target !== old) await writer.bitmaps.beginResize();
         if (target < old) await shrinkDisk({ ...writer.resizeParts, oldSize: old, mapper: this.mapper, l2Writer: writer.l2Writer, l2Cache: writer.l2Cache }, target);
         else await growDisk(writer.resizeParts, target);
         this.virtualSize = target;
+        if (target !== old) await writer.bitmaps.finishResize(target);
         const mode = options.preallocation ?? 'off';
         if (target > old && mode !== 'off') {
           const { geometry } = this.metadata;
@@ -223,6 +254,7 @@ export class Qcow2Image implements BlockDevice {
   async makeEmpty(): Promise<void> {
     const writer = this.writable(0, 0);
     await this.changing(async () => {
+      writer.bitmaps.markAllDirty();
       await writer.writePath.flush();
       await writer.lock.run(() => makeEmpty({ ...writer.resizeParts, l2Cache: writer.l2Cache, mapper: this.mapper }));
     });
@@ -242,6 +274,80 @@ export class Qcow2Image implements BlockDevice {
     };
     // Only a downgrade writes guest clusters (zero clusters made explicit); the rest keeps the bitmaps valid.
     await this.changing(() => amendImage(parts, change), change.version === 2);
+  }
+
+  /** The persistent bitmaps the image keeps (none when its bitmaps extension is absent or stale), as qemu-img info lists them. */
+  bitmaps(): BitmapInfo[] {
+    return (this.metadata.bitmaps ?? []).map((entry) => {
+      const flags: BitmapFlag[] = [];
+      // A bitmap this writer maintains is in_use on disk while open, but its bits in memory are exact.
+      if ((entry.flags & BITMAP_FLAG_IN_USE) !== 0 && this.writer?.bitmaps?.live(entry.name) === undefined) flags.push('in-use');
+      if ((entry.flags & BITMAP_FLAG_AUTO) !== 0) flags.push('auto');
+      return { name: entry.name, granularity: 2 ** entry.granularityBits, flags };
+    });
+  }
+
+  /**
+   * The dirty and clean runs of bitmap `name` over `[offset, offset + length)` (clipped to the disk): the bits a
+   * maintained bitmap has in memory, or a stored one's bits read from the image. An inconsistent (in_use) bitmap
+   * is refused (E_INVALID), as qemu-nbd refuses to export one; an unknown name is E_NO_SUCH.
+   */
+  async dirtyExtents(name: string, offset: number, length: number): Promise<DirtyExtent[]> {
+    return (await this.bitmapBits(name)).extents(offset, length);
+  }
+
+  /** qemu-img bitmap --add: a new, clean persistent bitmap of `granularity` bytes per bit, enabled unless `disabled`. */
+  addBitmap(name: string, options: { granularity: number; disabled?: boolean }): Promise<void> {
+    return this.manageBitmaps((bitmaps) => bitmaps.add(name, options.granularity, options.disabled === true));
+  }
+
+  /** qemu-img bitmap --remove. */
+  removeBitmap(name: string): Promise<void> {
+    return this.manageBitmaps((bitmaps) => bitmaps.remove(name));
+  }
+
+  /** qemu-img bitmap --clear. */
+  clearBitmap(name: string): Promise<void> {
+    return this.manageBitmaps((bitmaps) => bitmaps.clear(name));
+  }
+
+  /** qemu-img bitmap --enable / --disable. */
+  setBitmapEnabled(name: string, enabled: boolean): Promise<void> {
+    return this.manageBitmaps((bitmaps) => bitmaps.setEnabled(name, enabled));
+  }
+
+  /** qemu-img bitmap --merge: sets in bitmap `name` the bits of `source` (`bitmapBits` of this or another image). */
+  mergeBitmap(name: string, source: DirtyBitmap): Promise<void> {
+    return this.manageBitmaps((bitmaps) => bitmaps.merge(name, source));
+  }
+
+  /** A bitmap's bits: live for one this writer maintains, else read from the image (a copy to read, not change). */
+  async bitmapBits(name: string): Promise<DirtyBitmap> {
+    const live = this.writer?.bitmaps?.live(name);
+    if (live !== undefined) return live;
+    const entry = (this.metadata.bitmaps ?? []).find((bitmap) => bitmap.name === name);
+    if (entry === undefined) throw new DiskError('E_NO_SUCH', `Dirty bitmap '${name}' not found`, { file: this.name });
+    if ((entry.flags & BITMAP_FLAG_IN_USE) !== 0) {
+      throw new DiskError('E_INVALID', `Bitmap '${name}' is inconsistent and cannot be used`, { file: this.name });
+    }
+    let loading = this.storedBitmaps.get(name);
+    if (loading === undefined) {
+      loading = readBitmap(this.file, entry, this.metadata.header.size, this.metadata.geometry.clusterSize)
+        .then((stored) => stored.bitmap)
+        .catch((error: unknown) => {
+          this.storedBitmaps.delete(name);
+          throw attribute(error, this.name);
+        });
+      this.storedBitmaps.set(name, loading);
+    }
+    return loading;
+  }
+
+  /** Runs a bitmap command under the metadata lock; each commits before it returns (persistent-bitmaps.ts). */
+  private async manageBitmaps(operation: (bitmaps: PersistentBitmaps) => Promise<void>): Promise<void> {
+    const writer = this.writable(0, 0);
+    this.storedBitmaps.clear();
+    await this.changing(() => writer.lock.run(() => operation(writer.bitmaps)), false);
   }
 
   /** The internal snapshots, in table order. */
@@ -265,6 +371,8 @@ export class Qcow2Image implements BlockDevice {
   async applySnapshot(idOrName: string): Promise<void> {
     const entry = findSnapshot(this.metadata.snapshots, idOrName);
     if (entry === undefined) throw new DiskError('E_NO_SUCH', `Can't find snapshot '${idOrName}'`, { file: this.name });
+    // As qemu-img 7.2: bitmaps (enabled or not) could not follow the switch, so it is refused while there are any.
+    if ((this.metadata.bitmaps ?? []).length > 0) throw new DiskError('E_UNSUPPORTED', 'Device has active dirty bitmaps', { file: this.name });
     this.virtualSize = await this.snapshotOperation((parts) => applySnapshot(parts, entry, this.virtualSize));
   }
 
@@ -324,15 +432,18 @@ export class Qcow2Image implements BlockDevice {
   }
 
   /**
-   * Runs a change, first (once) clearing autoclear bits this writer does not maintain (bitmaps become
-   * inconsistent, as QEMU expects of a writer that does not know them) and, with lazy refcounts, setting the dirty
-   * bit: both reach the disk before the first byte of guest data does.
+   * Runs a change, first (once) clearing autoclear bits this writer does not maintain, setting the dirty bit with
+   * lazy refcounts and marking the maintained bitmaps in_use: all reach the disk before the first byte of guest
+   * data does.
    */
   private async changing(change: () => Promise<void>, prepare = true): Promise<void> {
     try {
       if (prepare) {
         this.prepared ??= this.prepareForWrites();
         await this.prepared;
+        // Maintained bitmaps are in_use on disk while the disk changes (again after a bitmap command stored them).
+        const bitmaps = this.writer!.bitmaps;
+        if (bitmaps.needsBegin) await this.writer!.lock.run(() => bitmaps.beginChanges());
       }
       await change();
     } catch (error) {
@@ -363,9 +474,11 @@ export class Qcow2Image implements BlockDevice {
   }
 
   private async prepareForWrites(): Promise<void> {
-    const { header, lazyRefcounts, lock } = this.writer!;
+    const { header, lazyRefcounts, lock, bitmaps } = this.writer!;
     await lock.run(async () => {
-      const unmaintained = header.header.autoclearFeatures & ~AUTOCLEAR_DATA_FILE_RAW;
+      // Bitmaps loaded at open are maintained (persistent-bitmaps.ts): their autoclear bit stays.
+      const maintained = AUTOCLEAR_DATA_FILE_RAW | (bitmaps.kept ? AUTOCLEAR_BITMAPS : 0n);
+      const unmaintained = header.header.autoclearFeatures & ~maintained;
       if (unmaintained !== 0n) await header.clearAutoclear(unmaintained);
       if (lazyRefcounts && !header.dirty) await header.setDirty(true);
     });

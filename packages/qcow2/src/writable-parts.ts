@@ -6,6 +6,7 @@ import { readExact, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock } from './async-lock.js';
 import { DeallocationQueue } from './deallocation-queue.js';
 import { HeaderState } from './header-state.js';
+import { PersistentBitmaps } from './persistent-bitmaps.js';
 import type { ResizeParts } from './l1-growth.js';
 import type { ImageMetadata } from './image-metadata.js';
 import type { TrackedFile } from './tracked-file.js';
@@ -60,6 +61,8 @@ export interface WritableParts {
   l2Cache: TableCache;
   /** Freed clusters waiting for their hole to be punched (at flush). */
   deallocations: DeallocationQueue;
+  /** The persistent bitmaps this writer keeps and manages. */
+  bitmaps: PersistentBitmaps;
 }
 
 export async function writableParts(options: {
@@ -131,7 +134,8 @@ export async function writableParts(options: {
   mapping.setWriteBackSync(() => writePath!.syncBeforeTableWriteBack());
   const resizeParts: ResizeParts = { file, geometry, header, l1: mapping.l1, refcounts, metadata: regions, syncRefcounts };
   const zeroPath = new ZeroPath(writePath);
-  return { header, refcounts, writePath, zeroPath, l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache, deallocations };
+  const bitmaps = await PersistentBitmaps.load({ file, header, refcounts, metadata, clusterSize: geometry.clusterSize, syncRefcounts });
+  return { header, refcounts, writePath, zeroPath, l2Writer, lock, lazyRefcounts, resizeParts, l2Cache: mapping.l2Cache, deallocations, bitmaps };
 }
 
 /** A writable image also guards refcount blocks, active L2 tables and snapshot L1 tables against overwrites. */

@@ -4,6 +4,7 @@ import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
 import { MemoryBlockFile, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
 import { Rng, scratch, type Scratch } from '@q/test-support';
+import { bitmapAnswers, checkBitmaps, type BitmapAnswers } from './bitmap-check.js';
 import { compressedCluster } from './compressed-streams.js';
 import { describeOp, firstMismatch, isBarrier, SECTOR, SectorModel, type GuestOp } from './guest-model.js';
 import { qemuCheck, qemuCheckHuman, runAsync, runPool } from './qemu-check.js';
@@ -34,6 +35,8 @@ export interface Scenario {
   maxChecks?: number;
   /** Bytes of L2 tables the recorded session caches: small caches write tables back between flushes (evictions). */
   l2CacheBytes?: number;
+  /** Enabled persistent bitmaps of the base the session maintains: each crash image is held to bitmap-check.ts. */
+  bitmaps?: string[];
 }
 
 export const DEFAULT_POLICIES: CrashPolicy[] = [
@@ -295,10 +298,12 @@ export async function runCrashScenario(scenario: Scenario): Promise<ScenarioResu
   const jobs = boundJobs(candidates, structural, scenario.maxChecks ?? DEFAULT_MAX_CHECKS);
   const qemuReadEvery = Math.max(1, Math.floor(jobs.length / (scenario.qemuReads ?? 40)));
   let qemuReads = 0;
+  const final = recording.file.materialize(recording.file.opCount, { kind: 'keep-all' });
+  const bitmaps = scenario.bitmaps === undefined ? undefined : await bitmapAnswers(scenario.bitmaps, scenario.base.bytes, final);
   await runPool(jobs, 3, async ({ cut, policy }, index, worker) => {
     const state = recording.file.crash(cut, policy);
     const path = dir.path(`crash-${worker}.qcow2`);
-    const problems = await checkCrashImage(scenario, state, timeline, path, index % qemuReadEvery === 0);
+    const problems = await checkCrashImage(scenario, state, timeline, path, index % qemuReadEvery === 0, bitmaps);
     if (index % qemuReadEvery === 0) qemuReads++;
     if (problems.length > 0) {
       const kept = keepFailure(scenario.name, cut, policy, state.bytes);
@@ -322,7 +327,7 @@ export async function runCrashScenario(scenario: Scenario): Promise<ScenarioResu
     checks: jobs.length,
     qemuReads,
     failures: failures.sort((a, b) => a.cut - b.cut),
-    final: recording.file.materialize(recording.file.opCount, { kind: 'keep-all' }),
+    final,
   };
 }
 
@@ -331,7 +336,14 @@ export async function runCrashScenario(scenario: Scenario): Promise<ScenarioResu
  * refcounts are fine while the dirty bit is set, and `check -r all` must make the image clean), and the guest
  * reads back everything acknowledged before the last completed flush.
  */
-async function checkCrashImage(scenario: Scenario, state: CrashState, timeline: ModelTimeline, path: string, qemuRead: boolean): Promise<string[]> {
+async function checkCrashImage(
+  scenario: Scenario,
+  state: CrashState,
+  timeline: ModelTimeline,
+  path: string,
+  qemuRead: boolean,
+  bitmaps: BitmapAnswers | undefined,
+): Promise<string[]> {
   const problems: string[] = [];
   writeFileSync(path, state.bytes);
   const incompatible = state.bytes.length >= 80 ? new DataView(state.bytes.buffer, state.bytes.byteOffset).getUint32(76) : 0;
@@ -375,6 +387,7 @@ async function checkCrashImage(scenario: Scenario, state: CrashState, timeline: 
     problems.push(`reading the crashed image failed: ${(error as Error).message}`);
   }
   if (qemuRead && problems.length === 0) problems.push(...(await verifyWithQemu(readPath, expected, size)));
+  if (bitmaps !== undefined) problems.push(...(await checkBitmaps(state.bytes, bitmaps)));
   return problems;
 }
 

@@ -13,11 +13,11 @@ export async function createdBase(size: number, options: Partial<Omit<CreateOpti
 }
 
 /** A setup step run by qemu-io / qemu-img before recording: guest ops (writes may be compressed) and snapshots. */
-export type SetupStep = (GuestOp & { compressed?: boolean }) | { op: 'snapshot'; name: string };
+export type SetupStep = (GuestOp & { compressed?: boolean }) | { op: 'snapshot'; name: string } | { op: 'bitmap'; name: string; args?: string[] };
 
 /**
  * An image made and filled by QEMU itself: `qemu-img create -o OPTIONS`, then the setup steps (qemu-io writes,
- * `qemu-img snapshot -c`). Returns its bytes with the guest model, and each snapshot's model.
+ * `qemu-img snapshot -c`, `qemu-img bitmap --add`). Returns its bytes with the guest model, and each snapshot's model.
  */
 export function qemuBase(size: number, createOptions: string, setup: SetupStep[] = []): BaseImage {
   const dir = scratch('qcow-crash-base-');
@@ -34,6 +34,10 @@ export function qemuBase(size: number, createOptions: string, setup: SetupStep[]
     };
     for (const step of setup) {
       switch (step.op) {
+        case 'bitmap':
+          runBatch();
+          qemuImg(['bitmap', '--add', ...(step.args ?? []), path, step.name]);
+          break;
         case 'snapshot':
           runBatch();
           qemuImg(['snapshot', '-c', step.name, path]);

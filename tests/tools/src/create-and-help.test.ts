@@ -88,7 +88,7 @@ describe('-o help lists the creation options as qemu-img does', () => {
   }
 });
 
-const COMMANDS = ['info', 'convert', 'create', 'map', 'compare', 'io', 'check', 'bench', 'snapshot', 'serve', 'dd'];
+const COMMANDS = ['info', 'convert', 'create', 'map', 'compare', 'io', 'check', 'bench', 'snapshot', 'bitmap', 'serve', 'dd'];
 
 describe('every command answers --help, -h and help COMMAND', () => {
   for (const name of COMMANDS) {

@@ -58,8 +58,6 @@ export async function resizeCommand(argv: string[]): Promise<number> {
     }
     if (device instanceof Qcow2Image) {
       if (target % 512 !== 0) throw new ExitError('The new size must be a multiple of 512', 1);
-      // Persistent bitmaps would have to be resized with the disk; this writer does not maintain them.
-      if ((device.metadata.bitmaps ?? []).length > 0) throw new ExitError(`${file}: resizing an image with persistent bitmaps is not supported`, 1);
       await device.resize(target, { preallocation: preallocation as Preallocation });
     } else {
       await device.close();

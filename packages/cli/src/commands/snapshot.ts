@@ -78,7 +78,12 @@ async function run(image: Qcow2Image, action: Action, file: string, quiet: boole
     }
   } catch (error) {
     if (error instanceof ExitError) throw error;
-    const reason = isDiskError(error) && error.code === 'E_NO_SUCH' ? (action.kind === 'apply' ? 'Failed to load snapshot: No such file or directory' : 'snapshot not found') : describeError(error, file);
+    // qemu-img names no file in these reasons (a missing snapshot; apply refused while the image has bitmaps).
+    const reason = !isDiskError(error)
+      ? describeError(error, file)
+      : error.code === 'E_NO_SUCH'
+        ? action.kind === 'apply' ? 'Failed to load snapshot: No such file or directory' : 'snapshot not found'
+        : error.code === 'E_UNSUPPORTED' && action.kind === 'apply' ? error.message : describeError(error, file);
     throw new ExitError(`Could not ${verb(action)}: ${reason}`, 1);
   }
 }
