@@ -8,7 +8,7 @@ import { UsageError } from '../usage-error.js';
  */
 
 export const convertUsage =
-  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] SRC DST';
+  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] [--bitmaps [--skip-broken-bitmaps]] SRC DST';
 
 export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert:
   -f FMT               source format (default: probed)
@@ -27,6 +27,8 @@ export const convertHelp = `Copies an image's guest contents into a new image, a
   --target-is-zero     with -n: the target already reads as zeros, so zeros are not written to it
   -S SIZE              zero runs of at least SIZE bytes stay holes; 0 writes everything
   -U, --force-share    read beside a writer that holds the source
+  --bitmaps            copy the source's persistent bitmaps (qcow2 to qcow2)
+  --skip-broken-bitmaps  with --bitmaps: skip inconsistent bitmaps (with a warning) instead of refusing
   --salvage            unreadable ranges (read errors, damaged metadata) become zeros, with a warning each
   --untrusted          the source comes from someone untrusted: backing and data files must stay in its
                        directory, backing files are never probed, URLs are refused, metadata limits are tighter
@@ -44,6 +46,7 @@ const CONVERT_OPTIONS = {
     'target-image-opts': false,
     'target-is-zero': false,
     bitmaps: false,
+    'skip-broken-bitmaps': false,
     salvage: false,
     'force-share': false,
     untrusted: false,

@@ -2,9 +2,11 @@ import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger, parseSize } from '../numbers.js';
 import { parseOptionList } from '../create-options.js';
 import { convertToQcow2 } from '../convert-qcow2.js';
+import { copyBitmaps, planBitmapCopy } from '../convert-bitmaps.js';
 import { ResizedSource } from '../devices/resized-source.js';
 import { SalvagingSource } from '../devices/salvaging-source.js';
 import type { BlockDevice } from '@q/raw';
+import type { BitmapInfo, Qcow2Image } from '@q/qcow2';
 import { LOCK_USERS } from '@q/vkd';
 import { openImage, parseSnapshotParam } from '../open-source.js';
 import { copyDevice } from '../copy-device.js';
@@ -21,7 +23,16 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
 export async function convertCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'f:O:co:l:s:B:F:pqm:nUWS:t:T:hC',
-    long: { 'force-share': false, 'target-is-zero': false, 'image-opts': false, 'target-image-opts': false, untrusted: false, salvage: false },
+    long: {
+      'force-share': false,
+      'target-is-zero': false,
+      'image-opts': false,
+      'target-image-opts': false,
+      untrusted: false,
+      salvage: false,
+      bitmaps: false,
+      'skip-broken-bitmaps': false,
+    },
   });
   const [source, destination, ...extra] = parsed.operands;
   if (source === undefined || destination === undefined) throw new UsageError('Expecting a source and a destination');
@@ -31,6 +42,9 @@ export async function convertCommand(args: string[]): Promise<number> {
   const existing = hasFlag(parsed, 'n');
   const targetIsZero = hasFlag(parsed, 'target-is-zero');
   if (targetIsZero && !existing) throw new ExitError('--target-is-zero requires use of -n flag', 1);
+  const withBitmaps = hasFlag(parsed, 'bitmaps');
+  const skipBrokenBitmaps = hasFlag(parsed, 'skip-broken-bitmaps');
+  if (skipBrokenBitmaps && !withBitmaps) throw new ExitError('Use of --skip-broken-bitmaps requires --bitmaps', 1);
   const optionTexts = allValues(parsed, 'o');
   const createOptions = parseOptionList(optionTexts);
   if (outputFormat === 'raw') {
@@ -55,6 +69,14 @@ export async function convertCommand(args: string[]): Promise<number> {
 
   const openOptions = { format: lastValue(parsed, 'f'), forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource, untrusted: hasFlag(parsed, 'untrusted') };
   let device: BlockDevice = await openImage(source, { ...openOptions, snapshot });
+  const opened = device;
+  let bitmaps: BitmapInfo[] = [];
+  try {
+    if (withBitmaps) bitmaps = planBitmapCopy(device, outputFormat, skipBrokenBitmaps, (line) => process.stderr.write(`qcow: warning: ${line}\n`));
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
   if (snapshot !== undefined) device = new ResizedSource(device, await currentSize(source, openOptions));
   if (salvage) device = new SalvagingSource(device, (line) => process.stderr.write(`qcow: warning: ${line}\n`));
   let shown = -1;
@@ -78,6 +100,7 @@ export async function convertCommand(args: string[]): Promise<number> {
         parallel,
         onProgress,
       });
+      if (bitmaps.length > 0) await copyBitmaps(opened as Qcow2Image, bitmaps, destination);
       if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     } finally {
       await device.close();
