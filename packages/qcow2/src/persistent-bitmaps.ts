@@ -127,7 +127,7 @@ export class PersistentBitmaps {
 
   /** qemu-img bitmap --remove: the bitmap's entry goes, then its clusters are freed (inconsistent ones too). */
   async remove(name: string): Promise<void> {
-    const slot = this.require(name);
+    const slot = this.named(name);
     // An inconsistent bitmap's table may not load: then only the table itself is freed (its data leaks).
     if (slot.dataClusters === undefined && slot.entry.tableOffset !== 0) await loadSlot(this.parts, slot).catch(() => undefined);
     this.slots = this.slots.filter((other) => other !== slot);
@@ -196,14 +196,15 @@ export class PersistentBitmaps {
     return this.slots.find((slot) => slot.entry.name === name);
   }
 
-  private require(name: string): Slot {
+  /** The bitmap called `name`; E_NO_SUCH (qemu-img's message) when there is none. */
+  private named(name: string): Slot {
     const slot = this.find(name);
     if (slot === undefined) throw new DiskError('E_NO_SUCH', `Dirty bitmap '${name}' not found`);
     return slot;
   }
 
   private async usable(name: string): Promise<Slot> {
-    const slot = this.require(name);
+    const slot = this.named(name);
     if (!usableBitmap(slot.entry)) throw new DiskError('E_INVALID', `Bitmap '${name}' is inconsistent and cannot be used`);
     if (slot.bits === undefined) await loadSlot(this.parts, slot);
     return slot;

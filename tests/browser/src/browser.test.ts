@@ -52,7 +52,7 @@ describe('the browser bundle', () => {
   it('holds the core packages and no Node-only import', () => {
     expect(nodeOnlyFindings(bundle)).toEqual([]);
     const inputs = Object.keys(bundle.metafile.inputs);
-    for (const name of ['raw', 'qcow2', 'http', 'format', 'mapper', 'backing']) {
+    for (const name of ['raw', 'qcow2', 'http', 'format', 'mapper', 'backing', 'bitmaps']) {
       expect(inputs, name).toContain(`../../packages/${name}/dist/index.js`);
     }
     // The engine's lazy import() of the portable codecs stays a file of its own, loaded on demand.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { BrowserBundle } from './browser-bundle.js';
 
 /** The packages a browser build may contain: the core, without the driver (`@q/vkd`), the CLI or `@q/posix`. */
-const BROWSER_PACKAGES = new Set(['raw', 'format', 'cache', 'refcount', 'mapper', 'snapshots', 'backing', 'qcow2', 'http']);
+const BROWSER_PACKAGES = new Set(['raw', 'format', 'cache', 'refcount', 'mapper', 'snapshots', 'backing', 'bitmaps', 'qcow2', 'http']);
 
 const RUNTIME = "(esbuild's runtime)";
 
