@@ -3,20 +3,40 @@ import { packageBuild } from '../../tsup.shared.js';
 import { workspaceSources } from '../../tsup.workspace-sources.js';
 
 export default defineConfig([
-  // The `qcow` program: the @q packages are inlined from their sources and split into a chunk set per command, so
-  // `qcow info` loads one command's code in a few files instead of resolving and loading twenty packages (tens of
-  // ms of a start that qemu-img's whole run is compared with). @q/posix stays a package: it finds koffi from its
-  // own place in node_modules. vkd's cothread worker is built here too, as CothreadDisk, now inlined, looks for
-  // it next to itself.
+  // The `qcow` program: one CommonJS file with the @q packages inlined from their sources, run by bin/qcow.cjs
+  // through a V8 code cache that `pnpm build` makes next to it (scripts/build-code-cache.mjs). A command's modules
+  // are still evaluated only when it runs (esbuild wraps each lazily imported module), but nothing is resolved,
+  // parsed or compiled at start: Node 20 caches no ES module code, so the program is CommonJS. Dynamic imports
+  // become requires (a vm.Script has no loader for import()); @q/posix is inlined too (it is ESM-only, which a
+  // CommonJS file cannot require), which is why koffi is an (optional, as there) dependency of this package.
+  {
+    entry: { qcow: 'src/cli.ts' },
+    format: ['cjs'],
+    outExtension: () => ({ js: '.cjs' }),
+    platform: 'node',
+    target: 'node20',
+    dts: false,
+    clean: true,
+    splitting: false,
+    shims: true,
+    minify: true,
+    keepNames: true,
+    noExternal: [/^@q\//],
+    esbuildPlugins: [workspaceSources()],
+    esbuildOptions(options) {
+      options.supported = { ...options.supported, 'dynamic-import': false };
+    },
+  },
+  // Worker threads load ES modules by URL: vkd's cothread worker (CothreadDisk, inlined in the program, looks for it
+  // next to itself) and the compression worker.
   packageBuild([], {
     entry: {
-      cli: 'src/cli.ts',
       'compress-worker': 'src/compress-worker.ts',
       'cothread-worker': '../vkd/src/cothread-worker.ts',
     },
     dts: false,
+    clean: false,
     target: 'node20',
-    banner: { js: '#!/usr/bin/env node' },
     noExternal: [/^@q\/(?!posix$)/],
     esbuildPlugins: [workspaceSources(['@q/posix'])],
   }),

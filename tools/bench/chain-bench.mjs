@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
+const qcowCli = path.join(here, '../../packages/cli/bin/qcow.cjs');
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const flag = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const runs = flag('--runs', 5);

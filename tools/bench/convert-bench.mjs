@@ -25,7 +25,7 @@ const USAGE = `Usage: node tools/bench/convert-bench.mjs [options]   (or: pnpm b
   --keep            leave the work directory (test images) in place for the next run; default: delete it at exit
   --source-dir DIR  directory copied into the ext4 image by mke2fs -d (default /usr/lib/x86_64-linux-gnu,
                     falling back to /usr/share, then /usr)
-  --qcow PATH       qcow CLI to measure (default packages/cli/dist/cli.js; .js/.mjs/.cjs files run with node)
+  --qcow PATH       qcow CLI to measure (default packages/cli/bin/qcow.cjs; .js/.mjs/.cjs files run with node)
   --qemu-img PATH   qemu-img to compare with (default qemu-img on PATH)
   --work-dir DIR    where images and outputs live (default /dev/shm/qcow-bench; should be a RAM disk)
   --json FILE       also write the results as JSON to FILE ('-': JSON on stdout, table on stderr)
@@ -40,7 +40,7 @@ function parseOptions(argv) {
     fresh: false,
     keep: false,
     sourceDir: undefined,
-    qcow: path.join(repoRoot, 'packages/cli/dist/cli.js'),
+    qcow: path.join(repoRoot, 'packages/cli/bin/qcow.cjs'),
     qemuImg: 'qemu-img',
     workDir: '/dev/shm/qcow-bench',
     json: undefined,

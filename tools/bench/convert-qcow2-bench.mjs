@@ -18,7 +18,7 @@ const MODES = [
 ];
 
 function parseOptions(argv) {
-  const options = { runs: 3, only: undefined, workDir: '/dev/shm/qcow-bench', qcow: path.join(repoRoot, 'packages/cli/dist/cli.js'), qemuImg: 'qemu-img', sourceDir: undefined, keep: false };
+  const options = { runs: 3, only: undefined, workDir: '/dev/shm/qcow-bench', qcow: path.join(repoRoot, 'packages/cli/bin/qcow.cjs'), qemuImg: 'qemu-img', sourceDir: undefined, keep: false };
   const args = argv[0] === '--' ? argv.slice(1) : [...argv];
   while (args.length > 0) {
     const arg = args.shift();

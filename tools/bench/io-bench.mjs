@@ -62,7 +62,7 @@ function run(command, args) {
 
 const TOOLS = {
   'qemu-img': (args) => run('qemu-img', ['bench', ...args]),
-  qcow: (args) => run(process.execPath, [path.join(repoRoot, 'packages/cli/dist/cli.js'), 'bench', ...args]),
+  qcow: (args) => run(process.execPath, [path.join(repoRoot, 'packages/cli/bin/qcow.cjs'), 'bench', ...args]),
 };
 
 function reported(stdout) {

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** qcow's IOPS over qemu-nbd's that each case must reach (issue 12). */
 const TARGET = 1.0;
-const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
+const qcowCli = path.join(here, '../../packages/cli/bin/qcow.cjs');
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 const runs = Number(argv[argv.indexOf('--runs') + 1] ?? 3) || 3;
 const seconds = Number(argv[argv.indexOf('--seconds') + 1] ?? 5) || 5;

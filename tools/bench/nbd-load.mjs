@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
+const qcowCli = path.join(here, '../../packages/cli/bin/qcow.cjs');
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
 const seconds = Number(option('--seconds', 180));

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const qcowCli = path.join(here, '../../packages/cli/dist/cli.js');
+const qcowCli = path.join(here, '../../packages/cli/bin/qcow.cjs');
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
 const workDir = '/dev/shm/qcow-snapshot-bench';

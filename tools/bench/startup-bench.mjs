@@ -14,7 +14,7 @@ const repoRoot = path.resolve(here, '../..');
 const USAGE = `Usage: node tools/bench/startup-bench.mjs [options]   (or: pnpm bench:startup [options])
 
   --runs N        timed runs of each command (default 9)
-  --qcow PATH     qcow CLI to measure, run with this Node (default packages/cli/dist/cli.js); repeatable, to compare builds
+  --qcow PATH     qcow CLI to measure, run with this Node (default packages/cli/bin/qcow.cjs); repeatable, to compare builds
   --work-dir DIR  where the image and outputs go (default /dev/shm/qcow-startup; should be a RAM disk)
   -h, --help      this text`;
 
@@ -38,7 +38,7 @@ function parseOptions(argv) {
     console.error('--runs needs a positive integer');
     process.exit(64);
   }
-  if (options.qcow.length === 0) options.qcow.push(path.join(repoRoot, 'packages/cli/dist/cli.js'));
+  if (options.qcow.length === 0) options.qcow.push(path.join(repoRoot, 'packages/cli/bin/qcow.cjs'));
   return options;
 }
 

@@ -58,7 +58,7 @@ async function main() {
   } catch (error) {
     fail(`${error.message}\n${usage}`, 64);
   }
-  if (!fs.existsSync(path.join(root, 'packages/cli/dist/cli.js'))) fail('packages/cli/dist/cli.js is missing: run pnpm build first');
+  if (!fs.existsSync(path.join(root, 'packages/cli/dist/qcow.cjs'))) fail('packages/cli/dist/qcow.cjs is missing: run pnpm build first');
   const vitest = path.join(path.dirname(createRequire(path.join(root, 'package.json')).resolve('vitest/package.json')), 'vitest.mjs');
   const resultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qcow-vm-bench-result-'));
   const out = path.join(resultDir, 'result.json');

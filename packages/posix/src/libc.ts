@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { loadKoffi } from './koffi-loader.js';
 
 /**
  * The few libc entry points this package calls, bound through koffi (a prebuilt FFI: nothing is compiled at
@@ -31,8 +31,8 @@ export function loadLibc(): LibcLoad {
 function bind(): LibcLoad {
   if (process.platform !== 'linux') return { ok: false, reason: `not available on ${process.platform} (Linux only)` };
   try {
-    // koffi ships a CommonJS entry; required lazily so that importing this package never fails.
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    // Loaded here, at the first call, so that importing this package never fails and costs nothing.
+    const koffi = loadKoffi();
     const lib = loadFirst(koffi, ['libc.so.6', 'libc.so']);
     const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
     const fallocate = lib.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)');

@@ -5,8 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/** The built CLI entry; tests run the real command, as users do. */
-export const QCOW_CLI = join(repoRoot, 'packages', 'cli', 'dist', 'cli.js');
+/** The `qcow` bin; tests run the real command, as users do. */
+export const QCOW_CLI = join(repoRoot, 'packages', 'cli', 'bin', 'qcow.cjs');
+
+/** The program the bin runs, there once the workspace is built. */
+const QCOW_PROGRAM = join(repoRoot, 'packages', 'cli', 'dist', 'qcow.cjs');
 
 /** Absolute path of a file under the repository root. */
 export function repoPath(...parts: string[]): string {
@@ -71,7 +74,7 @@ export function qemuIo(image: string, commands: readonly string[], options: { fo
 
 /** Runs the built `qcow` CLI. */
 export function qcow(args: readonly string[], options: { cwd?: string; input?: string | Uint8Array; timeoutMs?: number } = {}): RunResult {
-  if (!existsSync(QCOW_CLI)) throw new Error(`${QCOW_CLI} is missing: build the workspace first (pnpm build)`);
+  if (!existsSync(QCOW_PROGRAM)) throw new Error(`${QCOW_PROGRAM} is missing: build the workspace first (pnpm build)`);
   return run(process.execPath, [QCOW_CLI, ...args], options);
 }
 

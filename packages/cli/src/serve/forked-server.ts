@@ -20,8 +20,8 @@ export interface ForkChannel {
  * it cannot open the image or listen. The same `qcow serve` arguments run in the child; the parent only waits.
  */
 export async function serveInBackground(args: readonly string[]): Promise<number> {
-  // The built CLI lives next to this bundle (dist/cli.js, dist/index.js), whoever imported it.
-  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  // The `qcow` bin, ../bin from this bundle (dist/qcow.cjs, dist/index.js), whoever imported it.
+  const cli = fileURLToPath(new URL('../bin/qcow.cjs', import.meta.url));
   const child = spawn(process.execPath, [...process.execArgv, cli, 'serve', ...args], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
