@@ -10,7 +10,7 @@ export default defineConfig([
   // become requires (a vm.Script has no loader for import()); @q/posix is inlined too (it is ESM-only, which a
   // CommonJS file cannot require), which is why koffi is an (optional, as there) dependency of this package.
   {
-    entry: { qcow: 'src/cli.ts' },
+    entry: { qcow: 'src/program.ts' },
     format: ['cjs'],
     outExtension: () => ({ js: '.cjs' }),
     platform: 'node',
@@ -27,10 +27,12 @@ export default defineConfig([
       options.supported = { ...options.supported, 'dynamic-import': false };
     },
   },
-  // Worker threads load ES modules by URL: vkd's cothread worker (CothreadDisk, inlined in the program, looks for it
-  // next to itself) and the compression worker.
+  // dist/cli.js, the documented entry, which runs the bin; and the worker threads, which load ES modules by URL:
+  // vkd's cothread worker (CothreadDisk, inlined in the program, looks for it next to itself) and the compression
+  // worker.
   packageBuild([], {
     entry: {
+      cli: 'src/cli.ts',
       'compress-worker': 'src/compress-worker.ts',
       'cothread-worker': '../vkd/src/cothread-worker.ts',
     },

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 type Koffi = typeof import('koffi');
 
@@ -9,25 +11,43 @@ const MUSL_LOADERS: Partial<Record<string, string>> = { x64: '/lib/ld-musl-x86_6
 
 /**
  * koffi, loaded the short way where it can be. koffi's entry looks for its native module among its platform
- * packages, reads the ELF header of the Node binary to tell glibc from musl and wraps deprecated calls: 12-15 ms of
- * a `qcow info` whose whole start is compared with qemu-img's 20 ms, against 4-5 ms to load the native module
- * itself. On glibc Linux (no musl loader on the machine) the native module is loaded straight from the platform
- * package koffi's own dependencies resolve to (the same version, as the package manager installed it), and is
- * koffi's API (func, load, struct, errno) without the wrappers of calls this package does not use. Anything else,
- * or any failure on the way, takes koffi's entry.
+ * packages, reads the ELF header of the Node binary to tell glibc from musl and wraps deprecated calls, and
+ * resolving `koffi` through Node's resolver (package exports, realpaths) costs 5-10 ms more: together 15-20 ms of a
+ * `qcow info` whose whole run is compared with qemu-img's 20 ms, where loading the native module itself takes 4-5
+ * ms. On glibc Linux (no musl loader on the machine), the native module is taken from the platform package next to
+ * koffi's real directory (where npm's flat layout and pnpm's both put koffi's dependencies, at the version koffi
+ * asked for) and is koffi's API (func, load, struct, errno) without the wrappers of calls this package does not
+ * use. Anything else, or any failure on the way, takes koffi's entry.
  */
 export function loadKoffi(): Koffi {
-  const require = createRequire(import.meta.url);
+  const native = loadNative();
+  if (native !== undefined) return native;
+  return createRequire(import.meta.url)('koffi') as Koffi;
+}
+
+function loadNative(): Koffi | undefined {
   const build = process.platform === 'linux' ? GLIBC_BUILDS[process.arch] : undefined;
   const musl = MUSL_LOADERS[process.arch];
-  if (build !== undefined && musl !== undefined && !existsSync(musl)) {
-    try {
-      const fromKoffi = createRequire(require.resolve('koffi'));
-      const native = fromKoffi(`@koromix/koffi-linux-${process.arch}/${build}`) as Partial<Koffi>;
-      if (typeof native.load === 'function' && typeof native.struct === 'function' && typeof native.errno === 'function') return native as Koffi;
-    } catch {
-      // fall through to koffi's own entry
-    }
+  if (build === undefined || musl === undefined || existsSync(musl)) return undefined;
+  try {
+    const koffi = findKoffi(dirname(fileURLToPath(import.meta.url)));
+    if (koffi === undefined) return undefined;
+    const file = join(dirname(realpathSync.native(koffi)), '@koromix', `koffi-linux-${process.arch}`, build);
+    if (!existsSync(file)) return undefined;
+    // Required by its absolute path: no search, and Node's module cache holds it for koffi's entry should anything
+    // else load koffi in this process.
+    const native = createRequire(import.meta.url)(file) as Partial<Koffi>;
+    return typeof native.load === 'function' && typeof native.struct === 'function' && typeof native.errno === 'function' ? (native as Koffi) : undefined;
+  } catch {
+    return undefined;
   }
-  return require('koffi') as Koffi;
+}
+
+/** node_modules/koffi in `from` or the nearest directory above it: where Node's resolver would look first. */
+function findKoffi(from: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', 'koffi');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
 }
