@@ -26,6 +26,8 @@ export interface RawFileTargetOptions {
   targetIsZero?: boolean;
   /** Skip all-zero blocks of data (`-S 0` turns this off). */
   sparse: boolean;
+  /** Make the file durable (fdatasync) at close: every cache mode but qemu-img convert's default, unsafe. */
+  sync: boolean;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function openRawFileTarget(path: string, size: number, options: Raw
       }
     },
     async close() {
-      await file.flush();
+      if (options.sync) await file.flush();
       await file.close();
     },
   };

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qcow, qemuImg, qemuIo, run, scratch, type Scratch } from '@q/test-support';
+import { QCOW_CLI, qcow, qemuImg, qemuIo, requireTool, run, scratch, type Scratch } from '@q/test-support';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -89,5 +89,45 @@ describe('qcow convert -O raw -n [--target-is-zero], -W', () => {
     const help = qcow(['convert', '--help']);
     expect(help.stdout).toMatch(/^\s+-W\s+accepted; writes stay in order \(deterministic output\)$/m);
     expect(help.stdout).toMatch(/^\s+--target-is-zero\s/m);
+  });
+});
+
+/**
+ * `-t`, the target's cache mode: qemu-img convert's default is unsafe, which never syncs a raw target; any other
+ * mode syncs it once. Both tools run under strace, counting fsync and fdatasync calls.
+ */
+describe('qcow convert -O raw -t CACHE', () => {
+  let s: Scratch;
+  beforeAll(() => {
+    requireTool('strace');
+    s = scratch('interop-convsync-');
+    qemuImg(['create', '-q', '-f', 'qcow2', s.path('src.qcow2'), '4M']);
+    qemuIo(s.path('src.qcow2'), ['write -P 0x5a 0 1M']);
+  });
+  afterAll(() => s.cleanup());
+
+  function syncs(command: string[], label: string): number {
+    const log = s.path(`${label}.strace`);
+    const r = run('strace', ['-f', '-e', 'trace=fsync,fdatasync', '-o', log, ...command]);
+    expect(r.status, r.stderr).toBe(0);
+    // Node fsyncs its stdout and stderr at exit (fd 1 and 2): only the other calls count.
+    return (readFileSync(log, 'utf8').match(/\bf(?:data)?sync\((?![12]\))/g) ?? []).length;
+  }
+
+  it('syncs the target as qemu-img does: never by default or with unsafe, at the end otherwise', () => {
+    for (const [flags, synced] of [[[], false], [['-t', 'unsafe'], false], [['-t', 'writeback'], true], [['-t', 'none'], true]] as const) {
+      const label = flags.join('') || 'default';
+      const theirs = syncs(['qemu-img', 'convert', ...flags, '-O', 'raw', s.path('src.qcow2'), s.path(`q-${label}.raw`)], `q-${label}`);
+      const ours = syncs([process.execPath, QCOW_CLI, 'convert', ...flags, '-O', 'raw', s.path('src.qcow2'), s.path(`r-${label}.raw`)], `r-${label}`);
+      expect(theirs > 0, `qemu-img ${label}`).toBe(synced);
+      expect(ours > 0, `qcow ${label}`).toBe(synced);
+    }
+  });
+
+  it('refuses a cache mode qemu-img does not know, as qemu-img does', () => {
+    const r = qcow(['convert', '-t', 'fast', '-O', 'raw', s.path('src.qcow2'), s.path('x.raw')]);
+    const q = run('qemu-img', ['convert', '-t', 'fast', '-O', 'raw', s.path('src.qcow2'), s.path('y.raw')]);
+    expect(r.status).toBe(q.status);
+    expect(r.stderr).toBe(q.stderr.replace(/^qemu-img:/, 'qcow:'));
   });
 });

@@ -8,7 +8,7 @@ import { UsageError } from '../usage-error.js';
  */
 
 export const convertUsage =
-  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-p] [-q] [-m N] [-W] [-U] [--salvage] [--bitmaps [--skip-broken-bitmaps]] SRC DST';
+  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-t cache] [-T src_cache] [-p] [-q] [-m N] [-W] [-U] [--salvage] [--bitmaps [--skip-broken-bitmaps]] SRC DST';
 
 export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert:
   -f FMT               source format (default: probed)
@@ -26,6 +26,9 @@ export const convertHelp = `Copies an image's guest contents into a new image, a
   -n                   write into an existing target instead of creating it
   --target-is-zero     with -n: the target already reads as zeros, so zeros are not written to it
   -S SIZE              zero runs of at least SIZE bytes stay holes; 0 writes everything
+  -t CACHE             the target's cache mode (default unsafe: a raw target is not synced at the end, as
+                       qemu-img does; writeback, none, writethrough, directsync sync it once the copy is done)
+  -T CACHE             the source's cache mode (checked; reads go through the page cache)
   -U, --force-share    read beside a writer that holds the source
   --bitmaps            copy the source's persistent bitmaps (qcow2 to qcow2)
   --skip-broken-bitmaps  with --bitmaps: skip inconsistent bitmaps (with a warning) instead of refusing
