@@ -65,5 +65,5 @@ try {
 }
 const cache = script.createCachedData();
 writeFileSync(cacheFile, cache);
-if (failed.length > 0) console.warn(`code cache: these training commands failed: ${failed.join(", ")}`);
+if (failed.length > 0) console.warn(`code cache: these training commands failed: ${failed.join(', ')}`);
 console.log(`dist/qcow.cjs.cache: ${(cache.length / 1024).toFixed(0)} KiB`);

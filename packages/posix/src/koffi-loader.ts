@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 type Koffi = typeof import('koffi');
 
+const require = createRequire(import.meta.url);
+
 /** The glibc builds koffi ships per Linux architecture, inside its platform package (@koromix/koffi-linux-ARCH). */
 const GLIBC_BUILDS: Partial<Record<string, string>> = { x64: 'linux_x64/koffi.node', arm64: 'linux_arm64/koffi.node' };
 const MUSL_LOADERS: Partial<Record<string, string>> = { x64: '/lib/ld-musl-x86_64.so.1', arm64: '/lib/ld-musl-aarch64.so.1' };
@@ -22,7 +24,7 @@ const MUSL_LOADERS: Partial<Record<string, string>> = { x64: '/lib/ld-musl-x86_6
 export function loadKoffi(): Koffi {
   const native = loadNative();
   if (native !== undefined) return native;
-  return createRequire(import.meta.url)('koffi') as Koffi;
+  return require('koffi') as Koffi;
 }
 
 function loadNative(): Koffi | undefined {
@@ -36,7 +38,7 @@ function loadNative(): Koffi | undefined {
     if (!existsSync(file)) return undefined;
     // Required by its absolute path: no search, and Node's module cache holds it for koffi's entry should anything
     // else load koffi in this process.
-    const native = createRequire(import.meta.url)(file) as Partial<Koffi>;
+    const native = require(file) as Partial<Koffi>;
     return typeof native.load === 'function' && typeof native.struct === 'function' && typeof native.errno === 'function' ? (native as Koffi) : undefined;
   } catch {
     return undefined;

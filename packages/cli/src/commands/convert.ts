@@ -106,7 +106,7 @@ export async function convertCommand(args: string[]): Promise<number> {
         parallel,
         onProgress,
       });
-      if (bitmaps.length > 0) await copyBitmaps(opened as Qcow2Image, bitmaps, destination);
+      await copyBitmaps(opened as Qcow2Image, bitmaps, destination);
       if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     } finally {
       await device.close();
