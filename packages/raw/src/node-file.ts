@@ -49,6 +49,27 @@ export function isMemoryBacked(path: string): boolean {
 }
 
 /**
+ * Truncates an open file to zero length, then opens and closes it once more. Why the second open: ext4 marks a file
+ * truncated to zero (auto_da_alloc, its guard for programs that rewrite a file in place) and, when that descriptor
+ * closes, starts writeback of everything written through it and waits for the blocks to be allocated: 0.4 s at the
+ * close of a 1 GiB conversion, measured. Closing another descriptor clears the mark while nothing is written yet
+ * (qemu-img gets the same by creating the image through one descriptor and writing it through another). Never
+ * called for an empty file, whose truncation would only set the mark.
+ */
+function discardOldBytes(fd: number, path: string): void {
+  try {
+    fs.ftruncateSync(fd, 0);
+  } catch (error) {
+    throw fsError(error as NodeJS.ErrnoException, path, 'truncate');
+  }
+  try {
+    fs.closeSync(fs.openSync(path, fs.constants.O_RDONLY));
+  } catch {
+    // Not readable by us (mode 0200), or renamed meanwhile: the writes stay right, only the close is slower.
+  }
+}
+
+/**
  * A BlockFile over a Node file descriptor. Uses the callback fs API (pread/pwrite on libuv's pool), which costs
  * less per call than FileHandle and lets several reads run at once.
  */
@@ -98,10 +119,8 @@ export class NodeBlockFile implements BlockFile {
     const writable = options.writable === true || options.create === true;
     let flags = writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
     if (options.create) flags |= fs.constants.O_CREAT;
-    // With a lock, O_TRUNC waits until the lock is held: a file another process uses must not lose its bytes
-    // before we learn that it is in use (qemu-img create does the same).
-    const truncateAfterLock = options.truncate === true && options.lock !== undefined;
-    if (options.truncate && !truncateAfterLock) flags |= fs.constants.O_TRUNC;
+    // No O_TRUNC: the file is truncated after the lock is held (a file another process uses must not lose its bytes
+    // before we learn that it is in use, as qemu-img create does) and only when it has bytes (discardOldBytes).
     const fd = await new Promise<number>((resolve, reject) => {
       fs.open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
     });
@@ -111,7 +130,7 @@ export class NodeBlockFile implements BlockFile {
       );
       if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
       if (options.lock !== undefined) lockImage(fd, options.lock, path);
-      if (truncateAfterLock) fs.ftruncateSync(fd, 0);
+      if (options.truncate === true && stat.size > 0) discardOldBytes(fd, path);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
