@@ -22,6 +22,8 @@ export interface Qcow2ConvertOptions {
   targetIsZero: boolean;
   sparseBytes: number;
   parallel: number;
+  /** `-t`: anything but unsafe (qemu-img's default, no sync) syncs the new image as it is finished. */
+  durable: boolean;
   onProgress?(done: number, total: number): void;
 }
 
@@ -48,7 +50,7 @@ export async function convertToQcow2(source: BlockDevice, destination: string, o
     if (!general) {
       const file = await cliStore().open(destination, { create: true, truncate: true, lock: imageFileLocks('qcow2', toolUser(true), true, false) });
       try {
-        const writer = await SequentialImageWriter.create(file, create);
+        const writer = await SequentialImageWriter.create(file, create, { durable: o.durable });
         await copyClusters(source, sequentialSink(writer), copy);
         await writer.finish();
       } finally {

@@ -17,7 +17,7 @@ export type { Preallocation } from './preallocate.js';
 export { memoryImage } from './memory-image.js';
 export { openImage, type OpenImageOptions, type ImageLocks, type SnapshotKey } from './open-image.js';
 export { DEFAULT_CODECS } from './default-codecs.js';
-export { SequentialImageWriter, type SequentialImageOptions } from './sequential-writer.js';
+export { SequentialImageWriter, type SequentialImageOptions, type SequentialWriteOptions } from './sequential-writer.js';
 export { CompressedPacker } from './compressed-packer.js';
 export { worthCompressing, type ClusterCompressor } from './cluster-compressor.js';
 export { measureQcow2, fullMetadataBytes, refcountMetadataClusters, bitmapsBytes, type MeasureLayout, type Measurement } from './measure.js';

@@ -254,12 +254,26 @@ describe('SequentialImageWriter: write order', () => {
     await writer.writeData(600, new Uint8Array(8 * KiB).fill(3));
     await writer.finish();
     const ops = recording.ops.map((op) => (op.kind === 'write' ? `write@${op.offset}` : op.kind));
-    // The head: the file emptied and synced before any write.
-    expect(ops.slice(0, 2)).toEqual(['truncate', 'flush']);
+    // The head: the file (empty already, so not truncated again) synced before any write.
+    expect(ops.slice(0, 1)).toEqual(['flush']);
     // The tail: refcounts (one write), flush, L1 table (cluster 1), flush, header (cluster 0), flush.
     expect(ops.slice(-6)).toEqual([`write@${2 * 4096}`, 'flush', 'write@4096', 'flush', 'write@0', 'flush']);
-    expect(ops.slice(2, -6)).not.toContain('flush');
+    expect(ops.slice(1, -6)).not.toContain('flush');
     expect(ops.slice(0, -2).filter((op) => op === 'write@0')).toEqual([]);
+  });
+
+  it('not durable (cache=unsafe): the same writes in the same order, no sync', async () => {
+    const durable = await RecordingBlockFile.wrap(new MemoryBlockFile(new Uint8Array(0)));
+    const unsafe = await RecordingBlockFile.wrap(new MemoryBlockFile(new Uint8Array(0)));
+    for (const [file, write] of [[durable, {}], [unsafe, { durable: false }]] as const) {
+      const writer = await SequentialImageWriter.create(file, options(4 * MiB, { clusterBits: 12 }), write);
+      await writer.writeData(0, content(0, 4 * KiB));
+      await writer.writeData(600, new Uint8Array(8 * KiB).fill(3));
+      await writer.finish();
+    }
+    const ops = (file: RecordingBlockFile): string[] => file.ops.map((op) => (op.kind === 'write' ? `write@${op.offset}` : op.kind));
+    expect(ops(unsafe)).not.toContain('flush');
+    expect(ops(unsafe)).toEqual(ops(durable).filter((op) => op !== 'flush'));
   });
 });
 

@@ -104,6 +104,7 @@ export async function convertCommand(args: string[]): Promise<number> {
         targetIsZero,
         sparseBytes,
         parallel,
+        durable: targetCache !== 'unsafe',
         onProgress,
       });
       await copyBitmaps(opened as Qcow2Image, bitmaps, destination);
