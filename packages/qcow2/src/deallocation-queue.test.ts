@@ -140,6 +140,31 @@ describe('space given back: freed clusters become holes', () => {
     expect(await file.size()).toBe(size + 3 * CLUSTER);
   });
 
+  it('cuts a freed tail off the file at flush instead of punching it', async () => {
+    const { image, file } = await punchingImage(16 << 20);
+    await image.write(new Uint8Array(8 * CLUSTER).fill(0x48), 0);
+    await image.flush();
+    const [data] = await image.map(0, 8 * CLUSTER);
+    const host = data?.kind === 'data' ? data.hostOffset : -1;
+    // Clusters 1-2 are inside the file, 5-7 its last ones: the first become a hole, the others go with the cut.
+    await image.discard(CLUSTER, 2 * CLUSTER);
+    await image.discard(5 * CLUSTER, 3 * CLUSTER);
+    await image.flush();
+    expect(file.punched).toEqual([[host + CLUSTER, 2 * CLUSTER]]);
+    expect(await file.size()).toBe(host + 5 * CLUSTER);
+    // Writing on allocates past the cut again, and the file grows back to cover it.
+    await image.write(new Uint8Array(4 * CLUSTER).fill(0x49), 8 * CLUSTER);
+    await image.flush();
+    await image.close();
+    const back = await Qcow2Image.open(new MemoryBlockFile(file.contents().slice(), { writable: false }), { codecs: portableCodecs() });
+    expect(all(await readAll(back, 0, CLUSTER), 0x48)).toBe(true);
+    expect(all(await readAll(back, CLUSTER, 2 * CLUSTER), 0)).toBe(true);
+    expect(all(await readAll(back, 3 * CLUSTER, 2 * CLUSTER), 0x48)).toBe(true);
+    expect(all(await readAll(back, 5 * CLUSTER, 3 * CLUSTER), 0)).toBe(true);
+    expect(all(await readAll(back, 8 * CLUSTER, 4 * CLUSTER), 0x49)).toBe(true);
+    await back.close();
+  });
+
   it('gives up quietly where the file cannot punch, or a punch fails', async () => {
     for (const failWith of [false, new Error('EIO')] as const) {
       const { image, file } = await punchingImage(16 << 20);
@@ -171,6 +196,18 @@ describe('DeallocationQueue', () => {
       [13 * 512, 512],
     ]);
     expect(await queue.release()).toBe(0);
+  });
+
+  it('leaves the clusters a tail cut took to the cut', async () => {
+    const file = new LoggingFile();
+    await file.write(new Uint8Array(16 * 512).fill(1), 0);
+    const queue = new DeallocationQueue(file, 512);
+    for (const cluster of [2, 3, 9, 10, 11, 14, 15]) queue.freed(cluster);
+    expect(await queue.release(async () => 10)).toBe(7);
+    expect(file.punched).toEqual([
+      [2 * 512, 1024],
+      [9 * 512, 512],
+    ]);
   });
 
   it('queues nothing for a file that cannot deallocate', async () => {

@@ -47,12 +47,29 @@ export class DeallocationQueue implements RefcountListener {
   /**
    * Punches every queued cluster, neighbours together. Only under the metadata lock, once the tables that dropped
    * these clusters are durable (see the class comment). Returns how many clusters were given back.
+   *
+   * `cutTail`, when given, cuts the file after its last cluster in use and returns the first cluster it cut (or
+   * past the file's end): queued clusters from there on need no hole. One truncate gives back a freed tail (an
+   * overlay emptied by commit, a discarded end of disk) where punching it cost as much again (ext4: 50 ms for
+   * 256 MiB), and the file ends where close would cut it anyway.
    */
-  async release(): Promise<number> {
+  async release(cutTail?: () => Promise<number>): Promise<number> {
     if (this.queued.size === 0) return 0;
-    const runs = this.queued.runs();
+    let runs = this.queued.runs();
     this.queued.clear();
     let released = 0;
+    if (cutTail !== undefined) {
+      const cut = await cutTail();
+      const below: Array<[number, number]> = [];
+      for (const [first, count] of runs) {
+        if (first + count <= cut) below.push([first, count]);
+        else {
+          released += first + count - Math.max(first, cut);
+          if (first < cut) below.push([first, cut - first]);
+        }
+      }
+      runs = below;
+    }
     for (const [first, count] of runs) {
       try {
         if (!(await this.file.deallocate!(first * this.clusterSize, count * this.clusterSize))) {

@@ -31,3 +31,15 @@ export async function trimFreeTail(file: TrackedFile, refcounts: RefcountStore, 
   const last = await refcounts.highestInUse(Math.ceil(file.end / clusterSize));
   file.trimTo((last + 1) * clusterSize);
 }
+
+/**
+ * Cuts the file after its last cluster in use now (the flush's DeallocationQueue.release), under the metadata
+ * lock once the refcounts are durable, by trimFreeTail's reasoning: new clusters are claimed under the same lock
+ * and in-place writes go to clusters in use, so no write in flight reaches past the cut. Returns the first
+ * cluster past the cut. A partly used last cluster keeps its bytes.
+ */
+export async function cutFreeTail(file: TrackedFile, refcounts: RefcountStore, clusterSize: number): Promise<number> {
+  const first = (await refcounts.highestInUse(Math.ceil(file.end / clusterSize))) + 1;
+  if (file.end > first * clusterSize) await file.truncate(first * clusterSize);
+  return first;
+}

@@ -8,6 +8,7 @@ import type { DeallocationQueue } from './deallocation-queue.js';
 import type { HeaderState } from './header-state.js';
 import { dataHost, newHostCluster } from './host-allocation.js';
 import type { TrackedFile } from './tracked-file.js';
+import { cutFreeTail } from './finish-writes.js';
 import { writeWholeClusters, type WholeClusterWriter } from './whole-cluster-write.js';
 import { clusterPieces, groupPieces, type PieceRoute } from './write-pieces.js';
 
@@ -260,7 +261,7 @@ export class WritePath implements WholeClusterWriter {
         await refcounts.flush();
         await file.flush();
       }
-      await this.p.deallocations.release();
+      await this.p.deallocations.release(() => cutFreeTail(file, refcounts, this.p.geometry.clusterSize));
     });
   }
 
