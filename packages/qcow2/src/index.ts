@@ -1,4 +1,5 @@
-export { Qcow2Image, type BitmapInfo, type BitmapFlag } from './qcow2-image.js';
+export { Qcow2Image } from './qcow2-image.js';
+export type { BitmapInfo, BitmapFlag } from './bitmap-views.js';
 export type { DirtyExtent } from '@q/bitmaps';
 export { DEFAULT_L2_CACHE_BYTES, type Qcow2OpenOptions } from './qcow2-open.js';
 export { readImageMetadata, type ImageMetadata } from './image-metadata.js';

@@ -1,22 +1,13 @@
-import { AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, BITMAP_FLAG_AUTO, BITMAP_FLAG_IN_USE, compressionTypeOf, type CompressionType, type SnapshotEntry } from '@q/format';
-import type { ClusterMapper, CompressedExtent, MapExtent } from '@q/mapper';
+import { AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, compressionTypeOf, type CompressionType, type SnapshotEntry } from '@q/format';
+import type { ClusterMapper, MapExtent } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
-import {
-  DiskError,
-  isDiskError,
-  checkRange,
-  checkWritable,
-  readPadded,
-  type BlockDevice,
-  type BlockFile,
-  type BlockStatus,
-  type DiskErrorReason,
-  type WriteZeroesOptions,
-} from '@q/raw';
+import { DiskError, checkRange, checkWritable, type BlockDevice, type BlockFile, type BlockStatus, type WriteZeroesOptions } from '@q/raw';
 import { findSnapshot } from '@q/snapshots';
-import { readBitmap, type DirtyBitmap, type DirtyExtent } from '@q/bitmaps';
+import type { DirtyBitmap, DirtyExtent } from '@q/bitmaps';
 import { ImageBlockStatus } from './block-status.js';
-import { CompressedReader, type CompressedPart } from './compressed-reader.js';
+import { BitmapViews, type BitmapInfo } from './bitmap-views.js';
+import { signalCorruption } from './corruption-signal.js';
+import { GuestReader } from './guest-reader.js';
 import type { ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { CompressedWriter } from './compressed-write.js';
@@ -30,17 +21,6 @@ import { preallocate, type Preallocation } from './preallocate.js';
 import type { WritableParts } from './writable-parts.js';
 import type { PersistentBitmaps } from './persistent-bitmaps.js';
 import { attribute, openQcow2Parts, type Qcow2ImageParts, type Qcow2OpenOptions } from './qcow2-open.js';
-
-/** qemu-img info's names for a bitmap's flags. */
-export type BitmapFlag = 'in-use' | 'auto';
-
-/** A persistent bitmap as `Qcow2Image.bitmaps()` lists it. */
-export interface BitmapInfo {
-  name: string;
-  /** Bytes of the disk per bit. */
-  granularity: number;
-  flags: BitmapFlag[];
-}
 
 /**
  * An open qcow2 image: a BlockDevice whose bytes come from its clusters, its backing device (for ranges it leaves
@@ -58,14 +38,13 @@ export class Qcow2Image implements BlockDevice {
   /** The snapshot this device shows, when opened at one. */
   readonly snapshot: SnapshotEntry | undefined;
   private readonly mapper: ClusterMapper;
-  private readonly compressed: CompressedReader | undefined;
+  private readonly reader: GuestReader;
   private readonly writer: WritableParts | undefined;
   private readonly status: ImageBlockStatus;
+  private readonly bitmapViews: BitmapViews;
   private virtualSize: number;
   private compressedWriter: CompressedWriter | undefined;
   private prepared: Promise<void> | undefined;
-  /** Stored bitmaps read for `dirtyExtents` (the ones this writer does not maintain, which never change). */
-  private readonly storedBitmaps = new Map<string, Promise<DirtyBitmap>>();
 
   private constructor(parts: Qcow2ImageParts) {
     this.name = parts.name;
@@ -76,10 +55,12 @@ export class Qcow2Image implements BlockDevice {
     this.dataFile = parts.dataFile;
     this.snapshot = parts.snapshot;
     this.mapper = parts.mapper;
-    this.compressed = parts.compressed;
+    const compressionType = compressionTypeOf(parts.metadata.header);
+    this.reader = new GuestReader({ mapper: parts.mapper, dataFile: parts.dataFile, compressed: parts.compressed, compressionType, backing: parts.backing });
     const writer = (this.writer = parts.writer);
     const withRefcounts = writer && (<T>(use: (store: RefcountStore) => Promise<T>) => writer.lock.run(() => use(writer.refcounts)));
     this.status = new ImageBlockStatus({ file: parts.file, dataFile: parts.dataFile, metadata: parts.metadata, withRefcounts });
+    this.bitmapViews = new BitmapViews(parts.file, parts.metadata, parts.name, (name) => writer?.bitmaps?.live(name));
   }
 
   get size(): number {
@@ -103,18 +84,9 @@ export class Qcow2Image implements BlockDevice {
     checkRange(this, offset, dst.length);
     if (dst.length === 0) return;
     try {
-      const extents = await this.mapper.map(offset, dst.length);
-      const pending: Promise<void>[] = [];
-      const compressed: CompressedPart[] = [];
-      for (const extent of extents) {
-        const part = dst.subarray(extent.guestOffset - offset, extent.guestOffset - offset + extent.length);
-        if (extent.kind === 'compressed') compressed.push({ dst: part, extent });
-        else this.readExtent(part, extent, pending);
-      }
-      if (compressed.length > 0) pending.push(this.compressedReader().read(compressed));
-      await Promise.all(pending);
+      await this.reader.read(dst, offset);
     } catch (error) {
-      throw await this.signalCorruption(attribute(error, this.name));
+      throw await signalCorruption(this.writer?.header, this.file, attribute(error, this.name));
     }
   }
 
@@ -278,13 +250,7 @@ export class Qcow2Image implements BlockDevice {
 
   /** The persistent bitmaps the image keeps (none when its bitmaps extension is absent or stale), as qemu-img info lists them. */
   bitmaps(): BitmapInfo[] {
-    return (this.metadata.bitmaps ?? []).map((entry) => {
-      const flags: BitmapFlag[] = [];
-      // A bitmap this writer maintains is in_use on disk while open, but its bits in memory are exact.
-      if ((entry.flags & BITMAP_FLAG_IN_USE) !== 0 && this.writer?.bitmaps?.live(entry.name) === undefined) flags.push('in-use');
-      if ((entry.flags & BITMAP_FLAG_AUTO) !== 0) flags.push('auto');
-      return { name: entry.name, granularity: 2 ** entry.granularityBits, flags };
-    });
+    return this.bitmapViews.list();
   }
 
   /**
@@ -322,31 +288,14 @@ export class Qcow2Image implements BlockDevice {
   }
 
   /** A bitmap's bits: live for one this writer maintains, else read from the image (a copy to read, not change). */
-  async bitmapBits(name: string): Promise<DirtyBitmap> {
-    const live = this.writer?.bitmaps?.live(name);
-    if (live !== undefined) return live;
-    const entry = (this.metadata.bitmaps ?? []).find((bitmap) => bitmap.name === name);
-    if (entry === undefined) throw new DiskError('E_NO_SUCH', `Dirty bitmap '${name}' not found`, { file: this.name });
-    if ((entry.flags & BITMAP_FLAG_IN_USE) !== 0) {
-      throw new DiskError('E_INVALID', `Bitmap '${name}' is inconsistent and cannot be used`, { file: this.name });
-    }
-    let loading = this.storedBitmaps.get(name);
-    if (loading === undefined) {
-      loading = readBitmap(this.file, entry, this.metadata.header.size, this.metadata.geometry.clusterSize)
-        .then((stored) => stored.bitmap)
-        .catch((error: unknown) => {
-          this.storedBitmaps.delete(name);
-          throw attribute(error, this.name);
-        });
-      this.storedBitmaps.set(name, loading);
-    }
-    return loading;
+  bitmapBits(name: string): Promise<DirtyBitmap> {
+    return this.bitmapViews.bits(name);
   }
 
   /** Runs a bitmap command under the metadata lock; each commits before it returns (persistent-bitmaps.ts). */
   private async manageBitmaps(operation: (bitmaps: PersistentBitmaps) => Promise<void>): Promise<void> {
     const writer = this.writable(0, 0);
-    this.storedBitmaps.clear();
+    this.bitmapViews.forget();
     await this.changing(() => writer.lock.run(() => operation(writer.bitmaps)), false);
   }
 
@@ -447,30 +396,8 @@ export class Qcow2Image implements BlockDevice {
       }
       await change();
     } catch (error) {
-      throw await this.signalCorruption(attribute(error, this.name));
+      throw await signalCorruption(this.writer?.header, this.file, attribute(error, this.name));
     }
-  }
-
-  /**
-   * Corrupt metadata met by a writable image (a pointer into metadata, past the file, unaligned...) marks the
-   * image corrupt before anything else is written, as QEMU does: from then on it opens read-only until repaired.
-   * Returns the error to throw, saying so.
-   */
-  private async signalCorruption(error: unknown): Promise<unknown> {
-    const header = this.writer?.header;
-    if (header === undefined || header.corrupt || !isMetadataCorruption(error)) return error;
-    try {
-      await header.setCorrupt();
-      await this.file.flush();
-    } catch {
-      // The error being reported matters more than a failure to record it.
-    }
-    return new DiskError(error.code, `${error.message}; the image is now marked corrupt`, {
-      file: error.file,
-      offset: error.offset,
-      reason: error.reason,
-      cause: error,
-    });
   }
 
   private async prepareForWrites(): Promise<void> {
@@ -483,50 +410,4 @@ export class Qcow2Image implements BlockDevice {
       if (lazyRefcounts && !header.dirty) await header.setDirty(true);
     });
   }
-
-  private readExtent(part: Uint8Array, extent: Exclude<MapExtent, CompressedExtent>, pending: Promise<void>[]): void {
-    switch (extent.kind) {
-      case 'data':
-        // A data cluster may be the file's last, short cluster: what is missing reads as zeros.
-        pending.push(readPadded(this.dataFile, part, extent.hostOffset));
-        return;
-      case 'zero':
-        part.fill(0);
-        return;
-      case 'unallocated':
-        pending.push(this.readBelow(part, extent.guestOffset));
-        return;
-    }
-  }
-
-  private compressedReader(): CompressedReader {
-    if (this.compressed === undefined) {
-      const type = this.compressionType;
-      throw new DiskError('E_UNSUPPORTED', `the image has ${type} compressed clusters but no ${type} decompressor was provided`);
-    }
-    return this.compressed;
-  }
-
-  /** Bytes this layer leaves unallocated: from the backing device, zeros past its end or when there is none. */
-  private async readBelow(part: Uint8Array, guestOffset: number): Promise<void> {
-    const backing = this.backing;
-    const fromBacking = backing === undefined ? 0 : Math.max(0, Math.min(part.length, backing.size - guestOffset));
-    if (fromBacking > 0) await backing!.read(part.subarray(0, fromBacking), guestOffset);
-    if (fromBacking < part.length) part.fill(0, fromBacking);
-  }
 }
-
-/**
- * Metadata found broken, which QEMU marks the image corrupt for, as opposed to the errors about compressed data
- * (see DiskErrorReason): a stream that does not decompress, or a descriptor whose data lies where none can. QEMU
- * reports those as I/O errors and leaves the image unmarked (checked with qemu-io 7.2: a bad zlib stream and a
- * compressed offset into the header or the L1 table leave the bit clear; a compressed L2 entry in an image with an
- * external data file sets it).
- */
-function isMetadataCorruption(error: unknown): error is DiskError {
-  return isDiskError(error) && error.code === 'E_CORRUPT' && !DATA_REASONS.has(error.reason);
-}
-
-/** Reasons under E_CORRUPT that concern compressed data, not the metadata: the image is not marked corrupt. */
-const DATA_REASONS: ReadonlySet<DiskErrorReason | undefined> = new Set<DiskErrorReason>(['compressed-data', 'compressed-offset']);
-
