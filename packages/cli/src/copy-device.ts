@@ -7,6 +7,12 @@ export interface CopyOptions {
   parallel: number;
   /** Bytes per read. */
   chunkBytes: number;
+  /**
+   * Bytes per read of compressed data (at most chunkBytes): decompressing takes the time there, not the read, so
+   * smaller reads cost nothing and touch less of the chunk buffers (convert -O raw of a 2 GiB zstd image: peak
+   * RSS 137 -> 94 MiB with 1 MiB instead of 4 MiB, same time; plain data is 8% slower per halving on tmpfs).
+   */
+  compressedChunkBytes?: number;
   onProgress?(done: number, total: number): void;
 }
 
@@ -79,9 +85,10 @@ export async function copyDevice(source: BlockDevice, target: RawTarget, options
         await launch(extent.length, () => inTurn(target.ordered ? nextTurn() : undefined, () => target.zero(extent.offset, extent.length)));
         continue;
       }
+      const chunkBytes = extent.compressed ? Math.min(options.chunkBytes, options.compressedChunkBytes ?? Infinity) : options.chunkBytes;
       for (let offset = extent.offset; offset < end; ) {
         // Chunk boundaries fall on multiples of the chunk size, so reads line up with clusters.
-        const chunkEnd = Math.min(end, (Math.floor(offset / options.chunkBytes) + 1) * options.chunkBytes);
+        const chunkEnd = Math.min(end, (Math.floor(offset / chunkBytes) + 1) * chunkBytes);
         const at = offset;
         await launch(chunkEnd - at, async () => {
           const reserved = target.ordered ? nextTurn() : undefined;

@@ -17,7 +17,7 @@ export const nodeZlibCodec: Codec = {
     let out: Uint8Array;
     try {
       // A cluster never inflates to more than itself; the bound keeps a hostile stream from ballooning.
-      out = zlib.inflateRawSync(src, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: dst.length * 2 });
+      out = zlib.inflateRawSync(src, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: dst.length * 2, chunkSize: Math.max(64, dst.length) });
     } catch (error) {
       throw undecodableCluster(`compressed cluster does not inflate: ${(error as Error).message}`, error);
     }

@@ -15,7 +15,9 @@ import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
 
 // Measured on tmpfs: 4 MiB reads beat 1-2 MiB by 10-20% (fewer calls, same overlap); 8 in flight is 32 MiB.
+// Compressed data goes in 1 MiB reads (copy-device.ts: same time, a third less memory).
 const CHUNK_BYTES = 4 * 1024 * 1024;
+const COMPRESSED_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * `qcow convert`: copy an image's guest bytes to a raw file (sparse) or to stdout (`-`), or to a qcow2 image
@@ -119,7 +121,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     target = toStdout
       ? streamTarget(process.stdout)
       : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe' });
-    await copyDevice(device, target, { parallel, chunkBytes: CHUNK_BYTES, onProgress });
+    await copyDevice(device, target, { parallel, chunkBytes: CHUNK_BYTES, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress });
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { BlockDevice, BlockStatus } from '@q/raw';
+import { copyDevice } from './copy-device.js';
+import type { RawTarget } from './raw-target.js';
+
+const MiB = 1024 * 1024;
+
+/** A 16 MiB device: 8 MiB of plain data, then 8 MiB stored compressed; reads fill each byte with its MiB index. */
+function device(reads: Array<[offset: number, length: number]>): BlockDevice {
+  const status: BlockStatus[] = [
+    { offset: 0, length: 8 * MiB, kind: 'data', hostOffset: 1 * MiB, hostFile: 'src' },
+    { offset: 8 * MiB, length: 8 * MiB, kind: 'data', compressed: true },
+  ];
+  return {
+    name: 'src',
+    format: 'qcow2',
+    size: 16 * MiB,
+    readOnly: true,
+    backing: undefined,
+    read: async (dst, offset) => {
+      reads.push([offset, dst.length]);
+      for (let at = 0; at < dst.length; at++) dst[at] = Math.floor((offset + at) / MiB);
+    },
+    blockStatus: async (offset, length) =>
+      status.filter((s) => s.offset < offset + length && s.offset + s.length > offset),
+    write: () => Promise.reject(new Error('read-only')),
+    writeZeroes: () => Promise.reject(new Error('read-only')),
+    discard: () => Promise.reject(new Error('read-only')),
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+}
+
+function memoryTarget(size: number): RawTarget & { bytes: Uint8Array } {
+  const bytes = new Uint8Array(size);
+  return {
+    bytes,
+    ordered: false,
+    write: async (src, offset) => void bytes.set(src, offset),
+    zero: async (offset, length) => void bytes.fill(0, offset, offset + length),
+    close: async () => undefined,
+  };
+}
+
+describe('copyDevice', () => {
+  it('reads plain data in chunkBytes pieces and compressed data in compressedChunkBytes pieces', async () => {
+    const reads: Array<[number, number]> = [];
+    const target = memoryTarget(16 * MiB);
+    await copyDevice(device(reads), target, { parallel: 3, chunkBytes: 4 * MiB, compressedChunkBytes: 1 * MiB });
+    const sorted = [...reads].sort((a, b) => a[0] - b[0]);
+    expect(sorted.filter(([offset]) => offset < 8 * MiB)).toEqual([
+      [0, 4 * MiB],
+      [4 * MiB, 4 * MiB],
+    ]);
+    expect(sorted.filter(([offset]) => offset >= 8 * MiB)).toEqual(Array.from({ length: 8 }, (_, i) => [(8 + i) * MiB, MiB]));
+    for (let mib = 0; mib < 16; mib++) expect(target.bytes[mib * MiB + 12345]).toBe(mib);
+  });
+});
