@@ -1,7 +1,7 @@
 import type { BlockDevice } from '@q/raw';
 import { allocationExtents } from './allocation-status.js';
 import { NBD_STATE_ZERO } from './protocol.js';
-import { noneChunk, offsetDataHead, offsetHoleChunk, simpleReply } from './replies.js';
+import { OFFSET_DATA_HEAD, noneChunk, offsetDataHead, offsetHoleChunk, simpleReply, writeOffsetDataHead } from './replies.js';
 
 /**
  * Reads this long or longer ask the device where its zeros are before reading. Below it the extra block status
@@ -44,8 +44,14 @@ export async function readReply(
     // An OFFSET_DATA chunk must carry at least one byte; an empty read is answered with the final NONE chunk.
     return options.structured ? [noneChunk(handle)] : [simpleReply(handle, 0), data];
   }
-  const fragments =
-    options.fragment && length >= SPARSE_READ_MIN ? await readFragments(device, offset, length) : [{ offset, length, zero: false }];
+  if (!options.fragment || length < SPARSE_READ_MIN) {
+    // One OFFSET_DATA chunk, head and data in one buffer: one allocation, one part to send.
+    const reply = new Uint8Array(OFFSET_DATA_HEAD + length);
+    writeOffsetDataHead(reply, handle, offset, length, true);
+    await device.read(reply.subarray(OFFSET_DATA_HEAD), offset);
+    return [reply];
+  }
+  const fragments = await readFragments(device, offset, length);
   // Data pieces are read concurrently: the cothread may overlap reads of allocated clusters.
   const data = await Promise.all(
     fragments.map(async (fragment) => {

@@ -42,10 +42,28 @@ export function noneChunk(handle: Uint8Array): Uint8Array {
  * right after as its own part, so a 32 MiB read is never copied into a bigger buffer just to prepend 28 bytes.
  */
 export function offsetDataHead(handle: Uint8Array, offset: number, dataLength: number, final: boolean): Uint8Array {
-  return new MessageBuilder(28)
-    .bytesOf(chunkHeader(handle, final ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_OFFSET_DATA, 8 + dataLength))
-    .u64(offset)
-    .finish();
+  const head = new Uint8Array(OFFSET_DATA_HEAD);
+  writeOffsetDataHead(head, handle, offset, dataLength, final);
+  return head;
+}
+
+/** Bytes of an OFFSET_DATA chunk before its data: the chunk header and the 64-bit offset. */
+export const OFFSET_DATA_HEAD = 28;
+
+/**
+ * Writes an OFFSET_DATA chunk's head into the first 28 bytes of `target`, whose data may follow in the same buffer
+ * (a read's reply in one allocation, the device reading into the rest; the hot path of small reads).
+ */
+export function writeOffsetDataHead(target: Uint8Array, handle: Uint8Array, offset: number, dataLength: number, final: boolean): void {
+  const view = new DataView(target.buffer, target.byteOffset, OFFSET_DATA_HEAD);
+  view.setUint32(0, STRUCTURED_REPLY_MAGIC);
+  view.setUint16(4, final ? NBD_REPLY_FLAG_DONE : 0);
+  view.setUint16(6, NBD_REPLY_TYPE_OFFSET_DATA);
+  target.set(handle, 8);
+  view.setUint32(16, 8 + dataLength);
+  // Offsets stay below 2^53: two 32-bit halves, no BigInt per reply.
+  view.setUint32(20, Math.floor(offset / 2 ** 32));
+  view.setUint32(24, offset >>> 0);
 }
 
 /**
