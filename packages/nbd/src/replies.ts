@@ -24,12 +24,26 @@ export function optionError(option: number, type: number, message: string): Uint
 
 /** The 16-byte simple reply header; a successful READ's data follows it (proto.md "Simple reply message"). */
 export function simpleReply(handle: Uint8Array, error: number): Uint8Array {
-  return new MessageBuilder(16).u32(SIMPLE_REPLY_MAGIC).u32(error).bytesOf(handle).finish();
+  // Written in place, not through a MessageBuilder: one of these goes out per request.
+  const reply = new Uint8Array(16);
+  const view = new DataView(reply.buffer);
+  view.setUint32(0, SIMPLE_REPLY_MAGIC);
+  view.setUint32(4, error >>> 0);
+  reply.set(handle, 8);
+  return reply;
 }
 
 /** The 20-byte header of a structured reply chunk (proto.md "Structured reply chunk message"). */
 export function chunkHeader(handle: Uint8Array, flags: number, type: number, length: number): Uint8Array {
-  return new MessageBuilder(20).u32(STRUCTURED_REPLY_MAGIC).u16(flags).u16(type).bytesOf(handle).u32(length).finish();
+  // Written in place, not through a MessageBuilder: one of these goes out per request.
+  const header = new Uint8Array(20);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, STRUCTURED_REPLY_MAGIC);
+  view.setUint16(4, flags);
+  view.setUint16(6, type);
+  header.set(handle, 8);
+  view.setUint32(16, length >>> 0);
+  return header;
 }
 
 /** The final, empty chunk: success for a request that has nothing to return. */
