@@ -2,6 +2,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import type { NbdServer } from './nbd-server.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
+import { BusyPoll } from './busy-poll.js';
 import { socketTransport } from './node-transport.js';
 import { removeStaleSocket } from './stale-socket.js';
 
@@ -25,6 +26,11 @@ export interface ListenOptions {
    * loadPskCredentials). Give the NbdServer its `tls` policy too when only some identities may connect.
    */
   tls?: NbdTlsCredentials;
+  /**
+   * Keep the event loop polling up to this many microseconds after each reply before it sleeps (busy-poll.ts, as
+   * QEMU's adaptive polling): faster requests at low queue depth on virtual machines, for some CPU. Default 0: off.
+   */
+  pollMicros?: number;
 }
 
 /**
@@ -40,10 +46,12 @@ export async function listenNbd(server: NbdServer, address: ListenAddress, optio
   // Imported here rather than with the module, which every process reaching @q/nbd/node loads (clients too).
   const { createServer } = await import('node:net');
   const sockets = new Set<Socket>();
+  // One poller for every connection: they share the event loop it keeps awake.
+  const poll = (options.pollMicros ?? 0) > 0 ? new BusyPoll(options.pollMicros!) : undefined;
   const listener: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void server.serve(socketTransport(socket, options.tls === undefined ? {} : { tls: options.tls }));
+    void server.serve(socketTransport(socket, { ...(options.tls === undefined ? {} : { tls: options.tls }), ...(poll === undefined ? {} : { poll }) }));
   });
   try {
     await listenOnce(listener, address);

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { BusyPoll } from './busy-poll.js';
 import { NbdProtocolError } from './nbd-error.js';
 import type { NbdTlsCredentials } from './node-tls-credentials.js';
 import { socketChunks } from './socket-chunks.js';
@@ -7,6 +8,8 @@ import type { NbdTransport } from './transport.js';
 export interface SocketTransportOptions {
   /** Offer NBD_OPT_STARTTLS with these credentials (the server then requires TLS of this connection). */
   tls?: NbdTlsCredentials;
+  /** Told of every reply written, to keep the event loop polling for the next request (a server's). */
+  poll?: BusyPoll;
 }
 
 /**
@@ -18,11 +21,11 @@ export function socketTransport(socket: Socket, options: SocketTransportOptions 
   // Set on the TCP socket, it holds for the TLS stream over it too.
   if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
   const peer = socket.remoteAddress === undefined ? 'unix socket client' : `${socket.remoteAddress}:${socket.remotePort ?? '?'}`;
-  return transportOver(socket, peer, options.tls);
+  return transportOver(socket, peer, options.tls, options.poll);
 }
 
 /** The transport over `socket` (plain, or the TLS stream after an upgrade, then with the client's identity). */
-function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | undefined, tlsIdentity?: string): NbdTransport {
+function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | undefined, poll: BusyPoll | undefined, tlsIdentity?: string): NbdTransport {
   // A reset by the peer must not become an uncaught 'error' event; the read loop sees the stream end instead.
   socket.on('error', () => {});
   const incoming = socketChunks(socket);
@@ -64,6 +67,7 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       // Consecutive writes with no await in between: nothing from another reply can come between the parts.
       let ready = true;
       for (const part of parts) ready = socket.write(part);
+      poll?.activity();
       if (!ready) await whenRoom();
     },
     close: () => {
@@ -90,7 +94,7 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       // Imported here, with node:tls, only by a server that gets STARTTLS (the socket holds what arrives meanwhile).
       const { upgradeSocket } = await import('./node-tls-upgrade.js');
       const upgraded = await upgradeSocket(socket, tls, signal);
-      return transportOver(upgraded.socket, peer, undefined, upgraded.identity);
+      return transportOver(upgraded.socket, peer, undefined, poll, upgraded.identity);
     },
   };
 }

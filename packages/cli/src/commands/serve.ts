@@ -99,7 +99,7 @@ async function startServing(options: ServeOptions, tls: ServeTls | undefined): P
   }
   let listener: NbdListener;
   try {
-    listener = await listenNbd(server, options.address, tls === undefined ? {} : { tls: tls.credentials });
+    listener = await listenNbd(server, options.address, { ...(tls === undefined ? {} : { tls: tls.credentials }), pollMicros: pollMicros() });
   } catch (error) {
     await device.close().catch(() => {});
     if (options.pidFile !== undefined) await rm(options.pidFile, { force: true }).catch(() => {});
@@ -151,6 +151,16 @@ function openServed(options: ServeOptions): Promise<BlockDevice> {
     return CothreadDisk.open(file, open);
   }
   return openImage(file, { ...open, blockingIo: aio === 'auto' ? 'nowait' : false });
+}
+
+/**
+ * How long the event loop polls for the next request after a reply (@q/nbd busy-poll.ts): 100 us unless
+ * QCOW_POLL_US says otherwise (0 turns it off). qemu-nbd has no flag for its own polling, so neither does serve.
+ */
+function pollMicros(): number {
+  const text = process.env['QCOW_POLL_US'];
+  const value = text === undefined || text === '' ? 100 : Number(text);
+  return Number.isFinite(value) && value >= 0 ? Math.min(value, 10_000) : 100;
 }
 
 /** Refused TLS clients are always reported (as qemu-nbd does); everything else only with QCOW_DEBUG=1. */
