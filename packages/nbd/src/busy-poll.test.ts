@@ -30,21 +30,37 @@ describe('BusyPoll', () => {
   it('polls for the window after a reply, counted from its first turn, then stops', () => {
     const clock = manualClock();
     const poll = new BusyPoll(100, clock);
+    poll.started();
     poll.activity();
     // The window starts at the first turn (1 us in): 100 us of turns after it, one more to find it over.
     expect(clock.spinFor(1000)).toBe(101);
     expect(clock.turns).toEqual([]);
   });
 
-  it('keeps polling while the next request comes within the window, and the window stays', () => {
+  it('stops polling when the next request arrives, and the window stays', () => {
     const clock = manualClock();
     const poll = new BusyPoll(64, clock);
     for (let request = 0; request < 5; request++) {
+      poll.started();
       poll.activity();
       clock.spinFor(30);
     }
-    expect(clock.turns.length).toBe(1);
+    poll.started();
+    // The turn still queued finds polling over and schedules nothing more.
+    clock.spinFor(1000);
+    expect(clock.turns).toEqual([]);
     expect(poll.windowMicros).toBe(64);
+  });
+
+  it('does not poll while a request runs (its work may be on another thread)', () => {
+    const clock = manualClock();
+    const poll = new BusyPoll(64, clock);
+    poll.started();
+    poll.started();
+    poll.activity();
+    expect(clock.turns).toEqual([]);
+    poll.activity();
+    expect(clock.turns.length).toBe(1);
   });
 
   it('halves the window for a client slower than the maximum, down to nothing, then does not poll', () => {
@@ -52,12 +68,14 @@ describe('BusyPoll', () => {
     const poll = new BusyPoll(16, clock);
     const windows: number[] = [];
     for (let request = 0; request < 5; request++) {
-      poll.activity();
+      poll.started();
       windows.push(poll.windowMicros);
+      poll.activity();
       clock.spinFor(1000);
       clock.sleep(1000);
     }
     expect(windows).toEqual([16, 8, 4, 0, 0]);
+    poll.started();
     poll.activity();
     expect(clock.turns).toEqual([]);
   });
@@ -67,6 +85,7 @@ describe('BusyPoll', () => {
     const poll = new BusyPoll(64, clock);
     // 64, 32, 16, 8, 4, then nothing: each request a millisecond after the last.
     for (let request = 0; request < 6; request++) {
+      poll.started();
       poll.activity();
       clock.spinFor(1000);
       clock.sleep(1000);
@@ -74,8 +93,9 @@ describe('BusyPoll', () => {
     expect(poll.windowMicros).toBe(0);
     const windows: number[] = [];
     for (let request = 0; request < 6; request++) {
-      poll.activity();
+      poll.started();
       windows.push(poll.windowMicros);
+      poll.activity();
       clock.spinFor(1000);
       // The next request comes 40 us after the loop went to sleep: polling that much longer would have caught it.
       clock.sleep(40);
@@ -83,10 +103,20 @@ describe('BusyPoll', () => {
     expect(windows).toEqual([0, 4, 8, 16, 32, 64]);
   });
 
+  it('keeps one chain of turns when a request stops polling and its reply starts it again before a turn ran', () => {
+    const clock = manualClock();
+    const poll = new BusyPoll(64, clock);
+    for (let request = 0; request < 10; request++) {
+      poll.started();
+      poll.activity();
+    }
+    expect(clock.turns.length).toBe(1);
+  });
+
   it('does nothing with a maximum of 0', () => {
     const clock = manualClock();
     const poll = new BusyPoll(0, clock);
-    poll.activity();
+    poll.started();
     poll.activity();
     expect(clock.turns).toEqual([]);
   });

@@ -70,6 +70,7 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       poll?.activity();
       if (!ready) await whenRoom();
     },
+    ...(poll === undefined ? {} : { requestStarted: () => poll.started() }),
     close: () => {
       if (socket.destroyed) return;
       // end() sends what is queued (and TLS's close_notify), then FIN; destroy afterwards so a client that never

@@ -43,6 +43,8 @@ export async function runTransmission(
       if (header === undefined) return;
       const request = parseRequestHeader(header);
       if (request.type === NBD_CMD_DISC) return;
+      // Every request from here on gets exactly one reply (send).
+      transport.requestStarted?.();
 
       let payload: Uint8Array | undefined;
       if (request.type === NBD_CMD_WRITE) {

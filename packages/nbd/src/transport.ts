@@ -13,6 +13,11 @@ export interface NbdTransport {
   write(parts: readonly Uint8Array[]): Promise<void>;
   /** Ends the connection once what has been queued is sent. */
   close(): void;
+  /**
+   * Told when a request has arrived and starts running; its reply comes through `write`. Optional: a transport
+   * that polls for the next request between replies (busy-poll.ts) stops polling while requests run.
+   */
+  requestStarted?(): void;
   /** A label for log lines (`127.0.0.1:51234`, a socket path). */
   readonly peer?: string;
   /**
