@@ -113,6 +113,19 @@ describe('BusyPoll', () => {
     expect(clock.turns.length).toBe(1);
   });
 
+  it('polls again once the requests of a connection that ended are given back', () => {
+    const clock = manualClock();
+    const poll = new BusyPoll(64, clock);
+    poll.started();
+    poll.started();
+    poll.activity();
+    expect(clock.turns).toEqual([]);
+    poll.abandoned(1);
+    poll.started();
+    poll.activity();
+    expect(clock.turns.length).toBe(1);
+  });
+
   it('does nothing with a maximum of 0', () => {
     const clock = manualClock();
     const poll = new BusyPoll(0, clock);

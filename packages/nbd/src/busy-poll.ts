@@ -69,6 +69,11 @@ export class BusyPoll {
     this.windowNs = slept < this.maxNs ? (doubled > this.maxNs ? this.maxNs : doubled) : halved;
   }
 
+  /** `count` started requests will never reply (their connection ended): they no longer hold polling off. */
+  abandoned(count: number): void {
+    this.running = Math.max(0, this.running - count);
+  }
+
   /** A reply went out: once no request runs, poll for the next one for the window. */
   activity(): void {
     if (this.maxNs === 0n) return;

@@ -47,6 +47,15 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
   // Replies finished in one turn of the event loop (with many requests in flight, several complete together)
   // leave in one writev: the socket stays corked until the turn's microtasks have run. On loopback a send costs
   // about as much as serving a 4 KiB request from the page cache, so one per reply halved write IOPS.
+  // Requests of this connection told to the poller and not answered: a connection that ends (a client gone in the
+  // middle of a request, a protocol error) gives them back, or they would hold polling off for good.
+  let running = 0;
+  if (poll !== undefined) {
+    socket.once('close', () => {
+      poll.abandoned(running);
+      running = 0;
+    });
+  }
   let corked = false;
   const uncork = (): void => {
     if (!corked) return;
@@ -67,10 +76,18 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       // Consecutive writes with no await in between: nothing from another reply can come between the parts.
       let ready = true;
       for (const part of parts) ready = socket.write(part);
+      if (running > 0) running--;
       poll?.activity();
       if (!ready) await whenRoom();
     },
-    ...(poll === undefined ? {} : { requestStarted: () => poll.started() }),
+    ...(poll === undefined
+      ? {}
+      : {
+          requestStarted: () => {
+            running++;
+            poll.started();
+          },
+        }),
     close: () => {
       if (socket.destroyed) return;
       // end() sends what is queued (and TLS's close_notify), then FIN; destroy afterwards so a client that never
