@@ -76,8 +76,11 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
       // Consecutive writes with no await in between: nothing from another reply can come between the parts.
       let ready = true;
       for (const part of parts) ready = socket.write(part);
-      if (running > 0) running--;
-      poll?.activity();
+      // A request's reply (not a negotiation message, nor another connection's): poll for the next request.
+      if (running > 0) {
+        running--;
+        poll?.activity();
+      }
       if (!ready) await whenRoom();
     },
     ...(poll === undefined
