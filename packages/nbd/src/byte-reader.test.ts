@@ -41,3 +41,18 @@ describe('ByteReader.readSome', () => {
     expect(await reader.readSome(10)).toBeUndefined();
   });
 });
+
+describe('ByteReader.readInto', () => {
+  it('fills the given buffer across chunk boundaries and leaves the rest for the next read', async () => {
+    const reader = new ByteReader(chunks([1, 2], [3, 4, 5], [6]));
+    const dst = new Uint8Array(4);
+    await reader.readInto(dst);
+    expect([...dst]).toEqual([1, 2, 3, 4]);
+    expect([...(await reader.readExact(2))]).toEqual([5, 6]);
+  });
+
+  it('is a protocol error when the stream ends before the buffer is full', async () => {
+    const reader = new ByteReader(chunks([1, 2]));
+    await expect(reader.readInto(new Uint8Array(3))).rejects.toThrow(NbdProtocolError);
+  });
+});

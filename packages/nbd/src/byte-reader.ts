@@ -55,6 +55,24 @@ export class ByteReader {
   }
 
   /**
+   * Fills all of `dst` with the next `dst.length` bytes, copying each chunk as it arrives; a close before the end
+   * is a protocol error. For payloads read into a buffer the caller provides (and reuses).
+   */
+  async readInto(dst: Uint8Array): Promise<void> {
+    let filled = 0;
+    while (filled < dst.length) {
+      if (this.buffered === 0 && !(await this.pull())) {
+        throw new NbdProtocolError(`connection closed while ${dst.length - filled} more bytes were due`);
+      }
+      const chunk = this.chunks[0]!;
+      const take = Math.min(chunk.length - this.head, dst.length - filled);
+      dst.set(chunk.subarray(this.head, this.head + take), filled);
+      filled += take;
+      this.consume(take);
+    }
+  }
+
+  /**
    * Up to `max` bytes (at least one) of what has arrived, as a view of one received chunk, never copied; undefined
    * when the peer closed first. For payloads that go straight on into a buffer of their own (a client's READ data),
    * where `read` would first assemble them in a fresh buffer as large as the payload.

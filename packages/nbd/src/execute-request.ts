@@ -25,10 +25,21 @@ import { readReply } from './read-reply.js';
 import { errorChunk, noneChunk, simpleReply } from './replies.js';
 import { commandName, flagsAllowed, type NbdRequest } from './request.js';
 
+/** What running a request gave: the reply to send, and whether it succeeded. */
+export interface RequestOutcome {
+  /** Parts to be written back to back. */
+  reply: Uint8Array[];
+  /**
+   * False when the request failed. A device call that failed may still have parts of its I/O running on the
+   * request's payload, so that buffer must not be reused.
+   */
+  ok: boolean;
+}
+
 /**
- * Runs one request against the export's device and returns the reply to send, as parts to be written back to
- * back. Never throws: every failure becomes an error reply for this request alone (proto.md "Error values"), so
- * one bad request or one failing sector never takes the connection down.
+ * Runs one request against the export's device and returns the reply to send. Never throws: every failure becomes
+ * an error reply for this request alone (proto.md "Error values"), so one bad request or one failing sector never
+ * takes the connection down.
  */
 export async function executeRequest(
   nbdExport: NbdExport,
@@ -36,14 +47,14 @@ export async function executeRequest(
   request: NbdRequest,
   payload: Uint8Array | undefined,
   log?: (message: string) => void,
-): Promise<Uint8Array[]> {
+): Promise<RequestOutcome> {
   try {
-    return await run(nbdExport, session, request, payload);
+    return { reply: await run(nbdExport, session, request, payload), ok: true };
   } catch (error) {
     const errno = nbdErrno(error);
     const message = error instanceof Error ? error.message : String(error);
     if (!(error instanceof NbdRequestError)) log?.(`${commandName(request.type)} at ${request.offset ?? '?'} failed: ${message}`);
-    return errorReply(session, request, errno, message);
+    return { reply: errorReply(session, request, errno, message), ok: false };
   }
 }
 

@@ -127,6 +127,35 @@ describe('transmission, simple replies', () => {
     client.sendRequest(NBD_CMD_READ, 2n, 0, 16);
     expect(await client.reply()).toMatchObject({ handle: 2n, type: NBD_REPLY_TYPE_OFFSET_DATA });
   });
+
+  it('reuses a large write payload buffer only after a write that succeeded', async () => {
+    const file = new MemoryBlockFile(new Uint8Array(1 << 20), { writable: true });
+    const disk = await RawDisk.open(file);
+    const seen: ArrayBufferLike[] = [];
+    const recording: BlockDevice = Object.assign(Object.create(disk) as RawDisk, {
+      write: async (src: Uint8Array, offset: number) => {
+        seen.push(src.buffer);
+        // A failed write may leave I/O running on its buffer: the next payload must not land in it.
+        if (offset === 65536) throw new DiskError('E_IO', 'injected failure');
+        return disk.write(src, offset);
+      },
+    });
+    const server = new NbdServer({ device: recording });
+    const pair = memoryTransportPair();
+    void server.serve(pair.server);
+    const client = new TestClient(pair.client);
+    await client.connect();
+    const payload = (fill: number): Uint8Array => new Uint8Array(65536).fill(fill);
+    for (const [handle, offset] of [[1n, 0], [2n, 0], [3n, 65536], [4n, 131072]] as const) {
+      client.sendRequest(NBD_CMD_WRITE, handle, offset, 65536, { payload: payload(Number(handle)) });
+      expect(await client.reply()).toMatchObject({ handle, error: handle === 3n ? NBD_EIO : 0 });
+    }
+    expect(seen[1]).toBe(seen[0]);
+    expect(seen[2]).toBe(seen[0]);
+    expect(seen[3]).not.toBe(seen[2]);
+    expect(file.contents().slice(0, 65536).every((b) => b === 2)).toBe(true);
+    expect(file.contents().slice(131072, 196608).every((b) => b === 4)).toBe(true);
+  });
 });
 
 describe('transmission, structured replies', () => {

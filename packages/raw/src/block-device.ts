@@ -21,7 +21,10 @@ export interface BlockDevice {
    * (clipped to the device size). Unallocated extents fall through to `backing`.
    */
   blockStatus(offset: number, length: number): Promise<BlockStatus[]>;
-  /** Writes guest bytes (E_READ_ONLY on a read-only device). */
+  /**
+   * Writes guest bytes (E_READ_ONLY on a read-only device). Once the promise resolves `src` is the caller's
+   * again: nothing reads it afterwards (an NBD server reuses its payload buffers).
+   */
   write(src: Uint8Array, offset: number): Promise<void>;
   /** Makes the range read as zeros; `unmap` lets the device release the space. */
   writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void>;
