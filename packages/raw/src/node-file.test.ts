@@ -41,12 +41,19 @@ describe('NodeBlockFile (blocking nowait) beside the page cache', () => {
     expect(spawnSync('sync', [path]).status).toBe(0);
     const file = await openNodeFile(path, { blocking: 'nowait' });
     try {
-      for (const [offset, length] of [[0, 4096], [300_000, 60_000], [4095, 2], [bytes.length - 10, 10]] as const) {
+      for (const [offset, length] of [[0, 4096], [300_000, 60_000], [4095, 2], [bytes.length - 10, 10], [65536, 512 * 1024]] as const) {
         expect(spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']).status).toBe(0);
         const dst = new Uint8Array(length);
         expect(await file.read(dst, offset)).toBe(length);
         expect(dst).toEqual(bytes.subarray(offset, offset + length));
       }
+      // A large read whose front is cached (read just before) and whose rest is not: the page cache gives the
+      // front on this thread, the pool the rest.
+      expect(spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']).status).toBe(0);
+      expect(await file.read(new Uint8Array(8192), 0)).toBe(8192);
+      const whole = new Uint8Array(bytes.length);
+      expect(await file.read(whole, 0)).toBe(bytes.length);
+      expect(whole).toEqual(bytes);
       const tail = new Uint8Array(4096);
       expect(await file.read(tail, bytes.length - 1000)).toBe(1000);
     } finally {
