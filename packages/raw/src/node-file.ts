@@ -22,9 +22,9 @@ export interface NodeFileOptions {
    * `'always'`: every read, write and truncate blocks, whatever its size (a cothread worker, which has nothing to
    * overlap a copy with and pays a wake-up for every trip to the pool). `'nowait'`, for an event loop that serves
    * clients from files anywhere: as `'memory'` for files in memory; on other files, requests block only where they
-   * do not wait for a device: a read under 2 MiB takes what the page cache holds (preadv2 with RWF_NOWAIT) and
-   * sends only the rest to the pool, a write under 64 KiB blocks for its copy into the page cache unless a recent
-   * one stalled (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool.
+   * do not wait for a device, up to 2 MiB: a read takes what the page cache holds (preadv2 with RWF_NOWAIT) and
+   * sends only the rest to the pool, a write blocks for its copy into the page cache unless a recent one stalled
+   * (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool.
    */
   blocking?: boolean | 'memory' | 'always' | 'nowait';
   /**
@@ -81,8 +81,9 @@ export class NodeBlockFile implements BlockFile {
   /** Requests below this many bytes use blocking calls (0: none). */
   private readonly blockingBelow: number;
   /**
-   * `NodeFileOptions.blocking` 'nowait' on a file that may wait for a device: reads under NOWAIT_READ_BELOW first
-   * take what the page cache holds (readNowait), writes under BLOCKING_BELOW block while the guard allows it.
+   * `NodeFileOptions.blocking` 'nowait' on a file that may wait for a device: requests under NOWAIT_BELOW run on
+   * this thread where they do not wait: reads take what the page cache holds first (readNowait), writes block
+   * while the guard allows it.
    */
   private readonly nowait: boolean;
   private readonly writeGuard = new WriteStallGuard();
@@ -147,7 +148,7 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.descriptor();
     if (dst.length < this.blockingBelow) return this.sync('read', offset, () => readSyncFully(fd, dst, offset));
     let cached = 0;
-    if (this.nowait && dst.length < NOWAIT_READ_BELOW && dst.length > 0) {
+    if (this.nowait && dst.length < NOWAIT_BELOW && dst.length > 0) {
       try {
         cached = readNowait(fd, dst, offset);
       } catch (error) {
@@ -174,7 +175,7 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
     if (src.length < this.blockingBelow) return this.sync('write', offset, () => writeSyncFully(fd, src, offset));
-    if (this.nowait && src.length < BLOCKING_BELOW && this.writeGuard.inline()) {
+    if (this.nowait && src.length < NOWAIT_BELOW && this.writeGuard.inline()) {
       return this.sync('write', offset, () => this.writeGuard.timed(() => writeSyncFully(fd, src, offset)));
     }
     return new Promise((resolve, reject) => {
@@ -291,14 +292,16 @@ export class NodeBlockFile implements BlockFile {
 const BLOCKING_BELOW = 64 * 1024;
 
 /**
- * Reads below this size try the page cache on the calling thread in 'nowait' mode. Larger than BLOCKING_BELOW
- * because a cached read cannot wait: it is a copy, and a copy of even 1 MiB (~130 us) is cheaper than a trip to
- * the pool on a VM, where waking a sleeping pool thread costs the event loop ~90 us (cpu profile: the fs.read
- * binding). Measured with `qcow serve` on ext4 (fio nbd): 64 KiB reads at QD8 15.0k -> 17.9k IOPS (qemu-nbd
- * 15.6k), 1 MiB reads at QD1 1.22k -> 1.40k (qemu-nbd 1.22k); 1 MiB reads at QD4, where pool threads copy in
- * parallel, 1.95k -> 1.80k (qemu-nbd 1.73k). Capped so a huge read does not hold the event loop for long.
+ * Requests below this size run on the calling thread in 'nowait' mode where they do not wait for a device (a read
+ * from the page cache, a write into it). Larger than BLOCKING_BELOW: such a request is a copy, and a copy of even
+ * 1 MiB (~130 us read, ~250 us written) costs less than a trip to the pool on a VM, where waking a sleeping pool
+ * thread costs the event loop ~90 us (cpu profile: the fs.read and fs.write bindings). Measured with `qcow serve`
+ * on ext4 (fio nbd, IOPS, then qemu-nbd's): 64 KiB reads QD8 15.0k -> 17.9k (15.6k), 1 MiB reads QD1 1.22k ->
+ * 1.40k (1.22k), 1 MiB reads QD4 1.95k -> 1.80k (1.73k: there the pool's parallel copies won); 1 MiB writes QD1
+ * 1.19k -> 1.33k (1.15k), QD4 1.61k -> 1.66k (1.72k), 256 KiB writes QD8 5.0k -> 5.5k (5.4k). Capped so that a
+ * huge request does not hold the event loop for long, and below what WriteStallGuard would call a stall.
  */
-const NOWAIT_READ_BELOW = 2 * 1024 * 1024;
+const NOWAIT_BELOW = 2 * 1024 * 1024;
 
 function readSyncFully(fd: number, dst: Uint8Array, offset: number): number {
   let done = 0;
