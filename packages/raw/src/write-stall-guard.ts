@@ -3,8 +3,8 @@
  * serves clients (NodeFileOptions.blocking 'nowait'). A buffered write normally only copies into the page cache
  * (microseconds; ~250 for 1 MiB: less than a trip to libuv's thread pool and back), but the kernel can make it
  * wait: dirty-page throttling, a journal commit. Linux cannot say beforehand (pwritev2's RWF_NOWAIT is
- * EOPNOTSUPP for buffered writes on ext4), so each inline write is timed, and one that took longer than STALL_MS sends writes to the pool
- * for a while: a second, doubled for every stall within a minute of the end of the last penalty (at most 64 s).
+ * EOPNOTSUPP for buffered writes on ext4), so each inline write is timed, and one that took longer than STALL_MS
+ * sends writes to the pool for a while: a second, doubled for every stall within a minute of the end of the last penalty (at most 64 s).
  * The event loop thus waits at most once per penalty, never write after write while the disk is behind.
  */
 export const STALL_MS = 1;
