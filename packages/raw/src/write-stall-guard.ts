@@ -4,8 +4,9 @@
  * (microseconds; ~250 for 1 MiB: less than a trip to libuv's thread pool and back), but the kernel can make it
  * wait: dirty-page throttling, a journal commit. Linux cannot say beforehand (pwritev2's RWF_NOWAIT is
  * EOPNOTSUPP for buffered writes on ext4), so each inline write is timed, and one that took longer than STALL_MS
- * sends writes to the pool for a while: a second, doubled for every stall within a minute of the end of the last penalty (at most 64 s).
- * The event loop thus waits at most once per penalty, never write after write while the disk is behind.
+ * sends writes to the pool for a while: a second, doubled for every stall within a minute of the end of the last
+ * penalty (at most 64 s). The event loop thus waits at most once per penalty, never write after write while the
+ * disk is behind.
  */
 export const STALL_MS = 1;
 const FIRST_PENALTY_MS = 1000;
