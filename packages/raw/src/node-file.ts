@@ -17,8 +17,8 @@ export interface NodeFileOptions {
    * libuv's thread pool. A small request in the page cache then costs a copy, not a round trip between threads:
    * about three times faster at 4 KiB. Larger requests (and flushes) stay on the pool, where their copies run in
    * parallel with this thread's. `true` only for a thread that may block: a CLI, or a worker running the engine as
-   * the cothread. `'memory'` for an event loop that serves clients: blocking calls only when the file lives in
-   * memory (tmpfs, ramfs), where a call is a copy and never waits for a device; the thread pool otherwise.
+   * the cothread. `'memory'` for an event loop that serves clients: blocking calls (under 2 MiB) only when the file
+   * lives in memory (tmpfs, ramfs), where a call is a copy and never waits for a device; the thread pool otherwise.
    * `'always'`: every read, write and truncate blocks, whatever its size (a cothread worker, which has nothing to
    * overlap a copy with and pays a wake-up for every trip to the pool). `'nowait'`, for an event loop that serves
    * clients from files anywhere: as `'memory'` for files in memory; on other files, requests block only where they
@@ -139,7 +139,8 @@ export class NodeBlockFile implements BlockFile {
     }
     const inMemory = options.blocking === 'memory' || options.blocking === 'nowait' ? isMemoryBacked(path) : false;
     const blocking = inMemory || options.blocking === true;
-    const blockingBelow = options.blocking === 'always' ? Infinity : blocking ? BLOCKING_BELOW : 0;
+    // An event loop serving a file in memory blocks for anything but huge requests: each is a copy (NOWAIT_BELOW).
+    const blockingBelow = options.blocking === 'always' ? Infinity : inMemory ? NOWAIT_BELOW : blocking ? BLOCKING_BELOW : 0;
     const nowait = options.blocking === 'nowait' && !inMemory && posixSupport().available;
     return new NodeBlockFile(path, fd, writable, blockingBelow, nowait);
   }
@@ -299,7 +300,9 @@ const BLOCKING_BELOW = 64 * 1024;
  * on ext4 (fio nbd, IOPS, then qemu-nbd's): 64 KiB reads QD8 15.0k -> 17.9k (15.6k), 1 MiB reads QD1 1.22k ->
  * 1.40k (1.22k), 1 MiB reads QD4 1.95k -> 1.80k (1.73k: there the pool's parallel copies won); 1 MiB writes QD1
  * 1.19k -> 1.33k (1.15k), QD4 1.61k -> 1.66k (1.72k), 256 KiB writes QD8 5.0k -> 5.5k (5.4k). Capped so that a
- * huge request does not hold the event loop for long, and below what WriteStallGuard would call a stall.
+ * huge request does not hold the event loop for long, and below what WriteStallGuard would call a stall. The same
+ * bound for files in memory on an event loop ('memory', 'nowait'), on /dev/shm: 64 KiB reads QD8 15.5-16.2k ->
+ * 16.9-17.7k (qemu-nbd 16.5-17.4k), 1 MiB reads through a backing file QD1 1.13-1.17k -> 1.23-1.31k (1.17-1.23k).
  */
 const NOWAIT_BELOW = 2 * 1024 * 1024;
 
