@@ -39,7 +39,7 @@ export interface RequestOutcome {
 /**
  * Runs one request against the export's device and returns the reply to send. Never throws: every failure becomes
  * an error reply for this request alone (proto.md "Error values"), so one bad request or one failing sector never
- * takes the connection down.
+ * takes the connection down. `allocate` gives the buffers a READ reply is built in (default: new ones).
  */
 export async function executeRequest(
   nbdExport: NbdExport,
@@ -47,9 +47,10 @@ export async function executeRequest(
   request: NbdRequest,
   payload: Uint8Array | undefined,
   log?: (message: string) => void,
+  allocate?: (length: number) => Uint8Array,
 ): Promise<RequestOutcome> {
   try {
-    return { reply: await run(nbdExport, session, request, payload), ok: true };
+    return { reply: await run(nbdExport, session, request, payload, allocate), ok: true };
   } catch (error) {
     const errno = nbdErrno(error);
     const message = error instanceof Error ? error.message : String(error);
@@ -63,7 +64,13 @@ export function errorReply(session: NegotiatedSession, request: NbdRequest, errn
   return session.structuredReplies ? [errorChunk(request.handle, errno, message)] : [simpleReply(request.handle, errno)];
 }
 
-async function run(nbdExport: NbdExport, session: NegotiatedSession, request: NbdRequest, payload: Uint8Array | undefined): Promise<Uint8Array[]> {
+async function run(
+  nbdExport: NbdExport,
+  session: NegotiatedSession,
+  request: NbdRequest,
+  payload: Uint8Array | undefined,
+  allocate: ((length: number) => Uint8Array) | undefined,
+): Promise<Uint8Array[]> {
   const { device } = nbdExport;
   const { handle, length, flags } = request;
   if (!flagsAllowed(request)) throw new NbdRequestError(NBD_EINVAL, `unknown ${commandName(request.type)} or flags 0x${flags.toString(16)}`);
@@ -87,7 +94,7 @@ async function run(nbdExport: NbdExport, session: NegotiatedSession, request: Nb
     case NBD_CMD_READ: {
       if (length > MAX_PAYLOAD) throw new NbdRequestError(NBD_EINVAL, `read of ${length} bytes is above the ${MAX_PAYLOAD}-byte limit`);
       if ((flags & NBD_CMD_FLAG_DF) !== 0 && !session.structuredReplies) throw new NbdRequestError(NBD_EINVAL, 'DF needs structured replies');
-      return readReply(device, handle, offset, length, { structured: session.structuredReplies, fragment: (flags & NBD_CMD_FLAG_DF) === 0 });
+      return readReply(device, handle, offset, length, { structured: session.structuredReplies, fragment: (flags & NBD_CMD_FLAG_DF) === 0, allocate });
     }
     case NBD_CMD_WRITE:
       await device.write(payload ?? new Uint8Array(0), offset);

@@ -76,9 +76,10 @@ export function memoryTransportPair(): { server: NbdTransport; client: MemoryCli
   const server: NbdTransport = {
     incoming: toServer,
     peer: 'memory',
-    write: async (parts) => {
+    write: async (parts, sent) => {
       if (toClient.isEnded) throw new Error('the connection is closed');
       for (const part of parts) toClient.push(part);
+      sent?.();
     },
     close: () => {
       toClient.end();

@@ -66,7 +66,7 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
     incoming,
     peer,
     ...(tlsIdentity === undefined ? {} : { tlsIdentity }),
-    write: async (parts) => {
+    write: async (parts, sent) => {
       if (socket.destroyed || socket.writableEnded) throw new Error('the connection is closed');
       if (!corked) {
         corked = true;
@@ -74,8 +74,11 @@ function transportOver(socket: Socket, peer: string, tls: NbdTlsCredentials | un
         process.nextTick(uncork);
       }
       // Consecutive writes with no await in between: nothing from another reply can come between the parts.
+      // The last part's callback runs once every part is in the kernel (or the socket has failed): writes complete
+      // in order, and node calls back even for writes a destroyed socket drops.
       let ready = true;
-      for (const part of parts) ready = socket.write(part);
+      const last = parts.length - 1;
+      for (let i = 0; i <= last; i++) ready = i === last && sent !== undefined ? socket.write(parts[i]!, () => sent()) : socket.write(parts[i]!);
       // A request's reply (not a negotiation message, nor another connection's): poll for the next request.
       if (running > 0) {
         running--;

@@ -40,3 +40,31 @@ export class PayloadBuffers {
     this.kept += capacity;
   }
 }
+
+/**
+ * The pooled buffers of one request (its WRITE payload, its READ reply's data), given back together once the
+ * request succeeded and its reply has left: until then the device or the socket may still use them.
+ */
+export class BufferLease {
+  private readonly taken: Uint8Array[] = [];
+
+  constructor(private readonly pool: PayloadBuffers) {}
+
+  /** A buffer of exactly `length` bytes whose contents are undefined (the caller fills all of it). */
+  take(length: number): Uint8Array {
+    const pooled = this.pool.take(length);
+    if (pooled === undefined) return new Uint8Array(length);
+    this.taken.push(pooled);
+    return pooled;
+  }
+
+  /** Whether any buffer came from the pool (so the lease is worth giving back). */
+  get holds(): boolean {
+    return this.taken.length > 0;
+  }
+
+  giveBack(): void {
+    for (const buffer of this.taken) this.pool.give(buffer);
+    this.taken.length = 0;
+  }
+}

@@ -29,24 +29,26 @@ export interface ReadFragment {
  * Without structured replies: a simple reply followed by the data. With them: OFFSET_DATA and OFFSET_HOLE chunks
  * in offset order, the last one carrying NBD_REPLY_FLAG_DONE (proto.md "Structured reply types": chunks of one
  * read must not overlap and must not be empty). `fragment` is false when the client set NBD_CMD_FLAG_DF, which
- * asks for the whole read in a single chunk.
+ * asks for the whole read in a single chunk. `allocate` gives buffers (contents undefined) for the data.
  */
 export async function readReply(
   device: BlockDevice,
   handle: Uint8Array,
   offset: number,
   length: number,
-  options: { structured: boolean; fragment: boolean },
+  options: { structured: boolean; fragment: boolean; allocate?: ((length: number) => Uint8Array) | undefined },
 ): Promise<Uint8Array[]> {
+  // Every buffer is filled whole (a chunk head, then the device's read), so reused ones leak nothing.
+  const allocate = options.allocate ?? ((size: number) => new Uint8Array(size));
   if (!options.structured || length === 0) {
-    const data = new Uint8Array(length);
+    const data = allocate(length);
     if (length > 0) await device.read(data, offset);
     // An OFFSET_DATA chunk must carry at least one byte; an empty read is answered with the final NONE chunk.
     return options.structured ? [noneChunk(handle)] : [simpleReply(handle, 0), data];
   }
   if (!options.fragment || length < SPARSE_READ_MIN) {
     // One OFFSET_DATA chunk, head and data in one buffer: one allocation, one part to send.
-    const reply = new Uint8Array(OFFSET_DATA_HEAD + length);
+    const reply = allocate(OFFSET_DATA_HEAD + length);
     writeOffsetDataHead(reply, handle, offset, length, true);
     await device.read(reply.subarray(OFFSET_DATA_HEAD), offset);
     return [reply];
@@ -56,7 +58,7 @@ export async function readReply(
   const data = await Promise.all(
     fragments.map(async (fragment) => {
       if (fragment.zero) return undefined;
-      const bytes = new Uint8Array(fragment.length);
+      const bytes = allocate(fragment.length);
       await device.read(bytes, fragment.offset);
       return bytes;
     }),

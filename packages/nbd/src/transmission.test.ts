@@ -158,6 +158,38 @@ describe('transmission, simple replies', () => {
   });
 });
 
+describe('transmission, reply buffers', () => {
+  it('reuses a large READ reply buffer only once the transport has sent it', async () => {
+    const { file } = await memoryServer(1 << 20, { fill: pattern });
+    const server = new NbdServer({ device: await RawDisk.open(file) });
+    const pair = memoryTransportPair();
+    const held: Array<{ data: Uint8Array; sent: (() => void) | undefined }> = [];
+    void server.serve({
+      ...pair.server,
+      // Forwarded at once (the memory transport copies), but the sending is declared done only when the test says.
+      write: (parts, sent) => {
+        held.push({ data: parts[parts.length - 1]!, sent });
+        return pair.server.write(parts);
+      },
+    });
+    const client = new TestClient(pair.client);
+    await client.connect();
+    const read = async (handle: bigint, offset: number): Promise<{ data: Uint8Array; sent: (() => void) | undefined }> => {
+      client.sendRequest(NBD_CMD_READ, handle, offset, 65536);
+      const reply = await client.reply(65536);
+      expect(reply.payload).toEqual(file.contents().slice(offset, offset + 65536));
+      return held[held.length - 1]!;
+    };
+    const first = await read(1n, 0);
+    const second = await read(2n, 65536);
+    // The first reply is not sent yet: the second must not have been built in its buffer.
+    expect(second.data.buffer).not.toBe(first.data.buffer);
+    expect(first.data).toEqual(file.contents().slice(0, 65536));
+    first.sent?.();
+    expect((await read(3n, 131072)).data.buffer).toBe(first.data.buffer);
+  });
+});
+
 describe('transmission, structured replies', () => {
   it('sends READ as one final OFFSET_DATA chunk', async () => {
     const { client, file } = await memoryServer(1 << 20, { fill: pattern });

@@ -6,7 +6,7 @@ import type { NbdExport } from './nbd-export.js';
 import { MAX_PAYLOAD, NBD_CMD_DISC, NBD_CMD_WRITE, NBD_EINVAL, NBD_ESHUTDOWN } from './protocol.js';
 import { REQUEST_HEADER_LENGTH, parseRequestHeader } from './request.js';
 import type { NbdTransport } from './transport.js';
-import { PayloadBuffers } from './payload-buffers.js';
+import { BufferLease, POOLED_PAYLOAD, PayloadBuffers } from './payload-buffers.js';
 
 /**
  * The payload of an oversized WRITE we still read past (and discard) so the connection can go on; beyond this a
@@ -14,7 +14,7 @@ import { PayloadBuffers } from './payload-buffers.js';
  */
 const MAX_SKIPPED_PAYLOAD = 4 * MAX_PAYLOAD;
 
-/** Bytes of WRITE payload buffers a connection keeps for reuse between requests (eight 1 MiB writes in flight). */
+/** Bytes of payload buffers (WRITE data, READ replies) a connection keeps for reuse (eight 1 MiB requests in flight). */
 const KEPT_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
 export interface TransmissionOptions {
@@ -39,9 +39,9 @@ export async function runTransmission(
 ): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   const payloads = new PayloadBuffers(KEPT_PAYLOAD_BYTES);
-  const send = (parts: Uint8Array[]): Promise<void> =>
+  const send = (parts: Uint8Array[], sent?: () => void): Promise<void> =>
     // A reply the client is no longer there to receive is not an error of ours.
-    transport.write(parts).catch(() => {});
+    transport.write(parts, sent).catch(() => {});
   try {
     for (;;) {
       const header = await reader.read(REQUEST_HEADER_LENGTH);
@@ -52,7 +52,7 @@ export async function runTransmission(
       transport.requestStarted?.();
 
       let payload: Uint8Array | undefined;
-      let pooled: Uint8Array | undefined;
+      const lease = new BufferLease(payloads);
       if (request.type === NBD_CMD_WRITE) {
         if (request.length > MAX_PAYLOAD) {
           // The payload follows the header whatever we think of it: skip it to stay in step, or give up.
@@ -61,20 +61,18 @@ export async function runTransmission(
           await send(errorReply(session, request, NBD_EINVAL, `write of ${request.length} bytes is above the ${MAX_PAYLOAD}-byte limit`));
           continue;
         }
-        pooled = payloads.take(request.length);
-        if (pooled === undefined) payload = await reader.readExact(request.length);
-        else await reader.readInto((payload = pooled));
+        // Large payloads are copied into a reused buffer; small ones mostly arrive in one chunk, viewed uncopied.
+        if (request.length < POOLED_PAYLOAD) payload = await reader.readExact(request.length);
+        else await reader.readInto((payload = lease.take(request.length)));
       }
       if (options.shuttingDown()) {
         // proto.md "Terminating the transmission phase": requests arriving during shutdown get ESHUTDOWN.
         await send(errorReply(session, request, NBD_ESHUTDOWN, 'server is shutting down'));
         continue;
       }
-      const task: Promise<void> = executeRequest(nbdExport, session, request, payload, options.log)
-        .then((outcome) => {
-          if (pooled !== undefined && outcome.ok) payloads.give(pooled);
-          return send(outcome.reply);
-        })
+      const task: Promise<void> = executeRequest(nbdExport, session, request, payload, options.log, (length) => lease.take(length))
+        // A failed request's buffers are not reused: parts of its device I/O may still be running on them.
+        .then((outcome) => send(outcome.reply, outcome.ok && lease.holds ? () => lease.giveBack() : undefined))
         .finally(() => inFlight.delete(task));
       inFlight.add(task);
       while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);

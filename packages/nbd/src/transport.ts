@@ -8,9 +8,11 @@ export interface NbdTransport {
   /**
    * Queues `parts` to be sent back to back: nothing else is sent between them, which is what keeps a reply
    * header and its payload together while other requests' replies are being produced. Resolves when the
-   * transport is ready for more (backpressure); rejects when the connection is gone.
+   * transport is ready for more (backpressure); rejects when the connection is gone. `sent`, when given, is
+   * called once the transport no longer needs the parts' bytes (handed to the kernel, copied, or dropped with the
+   * connection), so their buffers may be reused; a transport may also never call it (then nothing is reused).
    */
-  write(parts: readonly Uint8Array[]): Promise<void>;
+  write(parts: readonly Uint8Array[], sent?: () => void): Promise<void>;
   /** Ends the connection once what has been queued is sent. */
   close(): void;
   /**
