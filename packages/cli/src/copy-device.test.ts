@@ -5,11 +5,14 @@ import type { RawTarget } from './raw-target.js';
 
 const MiB = 1024 * 1024;
 
-/** A 16 MiB device: 8 MiB of plain data, then 8 MiB stored compressed; reads fill each byte with its MiB index. */
-function device(reads: Array<[offset: number, length: number]>): BlockDevice {
+/**
+ * A 16 MiB device: 8 MiB of plain data, then 8 MiB stored compressed (or plain too); reads fill each byte with its
+ * MiB index.
+ */
+function device(reads: Array<[offset: number, length: number]>, compressed = true): BlockDevice {
   const status: BlockStatus[] = [
     { offset: 0, length: 8 * MiB, kind: 'data', hostOffset: 1 * MiB, hostFile: 'src' },
-    { offset: 8 * MiB, length: 8 * MiB, kind: 'data', compressed: true },
+    compressed ? { offset: 8 * MiB, length: 8 * MiB, kind: 'data', compressed: true } : { offset: 8 * MiB, length: 8 * MiB, kind: 'data', hostOffset: 12 * MiB, hostFile: 'src' },
   ];
   return {
     name: 'src',
@@ -43,16 +46,19 @@ function memoryTarget(size: number): RawTarget & { bytes: Uint8Array } {
 }
 
 describe('copyDevice', () => {
-  it('reads plain data in chunkBytes pieces and compressed data in compressedChunkBytes pieces', async () => {
+  it('reads a source with compressed data in compressedChunkBytes pieces, its plain data too', async () => {
     const reads: Array<[number, number]> = [];
     const target = memoryTarget(16 * MiB);
     await copyDevice(device(reads), target, { parallel: 3, chunkBytes: 4 * MiB, compressedChunkBytes: 1 * MiB });
-    const sorted = [...reads].sort((a, b) => a[0] - b[0]);
-    expect(sorted.filter(([offset]) => offset < 8 * MiB)).toEqual([
-      [0, 4 * MiB],
-      [4 * MiB, 4 * MiB],
-    ]);
-    expect(sorted.filter(([offset]) => offset >= 8 * MiB)).toEqual(Array.from({ length: 8 }, (_, i) => [(8 + i) * MiB, MiB]));
+    expect([...reads].sort((a, b) => a[0] - b[0])).toEqual(Array.from({ length: 16 }, (_, i) => [i * MiB, MiB]));
+    for (let mib = 0; mib < 16; mib++) expect(target.bytes[mib * MiB + 12345]).toBe(mib);
+  });
+
+  it('reads a source without compressed data in chunkBytes pieces', async () => {
+    const reads: Array<[number, number]> = [];
+    const target = memoryTarget(16 * MiB);
+    await copyDevice(device(reads, false), target, { parallel: 3, chunkBytes: 4 * MiB, compressedChunkBytes: 1 * MiB });
+    expect([...reads].sort((a, b) => a[0] - b[0])).toEqual(Array.from({ length: 4 }, (_, i) => [i * 4 * MiB, 4 * MiB]));
     for (let mib = 0; mib < 16; mib++) expect(target.bytes[mib * MiB + 12345]).toBe(mib);
   });
 });

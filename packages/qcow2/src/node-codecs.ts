@@ -2,10 +2,13 @@ import { createRequire } from 'node:module';
 import type * as NodeZlib from 'node:zlib';
 import { undecodableCluster, type Codec, type Codecs } from './codecs.js';
 import { frameByFrameZstdCodec, fzstdFrameDecoder, type FzstdModule } from './zstd-frame.js';
+import { reusableRawInflater, type RawInflater } from './zlib-inflater.js';
 
 const require = createRequire(import.meta.url);
 /** node:zlib, loaded on the first compressed cluster (most images have none; startup time counts for a CLI). */
 let zlib: typeof NodeZlib | undefined;
+/** The reused inflate context (zlib-inflater.ts); null where this Node has none to reuse. */
+let inflater: RawInflater | null | undefined;
 
 /**
  * zlib through Node's own zlib. QEMU writes raw deflate (no zlib header) with a 4 KiB window; inflating with the
@@ -14,6 +17,17 @@ let zlib: typeof NodeZlib | undefined;
 export const nodeZlibCodec: Codec = {
   decompress(src, dst) {
     zlib ??= require('node:zlib') as typeof NodeZlib;
+    inflater ??= reusableRawInflater(zlib) ?? null;
+    if (inflater !== null) {
+      let produced: number;
+      try {
+        produced = inflater(src, dst);
+      } catch (error) {
+        throw undecodableCluster(`compressed cluster does not inflate: ${(error as Error).message}`, error);
+      }
+      if (produced < dst.length) throw undecodableCluster(`compressed cluster inflates to ${produced} bytes, not ${dst.length}`);
+      return;
+    }
     let out: Uint8Array;
     try {
       // A cluster never inflates to more than itself; the bound keeps a hostile stream from ballooning. One output
