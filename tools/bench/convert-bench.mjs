@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MiB = 2 ** 20;
+/** Pause before each timed run (see settle). */
+const SETTLE_MS = 2000;
 const GiB = 2 ** 30;
 const TARGET_RATIO = 1.25;
 const TARGET_RSS_MIB = 200;
@@ -272,11 +274,15 @@ function setUp(options, images) {
 
 /**
  * One timed conversion under /usr/bin/time: wall time from this process (monotonic, sub-millisecond), peak RSS and
- * CPU time from GNU time (the child's wait4 rusage). The output file is deleted first, so every run creates it.
+ * CPU time from GNU time (the child's wait4 rusage). The output file is deleted first, so every run creates it,
+ * and the disk is synced (untimed): on ext4 the run before left a GiB of dirty pages whose writeback otherwise
+ * overlaps this run, and whichever tool came second in a pair took 1-3 s instead of 0.4 (both tools alike).
  */
 function timedConvert(tool, image, output, timeFile) {
   fs.rmSync(output, { force: true });
   fs.rmSync(timeFile, { force: true });
+  spawnSync('sync', []);
+  settle();
   const args = ['-o', timeFile, '-f', '%e %M %U %S', ...tool.command, 'convert', '-O', 'raw', image, output];
   const start = process.hrtime.bigint();
   const result = spawnSync('/usr/bin/time', args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * MiB });
@@ -290,6 +296,15 @@ function timedConvert(tool, image, output, timeFile) {
   const [, maxRssKiB, user, system] = line.split(/\s+/).map(Number);
   if (![maxRssKiB, user, system].every(Number.isFinite)) throw new BenchError(`cannot parse /usr/bin/time output: ${line}`);
   return { wall, rssMiB: maxRssKiB / 1024, cpu: user + system, user, system };
+}
+
+/**
+ * Waits out the VM's free page reporting (virtio-balloon hands freed memory back to the host about 2 s after it
+ * is freed, and a process faulting memory in meanwhile pays for it): deleting the last output freed a GiB, and
+ * without the wait the tool running right after took up to 3 s where the other took 0.4.
+ */
+function settle() {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
 }
 
 /** Median wall time of `info IMAGE`: the fixed cost of starting each tool, which every conversion pays too. */
