@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
-import { cliStore } from './cli-store.js';
+import { cliBlockingStore } from './cli-store.js';
 import { dataRuns } from './zero-detect.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
@@ -38,7 +38,7 @@ export interface RawFileTargetOptions {
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
   const readsZeros = !existing || options.targetIsZero === true;
-  const file: BlockFile = await cliStore().open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
+  const file: BlockFile = await cliBlockingStore().open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {
