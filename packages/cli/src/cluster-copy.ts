@@ -36,10 +36,11 @@ export interface ClusterCopyOptions {
   /** Chunks read (and compressed) at once: qemu-img's `-m`. */
   parallel: number;
   pool?: CompressPool;
+  /** Bytes per chunk (default 4 MiB): one read, one compression job, at least one cluster. */
+  chunkBytes?: number;
   onProgress?(done: number, total: number): void;
 }
 
-/** Bytes per chunk: one read, one compression job, at least one cluster. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Chunks whose writes may be on their way at once (pipelined sinks): each holds its buffer until written. */
 const WRITES_IN_FLIGHT = 3;
@@ -65,7 +66,7 @@ interface Chunk {
  */
 export async function copyClusters(source: BlockDevice, sink: ClusterSink, options: ClusterCopyOptions): Promise<void> {
   const { clusterSize } = options;
-  const chunkBytes = Math.max(clusterSize, CHUNK_BYTES);
+  const chunkBytes = Math.max(clusterSize, options.chunkBytes ?? CHUNK_BYTES);
   const clusterCount = Math.ceil(source.size / clusterSize);
   const free: ArrayBuffer[] = [];
   const inFlight: Array<Promise<Chunk>> = [];
