@@ -34,3 +34,16 @@ describe('reusableRawInflater', () => {
     expect(Buffer.from(dst).equals(cluster(9))).toBe(true);
   });
 });
+
+describe('reusableRawInflater against a deflate bomb', () => {
+  it('refuses a stream that inflates to more than twice the destination', () => {
+    const inflate = reusableRawInflater(zlib)!;
+    const bomb = zlib.deflateRawSync(new Uint8Array(1 << 20), { windowBits: 12 });
+    expect(() => inflate(bomb, new Uint8Array(65536))).toThrow(/more than 131072 bytes/);
+    // Up to twice is accepted (the cluster is filled), and the inflater goes on working.
+    expect(inflate(zlib.deflateRawSync(new Uint8Array(100000).fill(1), { windowBits: 12 }), new Uint8Array(65536))).toBe(65536);
+    const dst = new Uint8Array(65536);
+    expect(inflate(compress(cluster(9)), dst)).toBe(65536);
+    expect(Buffer.from(dst).equals(cluster(9))).toBe(true);
+  });
+});

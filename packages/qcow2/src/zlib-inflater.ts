@@ -6,7 +6,10 @@ interface ZlibHandle {
   reset(): void;
 }
 
-/** Inflates one raw-deflate stream into `dst`; returns how many bytes came out (at most `dst.length`). */
+/**
+ * Inflates one raw-deflate stream into `dst`; returns how many bytes came out (at most `dst.length`). Throws when
+ * the stream holds more than twice `dst.length` (a deflate bomb), as `inflateRawSync` with that bound did.
+ */
 export type RawInflater = (src: Uint8Array, dst: Uint8Array) => number;
 
 /**
@@ -33,17 +36,30 @@ export function reusableRawInflater(zlib: typeof NodeZlib): RawInflater | undefi
   };
   let current = open();
   if (current === undefined) return undefined;
+  let overflow = new Uint8Array(0);
   return (src, dst) => {
     current ??= open();
     const inflater = current!;
     inflater.handle.reset();
     inflater.handle.writeSync(zlib.constants.Z_SYNC_FLUSH, src, 0, src.length, dst, 0, dst.length);
-    const failure = inflater.failure();
-    if (failure !== null) {
+    const fail = (): void => {
+      const failure = inflater.failure();
+      if (failure === null) return;
       current = undefined;
       throw failure;
-    }
+    };
+    fail();
     // state[0] is the output space left, state[1] the input left (node's _writeState).
-    return dst.length - inflater.state[0]!;
+    const produced = dst.length - inflater.state[0]!;
+    const inputLeft = inflater.state[1]!;
+    if (produced === dst.length && inputLeft > 0) {
+      // The cluster is full and input remains: what follows may be padding, or more data. More than the cluster
+      // again is refused (inflateRawSync's maxOutputLength of twice the cluster before).
+      if (overflow.length < dst.length) overflow = new Uint8Array(dst.length);
+      inflater.handle.writeSync(zlib.constants.Z_SYNC_FLUSH, src, src.length - inputLeft, inputLeft, overflow, 0, dst.length);
+      fail();
+      if (inflater.state[0] === 0 && inflater.state[1]! > 0) throw new Error(`the stream inflates to more than ${2 * dst.length} bytes`);
+    }
+    return produced;
   };
 }
