@@ -3,7 +3,7 @@ import { isDiskError, type BlockDevice } from '@q/raw';
 import type { CompressionType } from '@q/format';
 import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from './cli-store.js';
-import { isMemoryBacked } from '@q/raw/node';
+import { targetChunkBytes } from './copy-chunks.js';
 import { copyClusters, type ClusterSink } from './cluster-copy.js';
 import { deviceSink, sequentialSink } from './cluster-sinks.js';
 import type { CompressPool } from './compress-pool.js';
@@ -39,15 +39,6 @@ async function compressPool(type: CompressionType, clusterSize: number): Promise
   return new CompressPool(type, clusterSize);
 }
 
-/** Chunks read and written at once (cluster-copy.ts); compression jobs are chunks too. */
-const CHUNK_BYTES = 4 * 1024 * 1024;
-/**
- * Chunks when copying uncompressed into a file on a disk: 4 MiB writes to ext4 cost far more per byte than 1 MiB
- * ones (as for convert -O raw, commands/convert.ts): convert -O qcow2 of the ext4-plain image into ext4 took
- * 1.62-1.77 s with 4 MiB chunks, 0.39-0.40 s with 1 MiB (qemu-img 0.31-0.36), freed memory settled before each.
- */
-const DISK_CHUNK_BYTES = 1024 * 1024;
-
 export async function convertToQcow2(source: BlockDevice, destination: string, o: Qcow2ConvertOptions): Promise<void> {
   if (o.existing) return convertIntoExisting(source, destination, o);
   const create = createOptionsFor(source, destination, o);
@@ -56,13 +47,14 @@ export async function convertToQcow2(source: BlockDevice, destination: string, o
   const clusterSize = 2 ** create.clusterBits;
   const pool = o.compress ? await compressPool(create.compressionType, clusterSize) : undefined;
   try {
-    const copy = { clusterSize, topOnly: o.backing !== undefined, sparseBytes: o.sparseBytes, zeroFlag: create.version === 3, parallel: o.parallel, pool, onProgress: o.onProgress, chunkBytes: CHUNK_BYTES };
+    const copy = { clusterSize, topOnly: o.backing !== undefined, sparseBytes: o.sparseBytes, zeroFlag: create.version === 3, parallel: o.parallel, pool, onProgress: o.onProgress };
+    // Compression keeps cluster-copy's 4 MiB chunks (one compression job each); plain copies size them for the target.
+    const plainChunks = (): { chunkBytes?: number } => (o.compress ? {} : { chunkBytes: targetChunkBytes(destination) });
     if (!general) {
       const file = await cliStore().open(destination, { create: true, truncate: true, lock: imageFileLocks('qcow2', toolUser(true), true, false) });
       try {
         const writer = await SequentialImageWriter.create(file, create, { durable: o.durable });
-        if (!o.compress && !isMemoryBacked(destination)) copy.chunkBytes = DISK_CHUNK_BYTES;
-        await copyClusters(source, sequentialSink(writer), copy);
+        await copyClusters(source, sequentialSink(writer), { ...copy, ...plainChunks() });
         await writer.finish();
       } finally {
         await file.close();
@@ -74,8 +66,7 @@ export async function convertToQcow2(source: BlockDevice, destination: string, o
       openDataFile: (name, writable) => cliStore().open(cliStore().resolve(destination, name), writable ? { create: true, lock: dataFileLocks(true, false) } : {}),
     });
     const target = await openImage(destination, { format: 'qcow2', writable: true, ignoreBacking: true });
-    if (!o.compress && !isMemoryBacked(destination)) copy.chunkBytes = DISK_CHUNK_BYTES;
-    await copyInto(source, target, deviceSink(target, clusterSize, { targetIsZero: true, keepBelow: o.backing !== undefined }), copy);
+    await copyInto(source, target, deviceSink(target, clusterSize, { targetIsZero: true, keepBelow: o.backing !== undefined }), { ...copy, ...plainChunks() });
   } finally {
     await pool?.close();
   }

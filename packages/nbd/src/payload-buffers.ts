@@ -46,7 +46,8 @@ export class PayloadBuffers {
  * request succeeded and its reply has left: until then the device or the socket may still use them.
  */
 export class BufferLease {
-  private readonly taken: Uint8Array[] = [];
+  /** Made on the first pooled take: most requests (4 KiB reads and writes) take none. */
+  private taken: Uint8Array[] | undefined;
 
   constructor(private readonly pool: PayloadBuffers) {}
 
@@ -54,17 +55,17 @@ export class BufferLease {
   take(length: number): Uint8Array {
     const pooled = this.pool.take(length);
     if (pooled === undefined) return new Uint8Array(length);
-    this.taken.push(pooled);
+    (this.taken ??= []).push(pooled);
     return pooled;
   }
 
   /** Whether any buffer came from the pool (so the lease is worth giving back). */
   get holds(): boolean {
-    return this.taken.length > 0;
+    return this.taken !== undefined;
   }
 
   giveBack(): void {
-    for (const buffer of this.taken) this.pool.give(buffer);
-    this.taken.length = 0;
+    for (const buffer of this.taken ?? []) this.pool.give(buffer);
+    this.taken = undefined;
   }
 }

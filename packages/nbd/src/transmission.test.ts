@@ -29,7 +29,18 @@ import {
 } from './protocol.js';
 import { TestClient, clipStatuses, memoryServer } from './test-client.js';
 import { viewOf } from './wire.js';
+import type { NbdTransport } from './transport.js';
 import { DiskError } from '@q/raw';
+
+/**
+ * A client of a server over `device` (a RawDisk with some methods replaced), the server's end of the connection
+ * optionally wrapped (to watch what it writes).
+ */
+function clientOf(device: BlockDevice, wrap: (end: NbdTransport) => NbdTransport = (end) => end): TestClient {
+  const pair = memoryTransportPair();
+  void new NbdServer({ device }).serve(wrap(pair.server));
+  return new TestClient(pair.client);
+}
 
 const pattern = (bytes: Uint8Array): void => {
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 0xff;
@@ -115,10 +126,7 @@ describe('transmission, simple replies', () => {
         return disk.read(dst, offset);
       },
     });
-    const server = new NbdServer({ device: failing });
-    const pair = memoryTransportPair();
-    void server.serve(pair.server);
-    const client = new TestClient(pair.client);
+    const client = clientOf(failing);
     await client.connect({ structured: true });
     client.sendRequest(NBD_CMD_READ, 1n, 4096, 16);
     const failed = await client.reply();
@@ -140,10 +148,7 @@ describe('transmission, simple replies', () => {
         return disk.write(src, offset);
       },
     });
-    const server = new NbdServer({ device: recording });
-    const pair = memoryTransportPair();
-    void server.serve(pair.server);
-    const client = new TestClient(pair.client);
+    const client = clientOf(recording);
     await client.connect();
     const payload = (fill: number): Uint8Array => new Uint8Array(65536).fill(fill);
     for (const [handle, offset] of [[1n, 0], [2n, 0], [3n, 65536], [4n, 131072]] as const) {
@@ -161,18 +166,15 @@ describe('transmission, simple replies', () => {
 describe('transmission, reply buffers', () => {
   it('reuses a large READ reply buffer only once the transport has sent it', async () => {
     const { file } = await memoryServer(1 << 20, { fill: pattern });
-    const server = new NbdServer({ device: await RawDisk.open(file) });
-    const pair = memoryTransportPair();
     const held: Array<{ data: Uint8Array; sent: (() => void) | undefined }> = [];
-    void server.serve({
-      ...pair.server,
+    const client = clientOf(await RawDisk.open(file), (end) => ({
+      ...end,
       // Forwarded at once (the memory transport copies), but the sending is declared done only when the test says.
       write: (parts, sent) => {
         held.push({ data: parts[parts.length - 1]!, sent });
-        return pair.server.write(parts);
+        return end.write(parts);
       },
-    });
-    const client = new TestClient(pair.client);
+    }));
     await client.connect();
     const read = async (handle: bigint, offset: number): Promise<{ data: Uint8Array; sent: (() => void) | undefined }> => {
       client.sendRequest(NBD_CMD_READ, handle, offset, 65536);

@@ -37,18 +37,19 @@ export function reusableRawInflater(zlib: typeof NodeZlib): RawInflater | undefi
   let current = open();
   if (current === undefined) return undefined;
   let overflow = new Uint8Array(0);
+  /** Throws the stream's failure, if any, dropping the stream so the next call opens a fresh one. */
+  const checkFailure = (inflater: NonNullable<typeof current>): void => {
+    const failure = inflater.failure();
+    if (failure === null) return;
+    current = undefined;
+    throw failure;
+  };
   return (src, dst) => {
     current ??= open();
     const inflater = current!;
     inflater.handle.reset();
     inflater.handle.writeSync(zlib.constants.Z_SYNC_FLUSH, src, 0, src.length, dst, 0, dst.length);
-    const fail = (): void => {
-      const failure = inflater.failure();
-      if (failure === null) return;
-      current = undefined;
-      throw failure;
-    };
-    fail();
+    checkFailure(inflater);
     // state[0] is the output space left, state[1] the input left (node's _writeState).
     const produced = dst.length - inflater.state[0]!;
     const inputLeft = inflater.state[1]!;
@@ -57,7 +58,7 @@ export function reusableRawInflater(zlib: typeof NodeZlib): RawInflater | undefi
       // again is refused (inflateRawSync's maxOutputLength of twice the cluster before).
       if (overflow.length < dst.length) overflow = new Uint8Array(dst.length);
       inflater.handle.writeSync(zlib.constants.Z_SYNC_FLUSH, src, src.length - inputLeft, inputLeft, overflow, 0, dst.length);
-      fail();
+      checkFailure(inflater);
       if (inflater.state[0] === 0 && inflater.state[1]! > 0) throw new Error(`the stream inflates to more than ${2 * dst.length} bytes`);
     }
     return produced;

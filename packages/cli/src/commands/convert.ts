@@ -13,15 +13,10 @@ import { copyDevice } from '../copy-device.js';
 import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
-import { isMemoryBacked } from '@q/raw/node';
+import { targetChunkBytes } from '../copy-chunks.js';
 
-// Chunks written into a file in memory (tmpfs): 4 MiB beat 1-2 MiB by 10-20% (fewer calls, same overlap); 8 in
-// flight is 32 MiB. Into a file on a disk, 1 MiB: 4 MiB pwrites to ext4 took 7 ms each against 0.5 ms for 2 MiB
-// (strace -c), and convert -O raw of the ext4-plain image took 1.0-2.5 s with 4 MiB chunks, 1.05 with 2 MiB and
-// 0.41-0.48 with 1 MiB (qemu-img 0.3-0.6, which writes 2 MiB at a time). Compressed data goes in 1 MiB reads
-// (copy-device.ts: same time, a third less memory).
-const MEMORY_CHUNK_BYTES = 4 * 1024 * 1024;
-const DISK_CHUNK_BYTES = 1024 * 1024;
+// Plain data in chunks sized for the target (copy-chunks.ts; 8 in flight of 4 MiB is 32 MiB). Compressed data goes
+// in 1 MiB reads (copy-device.ts: same time, a third less memory).
 const COMPRESSED_CHUNK_BYTES = 1024 * 1024;
 
 /**
@@ -126,8 +121,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     target = toStdout
       ? streamTarget(process.stdout)
       : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe' });
-    const chunkBytes = toStdout || isMemoryBacked(destination) ? MEMORY_CHUNK_BYTES : DISK_CHUNK_BYTES;
-    await copyDevice(device, target, { parallel, chunkBytes, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress });
+    await copyDevice(device, target, { parallel, chunkBytes: targetChunkBytes(destination, toStdout), compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress });
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
