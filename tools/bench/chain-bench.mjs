@@ -15,6 +15,7 @@ const qcowCli = path.join(here, '../../packages/cli/bin/qcow.cjs');
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const flag = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const runs = flag('--runs', 5);
+const SETTLE_MS = 2000;
 const sizeMiB = flag('--size-mib', 1024);
 const workDir = args.includes('--work-dir') ? path.resolve(args[args.indexOf('--work-dir') + 1]) : '/dev/shm/qcow-chain-bench';
 
@@ -61,6 +62,9 @@ for (let i = 0; i < runs; i++) {
       // The copies are dirty in the page cache: on a disk, the tool's first sync would write them (hundreds of ms,
       // more or less of it done by background writeback by then). Written out first, every run starts alike.
       run('sync', []);
+      // Freed memory goes back to the host (page reporting) and whoever allocates right after pays for it:
+      // wait until that settles, as bench (convert) does (tools/bench/README.md).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
       times[op][tool].push(operations[op](dir, tool));
       for (const image of ['top.qcow2', 'old.qcow2']) run('qemu-img', ['check', '-q', image], dir);
       fs.rmSync(dir, { recursive: true, force: true });

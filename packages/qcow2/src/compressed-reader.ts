@@ -1,5 +1,5 @@
 import type { CompressedExtent } from '@q/mapper';
-import { DiskError, isDiskError, readPadded, type BlockFile } from '@q/raw';
+import { alignedBytes, DiskError, isDiskError, readPadded, type BlockFile } from '@q/raw';
 import type { Codec } from './codecs.js';
 
 /** Decompressed clusters kept for reads that cover one compressed cluster in several pieces. */
@@ -88,7 +88,7 @@ export class CompressedReader {
       const size = this.scratch[i]!.length;
       if (size >= length && (best < 0 || size < this.scratch[best]!.length)) best = i;
     }
-    if (best < 0) return new Uint8Array(Math.ceil(length / 65536) * 65536);
+    if (best < 0) return alignedBytes(Math.ceil(length / 65536) * 65536);
     const [buffer] = this.scratch.splice(best, 1);
     this.scratchBytes -= buffer!.length;
     return buffer!;

@@ -1,3 +1,5 @@
+import { alignedSharedBuffer } from '@q/raw';
+
 /**
  * The shared memory between a cothread disk (the event loop's side) and its worker: request slots, each with a
  * fixed data area, and two rings of slot numbers (submitted, completed). A request costs no message and no copy
@@ -51,9 +53,13 @@ export class CothreadRing {
   private readonly meta: Float64Array;
   private readonly data: Uint8Array;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(CothreadRing.bytes())) {
+  constructor(buffer: SharedArrayBuffer = alignedSharedBuffer(CothreadRing.bytes())) {
     this.buffer = buffer;
+    // The data areas first: in a page-aligned memory every slot starts on a page, where reads from the page
+    // cache into it are the kernel's fast copy (see alignedBytes in @q/raw).
     let at = 0;
+    this.data = new Uint8Array(buffer, at, SLOT_COUNT * SLOT_BYTES);
+    at += this.data.byteLength;
     this.meta = new Float64Array(buffer, at, SLOT_COUNT * META_FLOATS);
     at += this.meta.byteLength;
     this.control = new Int32Array(buffer, at, CONTROL_WORDS);
@@ -61,8 +67,6 @@ export class CothreadRing {
     this.submittedRing = new Int32Array(buffer, at, SLOT_COUNT);
     at += this.submittedRing.byteLength;
     this.completedRing = new Int32Array(buffer, at, SLOT_COUNT);
-    at += this.completedRing.byteLength;
-    this.data = new Uint8Array(buffer, at, SLOT_COUNT * SLOT_BYTES);
   }
 
   static bytes(): number {
@@ -126,3 +130,4 @@ export class CothreadRing {
     if (Atomics.load(this.control, asleep) !== 0) Atomics.notify(this.control, counter);
   }
 }
+

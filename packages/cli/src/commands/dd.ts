@@ -1,5 +1,5 @@
 import { createQcow2, defaultCreateOptions } from '@q/qcow2';
-import { isDiskError, type BlockDevice } from '@q/raw';
+import { alignedBytes, isDiskError, type BlockDevice } from '@q/raw';
 import { imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
 import { describeError, openErrorReason, openFailure } from '../describe-error.js';
@@ -84,7 +84,7 @@ async function createOutput(path: string, format: 'raw' | 'qcow2', size: number)
  */
 async function copyBlocks(input: BlockDevice, output: BlockDevice, from: number, length: number, blockSize: number): Promise<void> {
   const chunk = blockSize * Math.max(1, Math.floor(CHUNK_TARGET / blockSize));
-  const buffer = new Uint8Array(Math.min(chunk, Math.max(length, 0)));
+  const buffer = alignedBytes(Math.min(chunk, Math.max(length, 0)));
   for (let done = 0; done < length; done += chunk) {
     const part = buffer.subarray(0, Math.min(chunk, length - done));
     const at = from + done;
