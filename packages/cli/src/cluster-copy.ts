@@ -1,5 +1,5 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
-import { alignedBytes, type BlockDevice } from '@q/raw';
+import type { BlockDevice } from '@q/raw';
 import type { CompressPool } from './compress-pool.js';
 import { isAllZero } from './zero-detect.js';
 
@@ -109,7 +109,7 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
           kinds.push(classify(extents, next, from, to, options));
         }
         while (inFlight.length >= options.parallel) await drainOne();
-        const buffer = free.pop() ?? chunkBuffer(chunkBytes, options.pool !== undefined);
+        const buffer = free.pop() ?? new ArrayBuffer(chunkBytes);
         const task = prepare(source, { firstCluster, kinds, buffer }, options);
         // Settled in order by drainOne; a failure meanwhile must not count as unhandled.
         task.catch(() => undefined);
@@ -142,16 +142,6 @@ function classify(extents: ChainExtent[], first: number, from: number, to: numbe
   }
   if (allZero && options.sparseBytes !== 0) return 'skip';
   return 'read';
-}
-
-/**
- * A chunk's buffer: page-aligned where it stays on this thread (reads into it are the kernel's fast copy, see
- * alignedBytes); an ordinary ArrayBuffer where it travels to the compression workers, since a WebAssembly memory's
- * buffer cannot be transferred.
- */
-function chunkBuffer(bytes: number, transferred: boolean): ArrayBuffer {
-  if (transferred || bytes % 65536 !== 0) return new ArrayBuffer(bytes);
-  return alignedBytes(bytes).buffer as ArrayBuffer;
 }
 
 /** Reads a chunk's clusters, turns all-zero ones into holes (or zero clusters) and compresses the rest. */

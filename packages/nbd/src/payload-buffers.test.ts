@@ -14,6 +14,10 @@ describe('PayloadBuffers', () => {
     const second = pool.take((1 << 20) - 512)!;
     expect(second.length).toBe((1 << 20) - 512);
     expect(second.buffer).toBe(first.buffer);
+    // The same place in it (page-aligned, see alignedBytes), and the whole capacity again when it fits.
+    expect(second.byteOffset).toBe(first.byteOffset);
+    pool.give(second);
+    expect(pool.take(1 << 20)!.length).toBe(1 << 20);
     // A different class gets a buffer of its own.
     expect(pool.take(128 * 1024)!.buffer).not.toBe(first.buffer);
   });

@@ -14,7 +14,8 @@ export const POOLED_PAYLOAD = 64 * 1024;
  * client that once sent huge writes does not pin that memory for the connection's life.
  */
 export class PayloadBuffers {
-  private readonly free = new Map<number, ArrayBuffer[]>();
+  /** Whole buffers (views of `capacity` bytes) by capacity. */
+  private readonly free = new Map<number, Uint8Array[]>();
   private kept = 0;
 
   constructor(private readonly maxKept: number) {}
@@ -27,7 +28,7 @@ export class PayloadBuffers {
     // Page-aligned: a READ reply is a read from the page cache into it, which the kernel copies 4x faster there.
     if (reused === undefined) return alignedBytes(capacity).subarray(0, length);
     this.kept -= capacity;
-    return new Uint8Array(reused, 0, length);
+    return reused.subarray(0, length);
   }
 
   /**
@@ -35,11 +36,13 @@ export class PayloadBuffers {
    * have parts of its I/O running on the buffer, so its caller must not give it back.
    */
   give(payload: Uint8Array): void {
-    const capacity = payload.buffer.byteLength;
+    // The view runs from where `take` started it to the end of its array (alignedBytes: exactly the capacity).
+    const capacity = payload.buffer.byteLength - payload.byteOffset;
     if (this.kept + capacity > this.maxKept) return;
+    const whole = new Uint8Array(payload.buffer, payload.byteOffset, capacity);
     const list = this.free.get(capacity);
-    if (list === undefined) this.free.set(capacity, [payload.buffer as ArrayBuffer]);
-    else list.push(payload.buffer as ArrayBuffer);
+    if (list === undefined) this.free.set(capacity, [whole]);
+    else list.push(whole);
     this.kept += capacity;
   }
 }

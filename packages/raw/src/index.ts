@@ -1,7 +1,7 @@
 export { DiskError, isDiskError, hex, type DiskErrorCode, type DiskErrorOptions, type DiskErrorReason } from './errors.js';
 export { readExact, readPadded, type BlockFile, type BlockFileCapabilities, type FileRun } from './block-file.js';
 export { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
-export { alignedBytes, alignedSharedBuffer, ALIGNED_MIN_BYTES } from './aligned-bytes.js';
+export { alignedBytes, ALIGNED_MIN_BYTES, ALIGNED_VIEW_OFFSET } from './aligned-bytes.js';
 export { MemoryBlockFile } from './memory-file.js';
 export type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 export { routeStore } from './store-router.js';

@@ -1,4 +1,4 @@
-import { alignedSharedBuffer } from '@q/raw';
+import { ALIGNED_VIEW_OFFSET } from '@q/raw';
 
 /**
  * The shared memory between a cothread disk (the event loop's side) and its worker: request slots, each with a
@@ -44,6 +44,11 @@ export const STATUS_MESSAGE = 1;
 
 /** Per slot: op, flags, status, and offset/length as float64 (exact up to 2^53). */
 const META_FLOATS = 4;
+/**
+ * Where the data areas start: after the words above, at the offset that puts them on a page in memory from
+ * glibc's malloc (alignedBytes in @q/raw), where the kernel copies reads from the page cache into them fastest.
+ */
+const DATA_OFFSET = ALIGNED_VIEW_OFFSET;
 
 export class CothreadRing {
   readonly buffer: SharedArrayBuffer;
@@ -53,13 +58,9 @@ export class CothreadRing {
   private readonly meta: Float64Array;
   private readonly data: Uint8Array;
 
-  constructor(buffer: SharedArrayBuffer = alignedSharedBuffer(CothreadRing.bytes())) {
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(CothreadRing.bytes())) {
     this.buffer = buffer;
-    // The data areas first: in a page-aligned memory every slot starts on a page, where reads from the page
-    // cache into it are the kernel's fast copy (see alignedBytes in @q/raw).
     let at = 0;
-    this.data = new Uint8Array(buffer, at, SLOT_COUNT * SLOT_BYTES);
-    at += this.data.byteLength;
     this.meta = new Float64Array(buffer, at, SLOT_COUNT * META_FLOATS);
     at += this.meta.byteLength;
     this.control = new Int32Array(buffer, at, CONTROL_WORDS);
@@ -67,10 +68,11 @@ export class CothreadRing {
     this.submittedRing = new Int32Array(buffer, at, SLOT_COUNT);
     at += this.submittedRing.byteLength;
     this.completedRing = new Int32Array(buffer, at, SLOT_COUNT);
+    this.data = new Uint8Array(buffer, DATA_OFFSET, SLOT_COUNT * SLOT_BYTES);
   }
 
   static bytes(): number {
-    return SLOT_COUNT * (META_FLOATS * 8 + 8 + SLOT_BYTES) + CONTROL_WORDS * 4;
+    return DATA_OFFSET + SLOT_COUNT * SLOT_BYTES;
   }
 
   /** The slot's data area, `length` bytes of it. */
@@ -130,4 +132,3 @@ export class CothreadRing {
     if (Atomics.load(this.control, asleep) !== 0) Atomics.notify(this.control, counter);
   }
 }
-
