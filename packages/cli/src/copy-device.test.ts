@@ -61,4 +61,39 @@ describe('copyDevice', () => {
     expect([...reads].sort((a, b) => a[0] - b[0])).toEqual(Array.from({ length: 4 }, (_, i) => [i * 4 * MiB, 4 * MiB]));
     for (let mib = 0; mib < 16; mib++) expect(target.bytes[mib * MiB + 12345]).toBe(mib);
   });
+
+  it('looks allocation up in 64 MiB windows after a window of many extents, and still copies every byte', async () => {
+    // 1.5 GiB of 64 KiB extents, data and zeros by turns: 16384 extents in the first GiB.
+    const size = 1536 * MiB;
+    const step = 64 * 1024;
+    const asked: Array<[number, number]> = [];
+    const source: BlockDevice = {
+      ...device([]),
+      size,
+      read: async () => undefined,
+      blockStatus: async (offset, length) => {
+        asked.push([offset, length]);
+        const out: BlockStatus[] = [];
+        for (let at = offset; at < offset + length; at += step) out.push({ offset: at, length: step, kind: (at / step) % 2 === 0 ? 'data' : 'zero' });
+        return out;
+      },
+    };
+    const covered: Array<[number, number]> = [];
+    const target: RawTarget = {
+      ordered: false,
+      write: async (src, offset) => void covered.push([offset, src.length]),
+      zero: async (offset, length) => void covered.push([offset, length]),
+      close: async () => undefined,
+    };
+    await copyDevice(source, target, { parallel: 4, chunkBytes: 4 * MiB });
+    expect(asked[0]).toEqual([0, 1024 * MiB]);
+    expect(asked.slice(1)).toEqual(Array.from({ length: 8 }, (_, i) => [1024 * MiB + i * 64 * MiB, 64 * MiB]));
+    covered.sort((a, b) => a[0] - b[0]);
+    let end = 0;
+    for (const [offset, length] of covered) {
+      expect(offset).toBe(end);
+      end = offset + length;
+    }
+    expect(end).toBe(size);
+  });
 });
