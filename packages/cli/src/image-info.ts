@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { stat } from 'node:fs';
 import {
   AUTOCLEAR_DATA_FILE_RAW,
   BITMAP_FLAG_AUTO,
@@ -93,11 +93,10 @@ export function layerPath(device: BlockDevice): string {
   return device.name;
 }
 
-/** Bytes the file occupies on disk (allocated blocks), as qemu-img's actual-size. */
-async function actualSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).blocks * 512;
-  } catch {
-    return undefined;
-  }
+/**
+ * Bytes the file occupies on disk (allocated blocks), as qemu-img's actual-size. node:fs's callback stat: loading
+ * node:fs/promises costs `qcow info` 4-5 ms at start.
+ */
+function actualSize(path: string): Promise<number | undefined> {
+  return new Promise((resolve) => stat(path, (error, stats) => resolve(error === null ? stats.blocks * 512 : undefined)));
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QCOW_CLI, qemuImg, qemuIo, runBytes, scratch, type Scratch } from '@q/test-support';
@@ -72,6 +73,17 @@ describe('qcow convert output', () => {
       for (const im of images) await expectSameRaw(s, im.path, { qcowArgs: ['-m', m, ...(im.args ?? [])], qemuArgs: im.args ?? [] });
     });
   }
+
+  it('a reader that closes the pipe early (`| head -c`) ends the copy quietly with exit 0', () => {
+    const big = s.path('big.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', big, '64M']);
+    qemuIo(big, ['write -P 0x31 0 64M']);
+    // bash's PIPESTATUS gives qcow's exit code, not head's.
+    const script = `"$0" "$1" convert -O raw "$2" - | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`;
+    const piped = spawnSync('bash', ['-c', script, process.execPath, QCOW_CLI, big], { encoding: 'utf8' });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toBe('');
+  });
 
   it('-f raw reads a qcow2 file as its raw bytes, like qemu-img -f raw', async () => {
     for (const im of images) await expectSameRaw(s, im.path, { qcowArgs: ['-f', 'raw'], qemuArgs: ['-f', 'raw'] });

@@ -14,6 +14,7 @@ import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.j
 import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
 import { targetChunkBytes } from '../copy-chunks.js';
+import { holdYoungGeneration } from '../tier-up-budget.js';
 
 // Plain data in chunks sized for the target (copy-chunks.ts; 8 in flight of 4 MiB is 32 MiB). Compressed data goes
 // in 256 KiB reads (copy-device.ts: 8 buffers of 1 MiB and their scratch were 19 of the 27 MiB of arrays at the peak).
@@ -121,6 +122,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     target = toStdout
       ? streamTarget(process.stdout)
       : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe' });
+    await holdYoungGeneration();
     await copyDevice(device, target, { parallel, chunkBytes: targetChunkBytes(destination, toStdout), compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress });
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
