@@ -1,7 +1,7 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratch, type Scratch } from '@q/test-support';
+import { qemuImg, run, scratch, type Scratch } from '@q/test-support';
 import { expectTwins, guestRaw, mapShape, prepare, sameBytes, sameContent, twin, type Setup } from './chain-twins.js';
 
 // `qcow commit` against `qemu-img commit` on copies of the same chains: the base must then read as the top read
@@ -87,4 +87,26 @@ describe('qcow commit, as qemu-img commit', () => {
       for (const other of c.others ?? []) expect(sameBytes(join(t.mine, other), join(input, `${other}.saved`)), other).toBe(true);
     });
   }
+
+  it('data over a hole in the overlay file is copied as data (zeros), as qemu-img copies it', () => {
+    const input = prepare(s, {
+      create: [
+        ['-f', 'qcow2', 'base.qcow2', '8M'],
+        ['-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2', '8M'],
+      ],
+      io: [['top.qcow2', 'write -P 0x21 0 1M', 'write -P 0x22 1M 1M']],
+    });
+    // The first MiB's clusters stay allocated in the top, but their bytes become a hole: qemu-img map says zero
+    // and data there, and qemu-img commit writes them into the base as data.
+    const entries = JSON.parse(qemuImg(['map', '--output=json', 'top.qcow2'], { cwd: input })) as Array<{ start: number; offset?: number }>;
+    const host = entries.find((entry) => entry.start === 0)?.offset;
+    expect(host).toBeDefined();
+    const punched = run('fallocate', ['-p', '-o', String(host), '-l', String(1024 * 1024), 'top.qcow2'], { cwd: input });
+    expect(punched.status, punched.stderr).toBe(0);
+    expect(mapShape(input, 'top.qcow2')[0]).toMatchObject({ start: 0, zero: true, data: true });
+    const t = twin(s, input, ['commit', 'top.qcow2']);
+    expect(t.theirs.status, t.theirs.stderr).toBe(0);
+    expectTwins(t, [{ name: 'base.qcow2' }, { name: 'top.qcow2' }]);
+    expect(mapShape(t.mine, 'base.qcow2')[0]).toMatchObject({ start: 0, length: 2 * 1024 * 1024, zero: false, data: true });
+  });
 });

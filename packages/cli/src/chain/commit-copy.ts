@@ -78,7 +78,9 @@ export async function commitDown(top: BlockDevice, baseDepth: number, target: Co
         done += extent.length;
         continue;
       }
-      if (!extent.zero) {
+      // Data over a hole of the host file reads as zeros, but it is data: qemu-img commit reads and writes it, so
+      // the base gets data clusters there too (a zero write would leave zero clusters where QEMU's has data).
+      if (!extent.zero || extent.data) {
         for (const [start, stop] of splitRange(extent.offset, end, CHUNK_BYTES)) jobs.push({ start, end: stop, zero: false });
         continue;
       }
