@@ -55,7 +55,7 @@ export {
   encodeCompressedDescriptor,
   type CompressedDescriptorFields,
 } from './compressed-descriptor.js';
-export { getRefcount, getRefcountExact, setRefcount, maxRefcount } from './refcount-block.js';
+export { getRefcount, getRefcountExact, setRefcount, maxRefcount, findZeroRefcount } from './refcount-block.js';
 export {
   decodeRefcountTable,
   encodeRefcountTable,

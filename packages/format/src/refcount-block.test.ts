@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { view } from './bytes.js';
 import { decodeHeader } from './header.js';
-import { getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
+import { findZeroRefcount, getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
 import { fixtureBytes } from './test-fixtures.js';
 
 /** The first refcount block of a fixture. */
@@ -50,6 +50,36 @@ describe('refcount blocks written by qemu-img', () => {
       expect(getRefcount(block, 4, order)).toBe(1);
       expect(getRefcount(block, 5, order)).toBe(0);
       if (order < 6) expect(() => setRefcount(block, 0, order, max + 1)).toThrow(/does not fit/);
+    }
+  });
+
+  it('writes big-endian bytes at 8 bits and more, as a DataView would', () => {
+    const values: Array<[number, number]> = [[3, 0xab], [4, 0xbeef], [5, 0xdeadbeef], [6, 2 ** 53 - 1]];
+    for (const [order, value] of values) {
+      const block = new Uint8Array(32);
+      setRefcount(block, 1, order, value);
+      const bytes = 1 << (order - 3);
+      const expected = new DataView(new ArrayBuffer(8));
+      expected.setBigUint64(0, BigInt(value));
+      expect(Array.from(block.subarray(bytes, 2 * bytes)), `order ${order}`).toEqual(Array.from(new Uint8Array(expected.buffer, 8 - bytes)));
+    }
+  });
+
+  it('finds the first zero refcount from an index on, at every width', () => {
+    for (let order = 0; order <= 6; order++) {
+      const block = new Uint8Array(64);
+      const entries = (64 * 8) >> order;
+      for (let i = 0; i < entries; i++) setRefcount(block, i, order, 1);
+      expect(findZeroRefcount(block, 0, entries, order), `order ${order}: full`).toBe(-1);
+      setRefcount(block, 2, order, 0);
+      setRefcount(block, entries - 1, order, 0);
+      expect(findZeroRefcount(block, 0, entries, order), `order ${order}`).toBe(2);
+      expect(findZeroRefcount(block, 3, entries, order), `order ${order}`).toBe(entries - 1);
+      // A count of 256 has a zero low byte: only a whole entry of zeros is free.
+      if (order >= 4) {
+        setRefcount(block, 2, order, 256);
+        expect(findZeroRefcount(block, 0, entries, order), `order ${order}`).toBe(entries - 1);
+      }
     }
   });
 });

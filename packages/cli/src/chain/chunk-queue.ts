@@ -9,22 +9,33 @@ export function splitRange(start: number, end: number, chunk: number): Array<[nu
   return parts;
 }
 
-/** Runs `work` over `items` with at most `parallel` in flight; the first failure stops new work and is thrown. */
-export async function runQueue<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
+/**
+ * Runs `work` over `items` with at most `parallel` in flight; the first failure stops new work and is thrown.
+ * `items` may be an async iterable, which the workers draw from as they go: work starts on the first items while
+ * the rest are still being found.
+ */
+export async function runQueue<T>(items: readonly T[] | AsyncIterable<T>, parallel: number, work: (item: T) => Promise<void>): Promise<void> {
+  const source = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : arrayIterator(items);
   let failed = false;
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
+    while (!failed) {
+      // An async generator answers overlapping next() calls in turn: each item goes to one worker.
+      const next = await source.next();
+      if (next.done === true) return;
       try {
-        await work(item);
+        await work(next.value);
       } catch (error) {
         failed = true;
         throw error;
       }
     }
   };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(parallel, items.length) }, worker));
+  const results = await Promise.allSettled(Array.from({ length: parallel }, worker));
   const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (rejected !== undefined) throw rejected.reason;
+}
+
+function arrayIterator<T>(items: readonly T[]): AsyncIterator<T> {
+  let next = 0;
+  return { next: async () => (next < items.length ? { done: false, value: items[next++]! } : { done: true, value: undefined }) };
 }
