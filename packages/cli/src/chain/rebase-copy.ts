@@ -37,24 +37,34 @@ export interface RebaseCopyOptions {
  * leaves the same clusters (subclusters) allocated with the same bytes.
  */
 export async function copyDifferences(options: RebaseCopyOptions): Promise<void> {
-  const { overlay } = options;
-  const size = overlay.size;
-  const chunks: Array<[number, number]> = [];
+  const size = options.overlay.size;
   let done = 0;
-  for (let window = 0; window < size; window += STATUS_WINDOW) {
-    for (const status of await overlay.blockStatus(window, Math.min(STATUS_WINDOW, size - window))) {
-      if (status.kind === 'unallocated') chunks.push(...splitRange(status.offset, status.offset + status.length, CHUNK_BYTES));
-      else done += status.length;
-    }
-  }
-  options.onProgress?.(done, size);
+  const progress = (bytes: number): void => {
+    done += bytes;
+    options.onProgress?.(done, size);
+  };
+  options.onProgress?.(0, size);
   const pool = new BufferPool(CHUNK_BYTES);
   const zeros = new Uint8Array(CHUNK_BYTES);
-  await runQueue(chunks, PARALLEL, async ([start, end]) => {
+  await runQueue(unallocatedChunks(options.overlay, progress), PARALLEL, async ([start, end]) => {
     await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, start, end, { oldBuffer, newBuffer, zeros })));
-    done += end - start;
-    options.onProgress?.(done, size);
+    progress(end - start);
   });
+}
+
+/**
+ * The chunks of what the overlay leaves to its backing file, window by window as its allocation is looked up: the
+ * comparing starts on the first window, and memory follows a window, not the disk (all of a 1 TiB overlay's
+ * chunks at once were a million tuples). Allocated ranges are only counted as done.
+ */
+async function* unallocatedChunks(overlay: BlockDevice, allocated: (bytes: number) => void): AsyncGenerator<[number, number]> {
+  const size = overlay.size;
+  for (let window = 0; window < size; window += STATUS_WINDOW) {
+    for (const status of await overlay.blockStatus(window, Math.min(STATUS_WINDOW, size - window))) {
+      if (status.kind === 'unallocated') yield* splitRange(status.offset, status.offset + status.length, CHUNK_BYTES);
+      else allocated(status.length);
+    }
+  }
 }
 
 /** A chunk's reusable buffers: one per side, and zeros (never written) for a side that reads as zeros. */
