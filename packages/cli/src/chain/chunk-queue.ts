@@ -10,12 +10,11 @@ export function splitRange(start: number, end: number, chunk: number): Array<[nu
 }
 
 /**
- * Runs `work` over `items` with at most `parallel` in flight; the first failure stops new work and is thrown.
- * `items` may be an async iterable, which the workers draw from as they go: work starts on the first items while
- * the rest are still being found.
+ * Runs `work` over `items` with at most `parallel` in flight; the first failure stops new work and is thrown. The
+ * workers draw from `items` as they go: work starts on the first items while the rest are still being found.
  */
-export async function runQueue<T>(items: readonly T[] | AsyncIterable<T>, parallel: number, work: (item: T) => Promise<void>): Promise<void> {
-  const source = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : arrayIterator(items);
+export async function runQueue<T>(items: AsyncIterable<T>, parallel: number, work: (item: T) => Promise<void>): Promise<void> {
+  const source = items[Symbol.asyncIterator]();
   let failed = false;
   const worker = async (): Promise<void> => {
     while (!failed) {
@@ -33,9 +32,4 @@ export async function runQueue<T>(items: readonly T[] | AsyncIterable<T>, parall
   const results = await Promise.allSettled(Array.from({ length: parallel }, worker));
   const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (rejected !== undefined) throw rejected.reason;
-}
-
-function arrayIterator<T>(items: readonly T[]): AsyncIterator<T> {
-  let next = 0;
-  return { next: async () => (next < items.length ? { done: false, value: items[next++]! } : { done: true, value: undefined }) };
 }
