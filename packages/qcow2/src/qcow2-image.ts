@@ -11,12 +11,11 @@ import { GuestReader } from './guest-reader.js';
 import type { ImageMetadata } from './image-metadata.js';
 import { TrackedFile } from './tracked-file.js';
 import { CompressedWriter } from './compressed-write.js';
-import { growDisk } from './l1-growth.js';
 import { makeEmpty } from './make-empty.js';
-import { shrinkDisk } from './shrink-disk.js';
+import { resizeImage } from './resize-image.js';
 import { amendImage, type AmendChange, type AmendParts } from './amend.js';
 import { finishWrites } from './finish-writes.js';
-import { applySnapshot, createSnapshot, deleteSnapshot, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
+import { applySnapshot, createSnapshot, deleteSnapshot, snapshotParts, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
 import type { WritableParts } from './writable-parts.js';
 import type { PersistentBitmaps } from './persistent-bitmaps.js';
@@ -145,26 +144,8 @@ export class Qcow2Image implements BlockDevice {
     checkWritable(this);
     const target = Math.ceil(size / 512) * 512;
     const old = this.virtualSize;
-    const writer = this.writer!;
-
-    await this.changing(async () => {
-      // Shrinking releases clusters: writes still in the caches must be durable first.
-      if (target < old) await writer.writePath.flush();
-      await writer.lock.run(async () => {
-        // Each bitmap's table is sized by the disk: in_use while the size changes, stored at the new size after.
-        if (target !== old) await writer.bitmaps.beginResize();
-        if (target < old) await shrinkDisk({ ...writer.resizeParts, oldSize: old, mapper: this.mapper, l2Writer: writer.l2Writer, l2Cache: writer.l2Cache }, target);
-        else await growDisk(writer.resizeParts, target);
-        this.virtualSize = target;
-        if (target !== old) await writer.bitmaps.finishResize(target);
-        const mode = options.preallocation ?? 'off';
-        if (target > old && mode !== 'off') {
-          const { geometry } = this.metadata;
-          const parts = { file: this.file as TrackedFile, dataFile: this.dataFile, geometry, mapper: this.mapper, l2Writer: writer.l2Writer, refcounts: writer.refcounts };
-          await preallocate(parts, target, mode, Math.ceil(old / geometry.clusterSize));
-        }
-      });
-    });
+    const parts = { writer: this.writer!, file: this.file as TrackedFile, dataFile: this.dataFile, metadata: this.metadata, mapper: this.mapper };
+    await this.changing(() => resizeImage({ ...parts, setSize: (next) => (this.virtualSize = next) }, old, target, options.preallocation ?? 'off'));
   }
 
   /** Allocates every cluster of the disk (`qemu-img create -o preallocation=`); for freshly created images. */
@@ -334,23 +315,9 @@ export class Qcow2Image implements BlockDevice {
     let result: T | undefined;
     await this.changing(async () => {
       await writer.writePath.flush();
-      const { file, header, l1, refcounts, syncRefcounts } = writer.resizeParts;
-      const parts: SnapshotParts = {
-        imageName: this.name,
-        geometry: this.metadata.geometry,
-        mapper: this.mapper,
-        l2Cache: writer.l2Cache,
-        refcounts,
-        file,
-        header,
-        l1,
-        metadata: this.metadata,
-        regions: this.metadata.regions,
-        syncRefcounts,
-        deallocations: writer.deallocations,
-      };
+      const parts = snapshotParts(writer, { name: this.name, metadata: this.metadata, mapper: this.mapper });
       result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
-      this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, file.end);
+      this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, parts.file.end);
     });
     return result as T;
   }

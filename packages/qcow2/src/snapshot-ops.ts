@@ -9,6 +9,7 @@ import type { HeaderState } from './header-state.js';
 import type { ImageMetadata } from './image-metadata.js';
 import { adjustTree, l2Tables, recomputeCopied, type TreeParts } from './snapshot-tree.js';
 import type { TrackedFile } from './tracked-file.js';
+import type { WritableParts } from './writable-parts.js';
 
 export interface SnapshotParts extends TreeParts {
   file: TrackedFile;
@@ -20,6 +21,14 @@ export interface SnapshotParts extends TreeParts {
   syncRefcounts(): Promise<void>;
   /** Where the clusters an operation frees wait for their holes. */
   deallocations: DeallocationQueue;
+}
+
+/** The parts a snapshot operation works on, from a writable image's. */
+export function snapshotParts(writer: WritableParts, image: { name: string; metadata: ImageMetadata; mapper: TreeParts['mapper'] }): SnapshotParts {
+  const { file, header, l1, refcounts, syncRefcounts } = writer.resizeParts;
+  const { name: imageName, metadata, mapper } = image;
+  const { l2Cache, deallocations } = writer;
+  return { imageName, geometry: metadata.geometry, mapper, l2Cache, refcounts, file, header, l1, metadata, regions: metadata.regions, syncRefcounts, deallocations };
 }
 
 /**

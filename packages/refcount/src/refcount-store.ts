@@ -1,7 +1,7 @@
 import { TableCache } from '@q/cache';
-import { decodeRefcountTable, encodeRefcountTable, encodeRefcountTableEntry, findZeroRefcount, getRefcount, maxRefcount, setRefcount } from '@q/format';
+import { decodeRefcountTable, findZeroRefcount, getRefcount, maxRefcount, setRefcount } from '@q/format';
 import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
-import { planRefcountStructures, type StructurePlan } from './table-growth.js';
+import { writeStructures, writeTableEntry } from './structure-writer.js';
 
 export interface RefcountStoreOptions {
   file: BlockFile;
@@ -308,7 +308,7 @@ export class RefcountStore {
     for (const range of empty) {
       const blockOffset = this.table[range]!;
       const self = blockOffset / this.clusterSize;
-      await this.writeTableEntry(range, 0);
+      await writeTableEntry(this.file, this.tableOffset, range, 0);
       await this.file.flush();
       this.table[range] = 0;
       this.blocks.drop(blockOffset);
@@ -333,100 +333,39 @@ export class RefcountStore {
     return this.blocks.stats.dirty > 0;
   }
 
-  /**
-   * Creates refcount blocks for `ranges` (and a larger table when one is past its end) in a free area from
-   * `areaStart` on; the area counts itself. Order: the new blocks, and existing blocks counting the area, are
-   * written and synced before anything points at them; then the table entries (synced), or for a new table the
-   * header switch (synced by the callback), after which the old table is released.
-   */
+  /** Creates refcount blocks for `ranges` (and a larger table if needed) from `areaStart` on (structure-writer.ts). */
   private async addStructures(ranges: number[], areaStart: number): Promise<void> {
-    const order = this.options.refcountOrder;
-    let start = areaStart;
-    let plan: StructurePlan;
-    for (;;) {
-      plan = planRefcountStructures({
-        areaStart: start,
-        neededRanges: ranges,
+    const written = await writeStructures(
+      {
+        file: this.file,
         clusterSize: this.clusterSize,
         blockEntries: this.blockEntries,
+        refcountOrder: this.options.refcountOrder,
+        table: this.table,
+        tableOffset: this.tableOffset,
         tableClusters: this.tableClusters,
-        hasBlock: (r) => (this.table[r] ?? 0) !== 0,
-      });
-      // Clusters past the file end can still carry refcounts (an allocation a crash cut short): skip them.
-      let used = -1;
-      for (let cluster = start; cluster < plan.areaEnd && used < 0; cluster++) if ((await this.get(cluster)) !== 0) used = cluster;
-      if (used < 0) break;
-      start = used + 1;
-    }
-    const newBlocks = new Map(plan.blocks.map(({ range, cluster }) => [range, { cluster, bytes: new Uint8Array(this.clusterSize) }]));
-    for (let cluster = start; cluster < plan.areaEnd; cluster++) {
-      const fresh = newBlocks.get(Math.floor(cluster / this.blockEntries));
-      if (fresh === undefined) await this.set(cluster, 1);
-      else {
-        // Counted in a block that is not in the cache yet: tell the listener here, as set() would.
-        setRefcount(fresh.bytes, cluster % this.blockEntries, order, 1);
-        this.options.listener?.claimed(cluster);
-      }
-    }
-    for (const block of newBlocks.values()) await this.file.write(block.bytes, block.cluster * this.clusterSize);
-    const table = [...this.table];
-    for (const [range, block] of newBlocks) {
-      while (table.length <= range) table.push(0);
-      table[range] = block.cluster * this.clusterSize;
-    }
-    const added: Array<[number, number]> = [...newBlocks.values()].map((b) => [b.cluster * this.clusterSize, 1]);
-    const removed: Array<[number, number]> = [];
-    const oldTable = { offset: this.tableOffset, clusters: this.tableClusters };
-    if (plan.table === undefined) {
-      await this.blocks.flush();
-      await this.file.flush();
-      await this.linkBlocks(newBlocks);
-    } else {
-      const offset = plan.table.cluster * this.clusterSize;
-      await this.file.write(encodeRefcountTable(table, this.clusterSize, plan.table.clusters), offset);
-      await this.blocks.flush();
-      await this.file.flush();
-      await this.options.switchTable(offset, plan.table.clusters);
-      while (table.length < (plan.table.clusters * this.clusterSize) / 8) table.push(0);
-      this.tableOffset = offset;
-      this.tableClusters = plan.table.clusters;
-      added.push([offset, plan.table.clusters]);
-      removed.push([oldTable.offset, oldTable.clusters]);
-    }
-    this.table = table;
-    this.frontier = Math.max(this.frontier, plan.areaEnd);
-    for (const block of newBlocks.values()) await this.blocks.insertClean(block.cluster * this.clusterSize, block.bytes);
-    this.options.onMetadataChange?.({ added, removed });
-    if (plan.table !== undefined) {
+        get: (cluster) => this.get(cluster),
+        set: (cluster, value) => this.set(cluster, value),
+        flushBlocks: () => this.blocks.flush(),
+        switchTable: (offset, clusters) => this.options.switchTable(offset, clusters),
+        claimed: (cluster) => this.options.listener?.claimed(cluster),
+      },
+      ranges,
+      areaStart,
+    );
+    const { oldTable } = written;
+    this.table = written.table;
+    this.tableOffset = written.tableOffset;
+    this.tableClusters = written.tableClusters;
+    this.frontier = Math.max(this.frontier, written.areaEnd);
+    for (const block of written.blocks) await this.blocks.insertClean(block.offset, block.bytes);
+    const added: Array<[number, number]> = written.blocks.map((block) => [block.offset, 1]);
+    if (oldTable !== undefined) added.push([written.tableOffset, written.tableClusters]);
+    this.options.onMetadataChange?.({ added, removed: oldTable === undefined ? [] : [[oldTable.offset, oldTable.clusters]] });
+    if (oldTable !== undefined) {
       // Nothing points at the old table any more (the header switch is durable): its clusters are free.
       const first = oldTable.offset / this.clusterSize;
       for (let i = 0; i < oldTable.clusters; i++) await this.adjust(first + i, -1);
     }
-  }
-
-  /**
-   * Points the table at new blocks in waves, syncing after each: a block becomes reachable only once the block that
-   * counts it is (its own range, or one linked in an earlier wave). Otherwise a crash could keep the entry of a
-   * block whose own refcount lives in a block nothing points at yet: a referenced cluster with refcount 0. Blocks
-   * are placed in range order, so no two count each other and every wave makes progress.
-   */
-  private async linkBlocks(newBlocks: Map<number, { cluster: number }>): Promise<void> {
-    const pending = new Map(newBlocks);
-    while (pending.size > 0) {
-      const wave = [...pending].filter(([range, block]) => {
-        const counter = Math.floor(block.cluster / this.blockEntries);
-        return counter === range || !pending.has(counter);
-      });
-      if (wave.length === 0) throw new Error('refcount blocks count each other in a cycle');
-      for (const [range, block] of wave) {
-        await this.writeTableEntry(range, block.cluster * this.clusterSize);
-        pending.delete(range);
-      }
-      await this.file.flush();
-    }
-  }
-
-  private async writeTableEntry(range: number, blockOffset: number): Promise<void> {
-    await this.file.write(encodeRefcountTableEntry(blockOffset), this.tableOffset + range * 8);
   }
 }
