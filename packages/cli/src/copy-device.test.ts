@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BlockDevice, BlockStatus } from '@q/raw';
-import { copyDevice } from './copy-device.js';
+import { copyDevice, surveySource } from './copy-device.js';
 import type { RawTarget } from './raw-target.js';
 
 const MiB = 1024 * 1024;
@@ -46,6 +46,17 @@ function memoryTarget(size: number): RawTarget & { bytes: Uint8Array } {
 }
 
 describe('copyDevice', () => {
+  it('surveys whether the source stores data compressed, and copies with that survey', async () => {
+    expect((await surveySource(device([]))).compressed).toBe(true);
+    expect((await surveySource(device([], false))).compressed).toBe(false);
+    const reads: Array<[number, number]> = [];
+    const target = memoryTarget(16 * MiB);
+    const source = device(reads);
+    await copyDevice(source, target, { parallel: 2, chunkBytes: 4 * MiB, compressedChunkBytes: 2 * MiB }, await surveySource(source));
+    expect(reads.length).toBe(8);
+    for (let mib = 0; mib < 16; mib++) expect(target.bytes[mib * MiB + 12345]).toBe(mib);
+  });
+
   it('reads a source with compressed data in compressedChunkBytes pieces, its plain data too', async () => {
     const reads: Array<[number, number]> = [];
     const target = memoryTarget(16 * MiB);

@@ -1,4 +1,4 @@
-import { chainStatus } from '@q/backing';
+import { chainStatus, type ChainExtent } from '@q/backing';
 import { alignedBytes, type BlockDevice } from '@q/raw';
 import type { RawTarget } from './raw-target.js';
 
@@ -29,6 +29,21 @@ const STATUS_WINDOW = 2 ** 30;
 const DENSE_WINDOW = 2 ** 26;
 const DENSE_EXTENTS = 4096;
 
+/** What copyDevice learns first about a source: the allocation of its first window. */
+export interface SourceSurvey {
+  firstWindow: ChainExtent[];
+  /**
+   * Whether the first window stores data compressed: then the copy goes in compressedChunkBytes, and decompressing
+   * on this thread takes most of its time, so the target is better written from the thread pool (raw-target.ts).
+   */
+  compressed: boolean;
+}
+
+export async function surveySource(source: BlockDevice): Promise<SourceSurvey> {
+  const firstWindow = await chainStatus(source, 0, Math.min(STATUS_WINDOW, source.size));
+  return { firstWindow, compressed: firstWindow.some((extent) => extent.compressed) };
+}
+
 /** A place in the line of writers: wait for `ready`, write, then `release` (always, even after a failure). */
 interface Turn {
   ready: Promise<void>;
@@ -52,11 +67,11 @@ function turnQueue(): () => Turn {
  * time: concurrent writes into one file contend in the kernel and cost more than they overlap. A stream target
  * takes its turns in launch order (so bytes come out in order); a file takes them as reads finish.
  */
-export async function copyDevice(source: BlockDevice, target: RawTarget, options: CopyOptions): Promise<void> {
-  const firstWindow = await chainStatus(source, 0, Math.min(STATUS_WINDOW, source.size));
+export async function copyDevice(source: BlockDevice, target: RawTarget, options: CopyOptions, survey?: SourceSurvey): Promise<void> {
+  const { firstWindow, compressed } = survey ?? (await surveySource(source));
   // A source with compressed data (qemu-img convert -c writes some clusters plain, where compressing saved
   // nothing) goes in small chunks throughout, so every chunk buffer stays small.
-  const chunkBytes = firstWindow.some((extent) => extent.compressed) ? Math.min(options.chunkBytes, options.compressedChunkBytes ?? Infinity) : options.chunkBytes;
+  const chunkBytes = compressed ? Math.min(options.chunkBytes, options.compressedChunkBytes ?? Infinity) : options.chunkBytes;
   // Chunk buffers are reused: allocating megabytes per chunk costs page faults and zero-filling on every read.
   // Page-aligned: the kernel copies reads from the page cache into them at full speed (alignedBytes).
   const buffers = Array.from({ length: options.parallel }, () => alignedBytes(chunkBytes));

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
-import { cliBlockingStore } from './cli-store.js';
+import { cliBlockingStore, cliStore } from './cli-store.js';
 import { dataRuns } from './zero-detect.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
@@ -28,6 +28,13 @@ export interface RawFileTargetOptions {
   sparse: boolean;
   /** Make the file durable (fdatasync) at close: every cache mode but qemu-img convert's default, unsafe. */
   sync: boolean;
+  /**
+   * Write with blocking calls on this thread (cliBlockingStore: cheaper than a trip to the thread pool when this
+   * thread has little else to do), or from the pool, for a source whose decompression keeps this thread busy: the
+   * writes then run beside it. convert -O raw of the 2 GiB zstd image: 2.05 -> 1.91 s in /dev/shm, 2.28 -> 2.06 s
+   * on ext4; zlib in /dev/shm 2.89 -> 2.61 s (medians of 5, 5, 3).
+   */
+  blocking: boolean;
 }
 
 /**
@@ -38,7 +45,7 @@ export interface RawFileTargetOptions {
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
   const readsZeros = !existing || options.targetIsZero === true;
-  const file: BlockFile = await cliBlockingStore().open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
+  const file: BlockFile = await (options.blocking ? cliBlockingStore() : cliStore()).open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {

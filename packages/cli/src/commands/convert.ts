@@ -9,7 +9,7 @@ import type { BlockDevice } from '@q/raw';
 import type { BitmapInfo, Qcow2Image } from '@q/qcow2';
 import { LOCK_USERS } from '@q/vkd';
 import { openImage, parseSnapshotParam } from '../open-source.js';
-import { copyDevice } from '../copy-device.js';
+import { copyDevice, surveySource } from '../copy-device.js';
 import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
@@ -119,11 +119,12 @@ export async function convertCommand(args: string[]): Promise<number> {
   }
   let target: RawTarget | undefined;
   try {
+    const survey = await surveySource(device);
     target = toStdout
       ? streamTarget(process.stdout)
-      : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe' });
+      : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe', blocking: !survey.compressed });
     await holdYoungGeneration();
-    await copyDevice(device, target, { parallel, chunkBytes: targetChunkBytes(destination, toStdout), compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress });
+    await copyDevice(device, target, { parallel, chunkBytes: targetChunkBytes(destination, toStdout), compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
