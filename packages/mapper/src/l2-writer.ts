@@ -125,6 +125,27 @@ export function referencedClusters(entry: L2Entry, geometry: Geometry): number[]
   return entry.hostOffset === 0 ? [] : [entry.hostOffset / geometry.clusterSize];
 }
 
+/**
+ * The host clusters every entry of an L2 table references (referencedClusters of each, in entry order), each entry
+ * decoded and checked by `decode`. An entry whose first word is 0 (host offset and flags) references nothing and is
+ * not decoded: most of an overlay's entries, and all of a sparse image's. One array for the table instead of one per
+ * entry, for callers that move the counts of thousands of clusters (emptying a committed overlay, snapshots).
+ */
+export function tableReferences(view: DataView, geometry: Geometry, decode: (view: DataView, index: number) => L2Entry): number[] {
+  const clusters: number[] = [];
+  for (let index = 0; index < geometry.l2Entries; index++) {
+    const at = index * geometry.l2EntryBytes;
+    if (view.getUint32(at) === 0 && view.getUint32(at + 4) === 0) continue;
+    const entry = decode(view, index);
+    if (!entry.compressed) {
+      if (entry.hostOffset !== 0 && !geometry.externalDataFile) clusters.push(entry.hostOffset / geometry.clusterSize);
+      continue;
+    }
+    for (const cluster of referencedClusters(entry, geometry)) clusters.push(cluster);
+  }
+  return clusters;
+}
+
 /** Subclusters `[first, last]` as a mask (bit n = subcluster n). */
 export function subclusterMask(first: number, last: number): number {
   const width = last - first + 1;

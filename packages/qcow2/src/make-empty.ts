@@ -1,5 +1,5 @@
 import type { TableCache } from '@q/cache';
-import { referencedClusters, type ClusterMapper } from '@q/mapper';
+import { tableReferences, type ClusterMapper } from '@q/mapper';
 import type { ResizeParts } from './l1-growth.js';
 
 /** What emptying needs: the resize parts (file, L1, refcounts, regions) and the table cache and mapper. */
@@ -45,13 +45,7 @@ export async function makeEmpty(parts: MakeEmptyParts): Promise<number> {
       metadata.remove(offset, geometry.clusterSize);
       const table = tables[i]!;
       const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-      for (let entry = 0; entry < geometry.l2Entries; entry++) {
-        // An entry whose first word is 0 references no cluster (its host offset and flags live there, an
-        // extended entry's bitmap after it): most of an overlay's entries, not worth decoding.
-        const at = entry * geometry.l2EntryBytes;
-        if (view.getUint32(at) === 0 && view.getUint32(at + 4) === 0) continue;
-        for (const cluster of referencedClusters(mapper.decodeEntry(view, entry), geometry)) await refcounts.adjust(cluster, -1);
-      }
+      await refcounts.adjustEach(tableReferences(view, geometry, (at, index) => mapper.decodeEntry(at, index)), -1);
       await refcounts.adjust(offset / geometry.clusterSize, -1);
     }
     dropped += step.length;

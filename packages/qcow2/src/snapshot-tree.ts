@@ -1,5 +1,5 @@
 import { setL1EntryCopied, setL2EntryCopied, type Geometry } from '@q/format';
-import { L1Table, referencedClusters, type ClusterMapper } from '@q/mapper';
+import { L1Table, referencedClusters, tableReferences, type ClusterMapper } from '@q/mapper';
 import type { TableCache } from '@q/cache';
 import type { RefcountStore } from '@q/refcount';
 
@@ -37,9 +37,7 @@ export async function adjustTree(parts: TreeParts, l1: Uint8Array, delta: 1 | -1
   for (const [l1Index, offset] of l2Tables(new L1Table(l1, 0, geometry.clusterSize, parts.imageName))) {
     const table = parts.l2Cache.peek(offset) ?? (await mapper.loadL2(offset, l1Index));
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    for (let index = 0; index < geometry.l2Entries; index++) {
-      for (const cluster of referencedClusters(mapper.decodeEntry(view, index), geometry)) await refcounts.adjust(cluster, delta);
-    }
+    await refcounts.adjustEach(tableReferences(view, geometry, (at, index) => mapper.decodeEntry(at, index)), delta);
     if ((await refcounts.adjust(offset / geometry.clusterSize, delta)) === 0) freed.push(offset);
   }
   return freed;

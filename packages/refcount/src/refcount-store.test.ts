@@ -102,6 +102,22 @@ describe('RefcountStore', () => {
     await expect(store.adjust(0, 1)).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
   });
 
+  it('adjusts a list of clusters in order, across blocks cached and not, stopping at the first bad count', async () => {
+    // 512-byte clusters with 64-bit refcounts: a block covers 64 clusters, so the run spans several blocks.
+    const file = freshFile(9, 6);
+    const { store } = await openStore(file, 9, 6);
+    await store.allocate(200); // clusters 3-202
+    await store.flush();
+    const reopened = await openStore(file, 9, 6); // nothing cached: each block is loaded on the way
+    await reopened.store.adjustEach([120], 1);
+    await reopened.store.adjustEach([10, 150, 120, 199], -1);
+    expect(await Promise.all([10, 120, 150, 199].map((c) => reopened.store.get(c)))).toEqual([0, 1, 0, 0]);
+    // Cluster 11 is adjusted, then 10 would go below zero: 12 is never reached.
+    await expect(reopened.store.adjustEach([11, 10, 12], -1)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    expect([await reopened.store.get(11), await reopened.store.get(12)]).toEqual([0, 1]);
+    expect(reopened.events).toEqual(['-10', '-150', '-199', '-11']);
+  });
+
   it('creates blocks that count themselves and grows the table crash-safely', async () => {
     // 512-byte clusters with 64-bit refcounts: a block covers 64 clusters, the one-cluster table 64 blocks.
     const file = freshFile(9, 6);

@@ -116,12 +116,35 @@ export class RefcountStore {
     // The cached block's count, read and written without a round through the promise queue (a release of a
     // committed overlay adjusts tens of thousands of clusters in a row).
     const cached = this.cachedBlock(cluster);
-    const current = cached === undefined ? await this.get(cluster) : getRefcount(cached.block, cluster % this.blockEntries, this.options.refcountOrder);
+    if (cached !== undefined) return this.adjustIn(cached.block, cached.offset, cluster, delta);
+    const next = this.checkedCount(cluster, await this.get(cluster), delta);
+    await this.set(cluster, next);
+    return next;
+  }
+
+  /**
+   * `adjust` of each cluster in turn, same checks, same order (a failure leaves the ones before it adjusted). Only a
+   * block missing from the cache is waited for: emptying a committed overlay or snapshotting an image moves
+   * thousands of counts per L2 table, and an await for each measured as much as the rest of the work.
+   */
+  async adjustEach(clusters: readonly number[], delta: number): Promise<void> {
+    for (const cluster of clusters) {
+      const cached = this.cachedBlock(cluster);
+      if (cached === undefined) await this.adjust(cluster, delta);
+      else this.adjustIn(cached.block, cached.offset, cluster, delta);
+    }
+  }
+
+  private adjustIn(block: Uint8Array, blockOffset: number, cluster: number, delta: number): number {
+    const next = this.checkedCount(cluster, getRefcount(block, cluster % this.blockEntries, this.options.refcountOrder), delta);
+    this.setIn(block, blockOffset, cluster, next);
+    return next;
+  }
+
+  private checkedCount(cluster: number, current: number, delta: number): number {
     const next = current + delta;
     if (next < 0) throw new DiskError('E_CORRUPT', `refcount of cluster ${cluster} would drop below zero`, { file: this.file.name });
     if (next > this.max) throw new DiskError('E_TOO_LARGE', `refcount of cluster ${cluster} would exceed ${this.max}`, { file: this.file.name });
-    if (cached === undefined) await this.set(cluster, next);
-    else this.setIn(cached.block, cached.offset, cluster, next);
     return next;
   }
 
