@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCertificates, startNginx, type NginxServer } from '@q/http/testing';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   qemuIo(at('big.qcow2'), ['write -P 0x44 0 64M']);
   const certificates = await makeTestCertificates(dir.path('.'));
   env = { NODE_EXTRA_CA_CERTS: certificates.ca };
-  server = await startNginx({ root, tls: certificates, serverDirectives: `location /slow/ { alias ${root}/; limit_rate 4m; }\n    location /norange/ { alias ${root}/; max_ranges 0; }` });
+  server = await startNginx({ root, tls: certificates, serverDirectives: `location /slow/ { alias ${root}/; limit_rate 1m; }\n    location /norange/ { alias ${root}/; max_ranges 0; }` });
   url = (name) => `${server.url}${name}`;
 });
 
@@ -112,15 +112,16 @@ describe('http(s) names', () => {
   });
 
   it('an image that changes on the server mid-read is a clear one-line error, never mixed bytes', async () => {
-    const out = dir.path('big.raw');
-    const child = qcowAsync(['convert', '-O', 'raw', url('slow/big.qcow2'), out]);
-    // Once the copy is under way (nginx sends 4 MiB/s), the file is replaced by one with other bytes.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // The replacement is ready before the copy starts, so swapping it in is one rename: the copy (nginx sends
+    // 1 MiB/s per connection, the reader keeps 4 requests in flight, so 64 MiB take >= 16 s) cannot outrun it.
     const replacement = dir.path('big-new.qcow2');
     qemuImg(['create', '-q', '-f', 'qcow2', replacement, '64M']);
     qemuIo(replacement, ['write -P 0x99 0 64M']);
     const later = new Date(Date.now() + 60_000);
     utimesSync(replacement, later, later);
+    const out = dir.path('big.raw');
+    const child = qcowAsync(['convert', '-O', 'raw', url('slow/big.qcow2'), out]);
+    await untilDataIn(out);
     renameSync(replacement, join(root, 'big.qcow2'));
     const result = await child;
     expect(result.status).not.toBe(0);
@@ -152,6 +153,16 @@ describe('http(s) names', () => {
   });
 });
 
+
+/** Resolves once guest bytes have landed in `path` (blocks allocated in the sparse raw output): the copy is under way. */
+async function untilDataIn(path: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (existsSync(path) && statSync(path).blocks > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no data reached ${path} within 30 s`);
+}
 
 function qcowAsync(args: readonly string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
