@@ -62,10 +62,16 @@ export async function recomputeCopied(parts: TreeParts, l1: L1Table, allShared =
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     let changed = false;
     for (let index = 0; index < geometry.l2Entries; index++) {
+      const at = index * geometry.l2EntryBytes;
+      // An all-zero entry has no COPIED flag to change and names nothing (most of a sparse table).
+      if (view.getUint32(at) === 0 && view.getUint32(at + 4) === 0 && (!geometry.extendedL2 || (view.getUint32(at + 8) === 0 && view.getUint32(at + 12) === 0))) continue;
+      // Decoded even in a shared table: the walk checks every entry before the snapshot counts any of them.
       const entry = mapper.decodeEntry(view, index);
-      const clusters = referencedClusters(entry, geometry);
       let copied = false;
-      if (!entry.compressed && !tableShared && clusters.length === 1) copied = (await refcounts.get(clusters[0]!)) === 1;
+      if (!tableShared && !entry.compressed) {
+        const clusters = referencedClusters(entry, geometry);
+        if (clusters.length === 1) copied = (await refcounts.get(clusters[0]!)) === 1;
+      }
       if (setL2EntryCopied(view, index, copied, geometry)) changed = true;
     }
     if (changed) l2Cache.markDirty(offset);

@@ -116,6 +116,10 @@ describe('RefcountStore', () => {
     await expect(reopened.store.adjustEach([11, 10, 12], -1)).rejects.toMatchObject({ code: 'E_CORRUPT' });
     expect([await reopened.store.get(11), await reopened.store.get(12)]).toEqual([0, 1]);
     expect(reopened.events).toEqual(['-10', '-150', '-199', '-11']);
+    // The change made before the failure is kept in the block and written back with it.
+    await reopened.store.flush();
+    const again = await openStore(file, 9, 6);
+    expect([await again.store.get(11), await again.store.get(12), await again.store.get(120)]).toEqual([0, 1, 1]);
   });
 
   it('creates blocks that count themselves and grows the table crash-safely', async () => {

