@@ -62,9 +62,8 @@ export async function recomputeCopied(parts: TreeParts, l1: L1Table, allShared =
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     let changed = false;
     for (let index = 0; index < geometry.l2Entries; index++) {
-      const at = index * geometry.l2EntryBytes;
       // An all-zero entry has no COPIED flag to change and names nothing (most of a sparse table).
-      if (view.getUint32(at) === 0 && view.getUint32(at + 4) === 0 && (!geometry.extendedL2 || (view.getUint32(at + 8) === 0 && view.getUint32(at + 12) === 0))) continue;
+      if (isAllZero(view, index * geometry.l2EntryBytes, geometry.l2EntryBytes)) continue;
       // Decoded even in a shared table: the walk checks every entry before the snapshot counts any of them.
       const entry = mapper.decodeEntry(view, index);
       let copied = false;
@@ -77,4 +76,10 @@ export async function recomputeCopied(parts: TreeParts, l1: L1Table, allShared =
     if (changed) l2Cache.markDirty(offset);
   }
   return bytes;
+}
+
+/** Whether the `bytes` bytes of a table at `at` (a whole L2 entry, standard or extended) are all zero. */
+function isAllZero(view: DataView, at: number, bytes: number): boolean {
+  for (let word = at; word < at + bytes; word += 4) if (view.getUint32(word) !== 0) return false;
+  return true;
 }

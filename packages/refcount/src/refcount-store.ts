@@ -104,16 +104,15 @@ export class RefcountStore {
   async adjustEach(clusters: readonly number[], delta: number): Promise<void> {
     const order = this.options.refcountOrder;
     for (let next = 0; next < clusters.length; ) {
-      const range = Math.floor(clusters[next]! / this.blockEntries);
-      const offset = this.table[range] ?? 0;
-      const block = offset === 0 ? undefined : this.blocks.peek(offset);
-      if (block === undefined) {
+      const cached = this.cachedBlock(clusters[next]!);
+      if (cached === undefined) {
         await this.adjust(clusters[next]!, delta);
         next++;
         continue;
       }
       // The run of clusters this cached block counts: one lookup and one dirty mark for the run, not per cluster.
-      const first = range * this.blockEntries;
+      const { block, offset } = cached;
+      const first = Math.floor(clusters[next]! / this.blockEntries) * this.blockEntries;
       try {
         for (; next < clusters.length; next++) {
           const cluster = clusters[next]!;
