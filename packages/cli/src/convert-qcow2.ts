@@ -3,7 +3,7 @@ import { isDiskError, type BlockDevice } from '@q/raw';
 import type { CompressionType } from '@q/format';
 import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from './cli-store.js';
-import { targetChunkBytes } from './copy-chunks.js';
+import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from './copy-chunks.js';
 import { copyClusters, type ClusterSink } from './cluster-copy.js';
 import { deviceSink, sequentialSink } from './cluster-sinks.js';
 import type { CompressPool } from './compress-pool.js';
@@ -48,8 +48,9 @@ export async function convertToQcow2(source: BlockDevice, destination: string, o
   const pool = o.compress ? await compressPool(create.compressionType, clusterSize) : undefined;
   try {
     const copy = { clusterSize, topOnly: o.backing !== undefined, sparseBytes: o.sparseBytes, zeroFlag: create.version === 3, parallel: o.parallel, pool, onProgress: o.onProgress };
-    // Compression keeps cluster-copy's 4 MiB chunks (one compression job each); plain copies size them for the target.
-    const plainChunks = (): { chunkBytes?: number } => (o.compress ? {} : { chunkBytes: targetChunkBytes(destination) });
+    // Compression keeps cluster-copy's 4 MiB chunks (one compression job each), -m of them at once; plain copies go in
+    // qemu-img's 2 MiB chunks, a few at once (copy-chunks.ts).
+    const plainChunks = (): { chunkBytes?: number; parallel?: number } => (o.compress ? {} : { chunkBytes: PLAIN_CHUNK_BYTES, parallel: plainReadsInFlight(o.parallel) });
     if (!general) {
       const file = await cliStore().open(destination, { create: true, truncate: true, lock: imageFileLocks('qcow2', toolUser(true), true, false) });
       try {

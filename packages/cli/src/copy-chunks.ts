@@ -1,17 +1,22 @@
-import { isMemoryBacked } from '@q/raw/node';
-
-/** Chunk bytes when the target lives in memory (tmpfs) or is a stream: 4 MiB beat 1-2 MiB by 10-20% there. */
-export const MEMORY_CHUNK_BYTES = 4 * 1024 * 1024;
-
 /**
- * Chunk bytes for plain copies into a file on a disk. 4 MiB pwrites to ext4 took 7 ms each against 0.5 ms for
- * qemu-img's 2 MiB (strace -c); convert -O raw of the ext4-plain image took 1.0-2.5 s with 4 MiB chunks, 1.05 with
- * 2 MiB and 0.41-0.48 with 1 MiB (qemu-img 0.3-0.6), convert -O qcow2 1.62-1.77 s and 0.39-0.40 (qemu-img
- * 0.31-0.36), freed memory settled before each run.
+ * Plain (uncompressed) data is copied in chunks of qemu-img's size, 2 MiB, into any target, with at most
+ * PLAIN_READS_IN_FLIGHT chunks read at once whatever `-m` asks. Fewer, smaller buffers are faster on this kind of VM:
+ * every fresh page costs a fault, and 8 buffers of 4 MiB were 8k of them. Medians of 9-11 alternating runs
+ * (2026-12-04, whole process, program without its code cache, qemu-img alongside):
+ * - convert -O raw into /dev/shm, ext4-plain: 4 MiB x 8 465 ms, 2 MiB x 3 382, x 4 392-401, 1 MiB x 4 412
+ *   (qemu-img 322-324); the 1 GiB random image: 4 MiB x 8 511, 2 MiB x 3 382, x 4 383 (qemu-img 322).
+ * - the same into ext4 (source in the page cache): 1 MiB x 8 (the disk size then) 521 ms, 2 MiB x 2-4 332-429
+ *   (qemu-img 295-411: noisy).
+ * - convert -O qcow2 of the raw 2 GiB ext4 image into /dev/shm: 4 MiB x 8 512 ms, 2 MiB x 4 415 (qemu-img 353); into
+ *   ext4: 1 MiB x 8 364, 2 MiB x 4 350 (qemu-img 296).
+ * Peak RSS of convert -O raw: 88 -> 63 MiB.
  */
-export const DISK_CHUNK_BYTES = 1024 * 1024;
+export const PLAIN_CHUNK_BYTES = 2 * 1024 * 1024;
 
-/** The chunk size for copying plain data into `destination`, a file that exists by now (or a stream). */
-export function targetChunkBytes(destination: string, stream = false): number {
-  return stream || isMemoryBacked(destination) ? MEMORY_CHUNK_BYTES : DISK_CHUNK_BYTES;
+/** Plain chunks read at once (see PLAIN_CHUNK_BYTES): 3 and 4 measured alike; 4 keeps a cold disk's queue fuller. */
+export const PLAIN_READS_IN_FLIGHT = 4;
+
+/** The chunks a plain copy reads at once for qemu-img's `-m parallel` (1-16, default 8). */
+export function plainReadsInFlight(parallel: number): number {
+  return Math.min(parallel, PLAIN_READS_IN_FLIGHT);
 }

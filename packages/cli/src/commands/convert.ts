@@ -13,11 +13,11 @@ import { copyDevice, surveySource } from '../copy-device.js';
 import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
-import { targetChunkBytes } from '../copy-chunks.js';
+import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
 import { holdYoungGeneration } from '../tier-up-budget.js';
 
-// Plain data in chunks sized for the target (copy-chunks.ts; 8 in flight of 4 MiB is 32 MiB). Compressed data goes
-// in 256 KiB reads (copy-device.ts: 8 buffers of 1 MiB and their scratch were 19 of the 27 MiB of arrays at the peak).
+// Plain data in 2 MiB chunks, at most 4 read at once (copy-chunks.ts). Compressed data goes in 256 KiB reads, -m of them
+// at once (copy-device.ts: 8 buffers of 1 MiB and their scratch were 19 of the 27 MiB of arrays at the peak).
 const COMPRESSED_CHUNK_BYTES = 256 * 1024;
 
 /**
@@ -124,7 +124,8 @@ export async function convertCommand(args: string[]): Promise<number> {
       ? streamTarget(process.stdout)
       : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe', blocking: !survey.compressed });
     await holdYoungGeneration();
-    await copyDevice(device, target, { parallel, chunkBytes: targetChunkBytes(destination, toStdout), compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
+    const reads = survey.compressed ? parallel : plainReadsInFlight(parallel);
+    await copyDevice(device, target, { parallel: reads, chunkBytes: PLAIN_CHUNK_BYTES, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
     if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
