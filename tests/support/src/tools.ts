@@ -20,13 +20,13 @@ const checked = new Set<string>();
 
 /**
  * Fails loudly (never skips) when an oracle is missing: a test that cannot compare against QEMU must not pass.
- * `.ci/run` installs qemu-utils, libnbd-bin, fio, zstd and gnutls-bin.
+ * `.ci/run` installs qemu-utils, libnbd-bin, fio, nbdkit, zstd and gnutls-bin.
  */
 export function requireTool(tool: string): void {
   if (checked.has(tool)) return;
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
   if (found.status !== 0) {
-    throw new Error(`required test oracle '${tool}' is not installed (install qemu-utils, libnbd-bin, fio, zstd, gnutls-bin, strace; see .ci/run)`);
+    throw new Error(`required test oracle '${tool}' is not installed (install qemu-utils, libnbd-bin, fio, nbdkit, zstd, gnutls-bin, strace; see .ci/run)`);
   }
   checked.add(tool);
 }
