@@ -1,6 +1,6 @@
 import { loadLibc } from './libc.js';
 
-export { errnoName, PosixError, PosixUnavailableError } from './libc.js';
+export { errnoName, PosixError, PosixUnavailableError, unavailableMessage } from './libc.js';
 export { setOfdLock, ofdLockConflicts, type LockKind } from './ofd-lock.js';
 export { punchHole } from './hole-punch.js';
 export { fileRunAt, type FileRun } from './seek-data.js';

@@ -51,7 +51,9 @@ function bind(): LibcLoad {
       },
     };
   } catch (error) {
-    return { ok: false, reason: `the koffi FFI could not bind libc: ${error instanceof Error ? error.message : String(error)}` };
+    // The first line only: a failed require's message goes on with its require stack, and errors are one line.
+    const detail = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    return { ok: false, reason: `the koffi FFI could not bind libc (${detail})` };
   }
 }
 
@@ -105,6 +107,11 @@ export class PosixUnavailableError extends Error {
   readonly code = 'E_POSIX_UNAVAILABLE';
 
   constructor(what: string, reason: string) {
-    super(`${what} is ${reason.startsWith('not available') ? reason : `not available: ${reason}`}`);
+    super(unavailableMessage(what, reason));
   }
+}
+
+/** "`what` is not available ...", in one line, for a reason posixSupport() or loadLibc() gave. */
+export function unavailableMessage(what: string, reason: string): string {
+  return `${what} is ${reason.startsWith('not available') ? reason : `not available: ${reason}`}`;
 }

@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileRunAt, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock } from './index.js';
+import { fileRunAt, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock, unavailableMessage } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'q-posix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,6 +16,13 @@ function procLocks(path: string): string[] {
 }
 
 describe('@q/posix', () => {
+  it('says in one sentence why a call is unavailable, whichever way the reason is put', () => {
+    expect(unavailableMessage('image locking', 'not available on darwin (Linux only)')).toBe('image locking is not available on darwin (Linux only)');
+    expect(unavailableMessage('image locking', "the koffi FFI could not bind libc (Cannot find module 'koffi')")).toBe(
+      "image locking is not available: the koffi FFI could not bind libc (Cannot find module 'koffi')",
+    );
+  });
+
   it('binds libc here (Linux with koffi): the machine the project runs on must have it', () => {
     expect(posixSupport()).toEqual({ available: true });
   });

@@ -1,4 +1,4 @@
-import { ofdLockConflicts, posixSupport, setOfdLock } from '@q/posix';
+import { ofdLockConflicts, posixSupport, setOfdLock, unavailableMessage } from '@q/posix';
 import { DiskError } from './errors.js';
 import { PERMISSION_BITS, PERMISSION_NAMES, type LockPermissions } from './lock-permissions.js';
 
@@ -17,7 +17,7 @@ const UNSHARE_BASE = 200;
 export function lockImage(fd: number, permissions: LockPermissions, file: string): void {
   const support = posixSupport();
   if (!support.available) {
-    throw new DiskError('E_UNSUPPORTED', `image locking is ${support.reason}; open without locking to go on`, { file });
+    throw new DiskError('E_UNSUPPORTED', `${unavailableMessage('image locking', support.reason)}; open without locking to go on`, { file });
   }
   // Every byte first, then the checks: two processes opening at once each see the other's bytes.
   for (const [base, mask] of [[USE_BASE, permissions.take], [UNSHARE_BASE, permissions.unshare]] as const) {
