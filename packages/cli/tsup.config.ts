@@ -20,7 +20,10 @@ export default defineConfig([
     splitting: false,
     shims: true,
     minify: true,
-    keepNames: true,
+    // No keepNames: it wraps every function and class in a defineProperty call at evaluation (about 750 of them),
+    // which cost `qcow info` ~7 ms at start (93.7 -> 86 ms wall, medians of 15; the cache shrinks 679 -> 637 KiB).
+    // Errors carry their own `name` fields, and nothing reads a function's name.
+    keepNames: false,
     noExternal: [/^@q\//],
     esbuildPlugins: [workspaceSources()],
     esbuildOptions(options) {

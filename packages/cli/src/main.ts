@@ -18,6 +18,7 @@ import { snapshotHelp, snapshotUsage } from './commands/snapshot-help.js';
 import { describeError } from './describe-error.js';
 import { copying } from './tier-up-budget.js';
 import { ExitError, HelpRequest, UsageError } from './usage-error.js';
+import { writeErr, writeOut } from './process-output.js';
 
 interface Command {
   run(args: string[]): Promise<number>;
@@ -93,15 +94,15 @@ export async function main(argv: string[]): Promise<number> {
   if (name === 'help' && args[0] !== undefined) {
     const command = COMMANDS[args[0]];
     if (command === undefined) return commandNotFound(args[0]);
-    process.stdout.write(await commandHelp(command));
+    writeOut(await commandHelp(command));
     return 0;
   }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(usage());
+    writeOut(usage());
     return name === undefined ? 1 : 0;
   }
   if (name === '-V' || name === '--version') {
-    process.stdout.write('qcow version 0.1.0 (qemu-img compatible)\n');
+    writeOut('qcow version 0.1.0 (qemu-img compatible)\n');
     return 0;
   }
   const command = COMMANDS[name];
@@ -111,24 +112,24 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // Thrown by getopt before the command has opened or printed anything.
     if (error instanceof HelpRequest) {
-      process.stdout.write(await commandHelp(command));
+      writeOut(await commandHelp(command));
       return 0;
     }
     if (error instanceof ExitError) {
-      process.stderr.write(`qcow: ${error.message}\n`);
+      writeErr(`qcow: ${error.message}\n`);
       return error.exitCode;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`qcow: ${error.message}\nusage: qcow ${command.usage}\n`);
+      writeErr(`qcow: ${error.message}\nusage: qcow ${command.usage}\n`);
       return command.errorExitCode;
     }
-    process.stderr.write(`qcow: ${describeError(error)}\n`);
-    if (process.env['QCOW_DEBUG'] === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    writeErr(`qcow: ${describeError(error)}\n`);
+    if (process.env['QCOW_DEBUG'] === '1' && error instanceof Error) writeErr(`${error.stack}\n`);
     return command.errorExitCode;
   }
 }
 
 function commandNotFound(name: string): number {
-  process.stderr.write(`qcow: Command not found: ${name}\nTry 'qcow --help' for more information.\n`);
+  writeErr(`qcow: Command not found: ${name}\nTry 'qcow --help' for more information.\n`);
   return 1;
 }

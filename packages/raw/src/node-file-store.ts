@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import * as fs from 'node:fs';
 import type { BlockFile } from './block-file.js';
 import type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 import { posixSupport } from '@q/posix';
@@ -30,11 +30,9 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
     open: (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> =>
       NodeBlockFile.open(name, { ...open, blocking: options.blocking }),
     resolve: resolveFileName,
-    identify: async (name) => fs.realpath(name).catch(() => name),
-    exists: async (name) =>
-      fs.stat(name).then(
-        () => true,
-        () => false,
-      ),
+    // node:fs's callbacks, not fs.promises: its first use loads node:fs/promises and the stream and readline modules
+    // behind it (~2 ms of a `qcow info`, which identifies every image it opens).
+    identify: (name) => new Promise((resolve) => fs.realpath.native(name, (error, real) => resolve(error === null ? real : name))),
+    exists: (name) => new Promise((resolve) => fs.stat(name, (error) => resolve(error === null))),
   };
 }

@@ -4,6 +4,7 @@ import { parseInteger, parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
+import { writeOut } from '../process-output.js';
 
 export interface BenchPlan {
   count: number;
@@ -64,16 +65,16 @@ export async function benchCommand(args: string[]): Promise<number> {
   }
   try {
     if (!hasFlag(parsed, 'q')) {
-      process.stdout.write(
+      writeOut(
         `Sending ${plan.count} ${plan.write ? 'write' : 'read'} requests, ${plan.size} bytes each, ${plan.depth} in parallel ` +
           `(starting at offset ${plan.offset}, step size ${plan.step})\n`,
       );
-      if (plan.flushInterval > 0) process.stdout.write(`Sending flush every ${plan.flushInterval} requests\n`);
+      if (plan.flushInterval > 0) writeOut(`Sending flush every ${plan.flushInterval} requests\n`);
     }
     const started = process.hrtime.bigint();
     await runBench(device, plan);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (!hasFlag(parsed, 'q')) process.stdout.write(`Run completed in ${seconds.toFixed(3)} seconds.\n`);
+    if (!hasFlag(parsed, 'q')) writeOut(`Run completed in ${seconds.toFixed(3)} seconds.\n`);
   } catch (error) {
     throw new ExitError(`${plan.write ? 'Write' : 'Read'} failed: ${describeError(error, file)}`, 1);
   } finally {

@@ -5,6 +5,7 @@ import { cliStore } from '../cli-store.js';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeErr, writeOut } from '../process-output.js';
 
 /** qemu-img's exit code for a format without a check (raw). */
 const NO_CHECK_EXIT = 63;
@@ -46,18 +47,18 @@ export async function checkCommand(args: string[]): Promise<number> {
   }
   try {
     const layout = await openLayout(file, path, format);
-    for (const warning of layout.warnings) process.stderr.write(`qcow: warning: ${warning}\n`);
+    for (const warning of layout.warnings) writeErr(`qcow: warning: ${warning}\n`);
     await requireDataFile(layout, path);
     let report;
     try {
-      report = await checkLayout(layout, { repair, name: path, onMessage: (line, kind) => void process.stderr.write(`${kind === 'report' ? 'qcow: ' : ''}${line}\n`) });
+      report = await checkLayout(layout, { repair, name: path, onMessage: (line, kind) => void writeErr(`${kind === 'report' ? 'qcow: ' : ''}${line}\n`) });
     } catch (error) {
       // As qemu-img: the check started but could not finish; nothing is printed on stdout.
       throw new ExitError(`Check failed: ${isDiskError(error) ? error.message : describeError(error)}`, 1);
     }
-    if (!quiet) process.stdout.write(output === 'json' ? formatCheckJson(report) : formatCheckHuman(report));
+    if (!quiet) writeOut(output === 'json' ? formatCheckJson(report) : formatCheckHuman(report));
     const code = checkExitCode(report);
-    if (code === 1) process.stderr.write('qcow: Check failed\n');
+    if (code === 1) writeErr('qcow: Check failed\n');
     return code;
   } finally {
     await file.close();

@@ -9,6 +9,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /**
  * `qcow commit`: qemu-img commit. Copies what the layers above BASE hold (data, and zeros as zero writes) into
@@ -60,7 +61,7 @@ export async function commitCommand(args: string[]): Promise<number> {
   } finally {
     await top.close();
   }
-  if (!quiet) process.stdout.write('Image committed.\n');
+  if (!quiet) writeOut('Image committed.\n');
   return 0;
 }
 

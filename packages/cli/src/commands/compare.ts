@@ -3,6 +3,7 @@ import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 const CHUNK = 1024 * 1024;
 const WINDOW = 2 ** 30;
@@ -18,7 +19,7 @@ export async function compareCommand(args: string[]): Promise<number> {
   const [first, second, ...extra] = parsed.operands;
   if (first === undefined || second === undefined || extra.length > 0) throw new UsageError('Expecting two image file names');
   const quiet = hasFlag(parsed, 'q');
-  const say = (line: string): void => void (quiet || process.stdout.write(line + '\n'));
+  const say = (line: string): void => void (quiet || writeOut(line + '\n'));
   const formatA = lastValue(parsed, 'f');
   const forceShare = hasFlag(parsed, 'U', 'force-share');
   const untrusted = hasFlag(parsed, 'untrusted');

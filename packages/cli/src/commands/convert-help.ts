@@ -1,6 +1,7 @@
 import { createOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
 import { allValues, getopt, lastValue } from '../getopt.js';
 import { UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /*
  * convert's usage line and help, apart from the command so that `qcow`, `qcow help` and `--help` print them
@@ -70,6 +71,6 @@ export function convertOptionsHelp(args: string[]): number | undefined {
     throw error;
   }
   if (!wantsOptionsHelp(allValues(parsed, 'o'))) return undefined;
-  process.stdout.write(createOptionsHelp(lastValue(parsed, 'O') ?? 'raw', parsed.operands.length >= 2));
+  writeOut(createOptionsHelp(lastValue(parsed, 'O') ?? 'raw', parsed.operands.length >= 2));
   return 0;
 }

@@ -15,6 +15,7 @@ import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
 import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
 import { holdYoungGeneration } from '../tier-up-budget.js';
+import { writeErr } from '../process-output.js';
 
 // Plain data in 2 MiB chunks, at most 4 read at once (copy-chunks.ts). Compressed data goes in 256 KiB reads, -m of them
 // at once (copy-device.ts: 8 buffers of 1 MiB and their scratch were 19 of the 27 MiB of arrays at the peak).
@@ -67,8 +68,9 @@ export async function convertCommand(args: string[]): Promise<number> {
   const sparseBytes = sparseText === undefined ? 4096 : parseSparseSize(sparseText);
   // As the issue asks (qemu-img prints it anyway): a progress bar is for a person at a terminal.
   const toStdout = destination === '-' || destination === '/dev/stdout';
-  const progressStream = toStdout ? process.stderr : process.stdout;
-  const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q') && progressStream.isTTY === true;
+  // Asked only with -p: making process.stdout costs a conversion 2-4 ms of start (see process-output.ts).
+  const progressStream = (): NodeJS.WriteStream => (toStdout ? process.stderr : process.stdout);
+  const progress = hasFlag(parsed, 'p') && !hasFlag(parsed, 'q') && progressStream().isTTY === true;
   const salvage = hasFlag(parsed, 'salvage');
   // -t: the target's cache mode. qemu-img convert's default is unsafe: it never syncs a raw target (strace shows no
   // fsync or fdatasync), which on a disk is most of the time of a 1 GiB conversion; any other mode syncs at the end.
@@ -81,18 +83,18 @@ export async function convertCommand(args: string[]): Promise<number> {
   const opened = device;
   let bitmaps: BitmapInfo[] = [];
   try {
-    if (withBitmaps) bitmaps = planBitmapCopy(device, outputFormat, skipBrokenBitmaps, (line) => process.stderr.write(`qcow: warning: ${line}\n`));
+    if (withBitmaps) bitmaps = planBitmapCopy(device, outputFormat, skipBrokenBitmaps, (line) => writeErr(`qcow: warning: ${line}\n`));
   } catch (error) {
     await device.close();
     throw error;
   }
   if (snapshot !== undefined) device = new ResizedSource(device, await currentSize(source, openOptions));
-  if (salvage) device = new SalvagingSource(device, (line) => process.stderr.write(`qcow: warning: ${line}\n`));
+  if (salvage) device = new SalvagingSource(device, (line) => writeErr(`qcow: warning: ${line}\n`));
   let shown = -1;
   const onProgress = progress
     ? (done: number, total: number): void => {
         const percent = Math.floor((done / total) * 10000) / 100;
-        if (percent !== shown) progressStream.write(`    (${percent.toFixed(2)}/100%)\r`);
+        if (percent !== shown) progressStream().write(`    (${percent.toFixed(2)}/100%)\r`);
         shown = percent;
       }
     : undefined;
@@ -111,7 +113,7 @@ export async function convertCommand(args: string[]): Promise<number> {
         onProgress,
       });
       await copyBitmaps(opened as Qcow2Image, bitmaps, destination);
-      if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
+      if (progress) progressStream().write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     } finally {
       await device.close();
     }
@@ -126,7 +128,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     await holdYoungGeneration();
     const reads = survey.compressed ? parallel : plainReadsInFlight(parallel);
     await copyDevice(device, target, { parallel: reads, chunkBytes: PLAIN_CHUNK_BYTES, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
-    if (progress) progressStream.write(shown === 100 ? '\n' : '    (100.00/100%)\n');
+    if (progress) progressStream().write(shown === 100 ? '\n' : '    (100.00/100%)\n');
     const finished = target;
     target = undefined;
     await finished.close();

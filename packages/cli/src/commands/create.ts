@@ -10,6 +10,7 @@ import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /**
  * `qcow create`: qemu-img create for qcow2 and raw. The size may be omitted with a backing file (its size is
@@ -19,7 +20,7 @@ export async function createCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, { short: 'f:o:b:F:uqh', long: { 'object': true } });
   const [file, sizeText, ...extra] = parsed.operands;
   if (wantsOptionsHelp(allValues(parsed, 'o'))) {
-    process.stdout.write(createOptionsHelp(lastValue(parsed, 'f') ?? 'raw', file !== undefined));
+    writeOut(createOptionsHelp(lastValue(parsed, 'f') ?? 'raw', file !== undefined));
     return 0;
   }
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting image file name');
@@ -50,12 +51,12 @@ export async function createCommand(args: string[]): Promise<number> {
   if (format === 'raw') {
     const preallocation = options.get('preallocation') ?? 'off';
     for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
-    if (!quiet) process.stdout.write(formattingLine(file, 'raw', undefined, size) + '\n');
+    if (!quiet) writeOut(formattingLine(file, 'raw', undefined, size) + '\n');
     await createRaw(file, Math.ceil(size / 512) * 512, preallocation === 'full');
     return 0;
   }
   // As qemu-img: the Formatting line comes first, then the values are judged, all before the file is created.
-  if (!quiet) process.stdout.write(formattingLine(file, 'qcow2', options, size) + '\n');
+  if (!quiet) writeOut(formattingLine(file, 'qcow2', options, size) + '\n');
   if (backing === undefined && backingFormat !== undefined) throw new ExitError(`${file}: Backing format cannot be used without backing file`, 1);
   const qcowOptions = inFile(file, () => {
     const result = qcow2CreateOptions(options, Math.ceil(size / 512) * 512);

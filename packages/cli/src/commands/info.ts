@@ -6,6 +6,7 @@ import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
 import { formatInfoHuman } from '../image-info-human.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /** `qcow info`: qemu-img info, same keys, same human layout. Backing files are only opened for --backing-chain. */
 export async function infoCommand(args: string[]): Promise<number> {
@@ -27,9 +28,9 @@ export async function infoCommand(args: string[]): Promise<number> {
       if (layer !== undefined) name = layerPath(layer);
     }
     if (output === 'json') {
-      process.stdout.write(qemuJson(chain ? infos : infos[0]) + '\n');
+      writeOut(qemuJson(chain ? infos : infos[0]) + '\n');
     } else {
-      process.stdout.write(infos.map(formatInfoHuman).join('\n'));
+      writeOut(infos.map(formatInfoHuman).join('\n'));
     }
   } finally {
     await device.close();

@@ -6,6 +6,7 @@ import { UsageError } from '../usage-error.js';
 import { describeError } from '../describe-error.js';
 import { ioCommandLines, runIoLine } from '../io/io-commands.js';
 import { IoSession } from '../io/io-session.js';
+import { writeErr } from '../process-output.js';
 
 const PROMPT = 'qemu-io> ';
 
@@ -28,7 +29,7 @@ export async function ioCommand(args: string[]): Promise<number> {
   } catch (error) {
     // qemu-io names the device once: "can't open device X: Failed to get "write" lock".
     const reason = isDiskError(error) && (error.code === 'E_LOCKED' || error.file === undefined) ? error.message : describeError(error, file);
-    process.stderr.write(`qcow io: can't open device ${file}: ${reason}\n`);
+    writeErr(`qcow io: can't open device ${file}: ${reason}\n`);
     return 1;
   }
   const session = new IoSession(device, readOnly);

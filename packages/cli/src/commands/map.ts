@@ -3,6 +3,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /** Extents are gathered a window at a time so memory follows the number of extents, not the disk size. */
 const WINDOW = 2 ** 40;
@@ -48,13 +49,13 @@ function jsonPrinter(): { entry(e: ChainExtent): void; end(): void } {
   return {
     entry(e) {
       const offset = e.hostOffset === undefined ? '' : `, "offset": ${e.hostOffset}`;
-      process.stdout.write(
+      writeOut(
         `${first ? '[' : ',\n'}{ "start": ${e.offset}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${offset}}`,
       );
       first = false;
     },
     end() {
-      process.stdout.write(first ? '[]\n' : ']\n');
+      writeOut(first ? '[]\n' : ']\n');
     },
   };
 }
@@ -62,7 +63,7 @@ function jsonPrinter(): { entry(e: ChainExtent): void; end(): void } {
 /** qemu-img's human layout: only ranges with data (not known to read as zeros) at a known host offset, in columns of 16. */
 function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
   const hex = (value: number): string => (value === 0 ? '0' : '0x' + value.toString(16));
-  process.stdout.write('Offset'.padEnd(16) + 'Length'.padEnd(16) + 'Mapped to'.padEnd(16) + 'File\n');
+  writeOut('Offset'.padEnd(16) + 'Length'.padEnd(16) + 'Mapped to'.padEnd(16) + 'File\n');
   return {
     entry(e) {
       if (e.data && e.hostOffset === undefined) {
@@ -71,7 +72,7 @@ function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
       }
       // Data in a hole of the host file is left out, as qemu-img leaves it out.
       if (!e.data || e.zero || e.hostOffset === undefined) return;
-      process.stdout.write(hex(e.offset).padEnd(16) + hex(e.length).padEnd(16) + hex(e.hostOffset).padEnd(16) + `${e.hostFile}\n`);
+      writeOut(hex(e.offset).padEnd(16) + hex(e.length).padEnd(16) + hex(e.hostOffset).padEnd(16) + `${e.hostFile}\n`);
     },
     end() {},
   };

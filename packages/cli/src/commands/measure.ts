@@ -9,6 +9,7 @@ import { parseOptionList } from '../create-options.js';
 import { parseSize } from '../numbers.js';
 import { openImage, parseSnapshotParam } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 /** Extents are asked for a window at a time so memory follows the number of extents, not the disk size. */
 const WINDOW = 2 ** 40;
@@ -131,12 +132,12 @@ function report(output: string, measured: { required: number; fullyAllocated: nu
     if (bitmaps !== undefined) json['bitmaps'] = bitmaps;
     json['required'] = measured.required;
     json['fully-allocated'] = measured.fullyAllocated;
-    process.stdout.write(qemuJson(json) + '\n');
+    writeOut(qemuJson(json) + '\n');
     return;
   }
   const lines = [`required size: ${measured.required}`, `fully allocated size: ${measured.fullyAllocated}`];
   if (bitmaps !== undefined) lines.push(`bitmaps size: ${bitmaps}`);
-  process.stdout.write(lines.join('\n') + '\n');
+  writeOut(lines.join('\n') + '\n');
 }
 
 /** `--size`: a byte count as qemu-img reads it, rounded up to 512; its two complaints are its own. */

@@ -7,6 +7,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 const PREALLOCATIONS = new Set(['off', 'metadata', 'falloc', 'full']);
 
@@ -66,7 +67,7 @@ export async function resizeCommand(argv: string[]): Promise<number> {
   } finally {
     await device.close().catch(() => undefined);
   }
-  if (!quiet) process.stdout.write('Image resized.\n');
+  if (!quiet) writeOut('Image resized.\n');
   return 0;
 }
 

@@ -18,6 +18,7 @@ import { loadServedBitmaps, type ServedBitmaps } from '../serve/serve-bitmaps.js
 import { parseServeOptions, type ServeOptions } from '../serve/serve-options.js';
 import { serveTlsFromArgs, type ServeTls } from '../serve-tls.js';
 import { ExitError } from '../usage-error.js';
+import { writeErr } from '../process-output.js';
 
 /**
  * `qcow serve`: qemu-nbd's flags, defaults and messages for exporting FILE (or FILE@SNAP) over NBD on TCP
@@ -166,7 +167,7 @@ function pollMicros(): number {
 /** Refused TLS clients are always reported (as qemu-nbd does); everything else only with QCOW_DEBUG=1. */
 function serveLog(debug: boolean): (message: string, error?: unknown) => void {
   return (message, error) => {
-    if (debug || error instanceof NbdTlsError) process.stderr.write(`qcow serve: ${message}\n`);
+    if (debug || error instanceof NbdTlsError) writeErr(`qcow serve: ${message}\n`);
   };
 }
 

@@ -6,6 +6,7 @@ import { snapshotHeader, snapshotRow } from '../image-info-human.js';
 import { snapshotInfo } from '../image-info.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
+import { writeOut } from '../process-output.js';
 
 type Action = { kind: 'list' } | { kind: 'create' | 'apply' | 'delete'; name: string };
 
@@ -64,7 +65,7 @@ async function run(image: Qcow2Image, action: Action, file: string, quiet: boole
     switch (action.kind) {
       case 'list':
         if (quiet || image.snapshots.length === 0) return;
-        process.stdout.write(['Snapshot list:', snapshotHeader(), ...image.snapshots.map((s) => snapshotRow(snapshotInfo(s)))].join('\n') + '\n');
+        writeOut(['Snapshot list:', snapshotHeader(), ...image.snapshots.map((s) => snapshotRow(snapshotInfo(s)))].join('\n') + '\n');
         return;
       case 'create':
         await image.createSnapshot(action.name);

@@ -15,6 +15,7 @@ import {
   writevCommand,
 } from './io-read-write.js';
 import type { IoSession } from './io-session.js';
+import { writeErr, writeOut } from '../process-output.js';
 
 /** What a command line asks of the loop after it ran. */
 export type IoOutcome = 'ok' | 'failed' | 'quit';
@@ -91,15 +92,15 @@ function helpCommand(words: string[]): boolean {
   const [name] = words;
   if (name === undefined) {
     const lines = Object.values(COMMANDS).map((command) => command.line);
-    process.stdout.write(`${lines.join('\n')}\n\nUse 'help commandname' for extended help.\n`);
+    writeOut(`${lines.join('\n')}\n\nUse 'help commandname' for extended help.\n`);
     return true;
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    process.stdout.write(`command ${name} not found\n`);
+    writeOut(`command ${name} not found\n`);
     return false;
   }
-  process.stdout.write(`${command.line}\n${command.more === '' ? '' : `\n${command.more}\n`}\n`);
+  writeOut(`${command.line}\n${command.more === '' ? '' : `\n${command.more}\n`}\n`);
   return true;
 }
 
@@ -130,7 +131,7 @@ export async function runIoLine(session: IoSession, line: string): Promise<IoOut
   if (name === undefined) return 'ok';
   const command = COMMANDS[name];
   if (command === undefined) {
-    process.stderr.write(`command "${name}" not found\n`);
+    writeErr(`command "${name}" not found\n`);
     return 'failed';
   }
   try {
@@ -140,11 +141,11 @@ export async function runIoLine(session: IoSession, line: string): Promise<IoOut
     return name === 'quit' ? 'quit' : ok ? 'ok' : 'failed';
   } catch (error) {
     if (error instanceof HelpRequest) return helpCommand([name]) ? 'ok' : 'failed';
-    if (error instanceof IoCommandError) process.stderr.write(`${error.message}\n`);
-    else if (isDiskError(error) && error.code === 'E_READ_ONLY') process.stderr.write(`qcow io: ${error.message}\n`);
-    else if (error instanceof UsageError) process.stderr.write(`qcow io: ${name}: ${error.message}\n`);
+    if (error instanceof IoCommandError) writeErr(`${error.message}\n`);
+    else if (isDiskError(error) && error.code === 'E_READ_ONLY') writeErr(`qcow io: ${error.message}\n`);
+    else if (error instanceof UsageError) writeErr(`qcow io: ${name}: ${error.message}\n`);
     // qemu-io prints this on stdout; here failures go to stderr, one line, like every other error.
-    else process.stderr.write(`${name} failed: ${describeError(error, session.device.name)}\n`);
+    else writeErr(`${name} failed: ${describeError(error, session.device.name)}\n`);
     return 'failed';
   }
 }

@@ -6,6 +6,7 @@ import { imageInfo } from '../image-info.js';
 import { ioSize } from '../io-report.js';
 import { IoCommandError, ioNumber } from './io-args.js';
 import type { IoSession } from './io-session.js';
+import { writeOut } from '../process-output.js';
 
 /**
  * `info`: the format, the cluster size, where the VM state would start (qcow2 keeps it past the last byte the L1
@@ -23,13 +24,13 @@ export async function infoCommand(session: IoSession): Promise<boolean> {
     const at = human.indexOf('Format specific information:');
     if (at >= 0) text += human.slice(at);
   }
-  process.stdout.write(text);
+  writeOut(text);
   return true;
 }
 
 /** `length`: the virtual size in qemu-io's units ("1 MiB"). */
 export async function lengthCommand(session: IoSession): Promise<boolean> {
-  process.stdout.write(`${ioSize(session.device.size)}\n`);
+  writeOut(`${ioSize(session.device.size)}\n`);
   return true;
 }
 
@@ -56,7 +57,7 @@ export async function mapCommand(session: IoSession): Promise<boolean> {
   for (const run of await allocationRuns(session, 0, session.device.size)) {
     text += `${ioSize(run.length)} (${hex(run.length)}) bytes ${run.allocated ? '    allocated' : 'not allocated'} at offset ${ioSize(run.offset)} (${hex(run.offset)})\n`;
   }
-  process.stdout.write(text);
+  writeOut(text);
   return true;
 }
 
@@ -68,7 +69,7 @@ export async function allocCommand(session: IoSession, words: string[]): Promise
   const count = Math.max(0, Math.min(requested, session.device.size - offset));
   let allocated = 0;
   for (const run of await allocationRuns(session, offset, count)) if (run.allocated) allocated += run.length;
-  process.stdout.write(`${allocated}/${count} bytes allocated at offset ${ioSize(offset)}\n`);
+  writeOut(`${allocated}/${count} bytes allocated at offset ${ioSize(offset)}\n`);
   return true;
 }
 

@@ -5,6 +5,7 @@ import { hexDump, ioMachineReport, ioReport } from '../io-report.js';
 import { parseInteger } from '../numbers.js';
 import { IoCommandError, ioNumber, offsetAndLengths } from './io-args.js';
 import type { IoSession } from './io-session.js';
+import { writeOut } from '../process-output.js';
 
 /** What a read or write printed, and whether its pattern check passed. */
 interface Transfer {
@@ -67,7 +68,7 @@ export async function readCommand(session: IoSession, words: string[]): Promise<
   const checkStart = startText === undefined ? 0 : ioNumber(startText);
   const checkLength = lengthOfCheck === undefined ? length - checkStart : ioNumber(lengthOfCheck);
   if (checkStart + checkLength > length) {
-    process.stdout.write('pattern verification range exceeds end of read data\n');
+    writeOut('pattern verification range exceeds end of read data\n');
     return false;
   }
   const pattern = lastValue(parsed, 'P');
@@ -78,7 +79,7 @@ export async function readCommand(session: IoSession, words: string[]): Promise<
     dump: hasFlag(parsed, 'v'),
     stats: statsOf(parsed),
   });
-  process.stdout.write(result.lines);
+  writeOut(result.lines);
   return result.ok;
 }
 
@@ -89,7 +90,7 @@ export async function readvCommand(session: IoSession, words: string[]): Promise
   const pattern = lastValue(parsed, 'P');
   const total = lengths.reduce((a, b) => a + b, 0);
   const result = await readAndCheck(session, offset, total, { pattern: pattern === undefined ? undefined : patternByte(pattern, 0), dump: hasFlag(parsed, 'v'), stats: statsOf(parsed) });
-  process.stdout.write(result.lines);
+  writeOut(result.lines);
   return result.ok;
 }
 
@@ -135,7 +136,7 @@ export async function writeCommand(session: IoSession, words: string[]): Promise
   const sourceName = lastValue(parsed, 's');
   const options = writeOptions(parsed);
   if (sourceName !== undefined) options.source = patternFile(sourceName);
-  process.stdout.write(await writeRange(session, offset, length, options));
+  writeOut(await writeRange(session, offset, length, options));
   return true;
 }
 
@@ -161,7 +162,7 @@ export async function writevCommand(session: IoSession, words: string[]): Promis
   const parsed = getopt(words, { short: 'P:qCf' });
   const { offset, lengths } = offsetAndLengths(parsed.operands);
   const total = lengths.reduce((a, b) => a + b, 0);
-  process.stdout.write(await writeRange(session, offset, total, { ...writeOptions(parsed), zero: false, unmap: false }));
+  writeOut(await writeRange(session, offset, total, { ...writeOptions(parsed), zero: false, unmap: false }));
   return true;
 }
 
@@ -204,6 +205,6 @@ export async function discardCommand(session: IoSession, words: string[]): Promi
   const length = ioNumber(lengthText);
   const started = performance.now();
   await session.device.discard(offset, length);
-  if (!hasFlag(parsed, 'q')) process.stdout.write(`discard ${length}/${length} bytes at offset ${offset}\n${ioReport(length, 1, (performance.now() - started) / 1000)}\n`);
+  if (!hasFlag(parsed, 'q')) writeOut(`discard ${length}/${length} bytes at offset ${offset}\n${ioReport(length, 1, (performance.now() - started) / 1000)}\n`);
   return true;
 }

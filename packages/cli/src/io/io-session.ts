@@ -1,4 +1,5 @@
 import type { BlockDevice } from '@q/raw';
+import { writeOut } from '../process-output.js';
 
 /** What an aio request prints once it completes, and whether it went well. */
 export interface AioOutcome {
@@ -31,6 +32,6 @@ export class IoSession {
   async drainAio(): Promise<void> {
     const pending = this.pending;
     this.pending = [];
-    for (const outcome of await Promise.all(pending)) process.stdout.write(outcome.lines);
+    for (const outcome of await Promise.all(pending)) writeOut(outcome.lines);
   }
 }
