@@ -1,5 +1,5 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { TlsOptions } from 'node:tls';
 import { mayIssueCrls } from './key-usage.js';
@@ -75,7 +75,7 @@ export async function loadX509Credentials(dir: string, options: { verifyPeer?: b
  * which is where qemu's `tls-creds-psk` looks. The server then has no certificate: the key is the authentication.
  */
 export async function loadPskCredentials(path: string): Promise<NbdTlsCredentials> {
-  const info = await fs.promises.stat(path).catch((error: unknown) => {
+  const info = await fsp.stat(path).catch((error: unknown) => {
     throw new TlsCredentialsError('E_TLS_MISSING', path, 'no such file or directory', { cause: error });
   });
   const file = info.isDirectory() ? join(path, 'keys.psk') : path;
@@ -93,14 +93,14 @@ export async function loadPskCredentials(path: string): Promise<NbdTlsCredential
 }
 
 async function requireDirectory(dir: string): Promise<void> {
-  const info = await fs.promises.stat(dir).catch((error: unknown) => {
+  const info = await fsp.stat(dir).catch((error: unknown) => {
     throw new TlsCredentialsError('E_TLS_MISSING', dir, 'no such directory', { cause: error });
   });
   if (!info.isDirectory()) throw new TlsCredentialsError('E_TLS_UNREADABLE', dir, 'not a directory (expected one holding ca-cert.pem, server-cert.pem and server-key.pem)');
 }
 
 async function exists(path: string): Promise<boolean> {
-  return fs.promises.stat(path).then(
+  return fsp.stat(path).then(
     () => true,
     () => false,
   );
@@ -108,7 +108,7 @@ async function exists(path: string): Promise<boolean> {
 
 async function readCredential(path: string): Promise<Buffer> {
   try {
-    return await fs.promises.readFile(path);
+    return await fsp.readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TlsCredentialsError('E_TLS_MISSING', path, 'no such file', { cause: error });

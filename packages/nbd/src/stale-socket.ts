@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 
 /**
  * Whether `path` is a Unix socket file that no process listens on any more: what a server killed before it could
@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
  * succeeds), a regular file or anything we cannot probe is not stale, so it is never removed.
  */
 export async function isStaleSocket(path: string): Promise<boolean> {
-  const stats = await fs.promises.lstat(path).catch(() => undefined);
+  const stats = await fsp.lstat(path).catch(() => undefined);
   if (stats === undefined || !stats.isSocket()) return false;
   // Imported here rather than with the module, which every process reaching @q/nbd/node loads.
   const { connect } = await import('node:net');
@@ -26,7 +26,7 @@ export async function isStaleSocket(path: string): Promise<boolean> {
  */
 export async function removeStaleSocket(path: string): Promise<boolean> {
   if (!(await isStaleSocket(path))) return false;
-  await fs.promises.unlink(path).catch((error: NodeJS.ErrnoException) => {
+  await fsp.unlink(path).catch((error: NodeJS.ErrnoException) => {
     // Another server starting at the same moment may have removed it first; that is the outcome we wanted.
     if (error.code !== 'ENOENT') throw error;
   });

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { realpath, stat } from 'node:fs';
 import type { BlockFile } from './block-file.js';
 import type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 import { posixSupport } from '@q/posix';
@@ -32,7 +32,7 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
     resolve: resolveFileName,
     // node:fs's callbacks, not fs.promises: its first use loads node:fs/promises and the stream and readline modules
     // behind it (~2 ms of a `qcow info`, which identifies every image it opens).
-    identify: (name) => new Promise((resolve) => fs.realpath.native(name, (error, real) => resolve(error === null ? real : name))),
-    exists: (name) => new Promise((resolve) => fs.stat(name, (error) => resolve(error === null))),
+    identify: (name) => new Promise((resolve) => realpath.native(name, (error, real) => resolve(error === null ? real : name))),
+    exists: (name) => new Promise((resolve) => stat(name, (error) => resolve(error === null))),
   };
 }

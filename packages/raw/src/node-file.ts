@@ -1,4 +1,20 @@
-import * as fs from 'node:fs';
+import {
+  close,
+  closeSync,
+  constants,
+  fdatasync,
+  fstat,
+  ftruncate,
+  ftruncateSync,
+  open,
+  openSync,
+  read,
+  readSync,
+  statfsSync,
+  write,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { fileRunAt, posixSupport, punchHole, readNowait } from '@q/posix';
 import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
@@ -42,7 +58,7 @@ const MEMORY_FILE_SYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs
 /** Whether `path` lives in memory (see MEMORY_FILE_SYSTEMS); false when that cannot be told. */
 export function isMemoryBacked(path: string): boolean {
   try {
-    return MEMORY_FILE_SYSTEMS.has(fs.statfsSync(path).type);
+    return MEMORY_FILE_SYSTEMS.has(statfsSync(path).type);
   } catch {
     return false;
   }
@@ -59,12 +75,12 @@ export function isMemoryBacked(path: string): boolean {
  */
 function discardOldBytes(fd: number, path: string): void {
   try {
-    fs.ftruncateSync(fd, 0);
+    ftruncateSync(fd, 0);
   } catch (error) {
     throw fsError(error as NodeJS.ErrnoException, path, 'truncate');
   }
   try {
-    fs.closeSync(fs.openSync(path, fs.constants.O_RDONLY));
+    closeSync(openSync(path, constants.O_RDONLY));
   } catch {
     // Not readable by us (mode 0200), or renamed meanwhile: the writes stay right, only the close is slower.
   }
@@ -119,22 +135,22 @@ export class NodeBlockFile implements BlockFile {
 
   static async open(path: string, options: NodeFileOptions = {}): Promise<NodeBlockFile> {
     const writable = options.writable === true || options.create === true;
-    let flags = writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
-    if (options.create) flags |= fs.constants.O_CREAT;
+    let flags = writable ? constants.O_RDWR : constants.O_RDONLY;
+    if (options.create) flags |= constants.O_CREAT;
     // No O_TRUNC: the file is truncated after the lock is held (a file another process uses must not lose its bytes
     // before we learn that it is in use, as qemu-img create does) and only when it has bytes (discardOldBytes).
     const fd = await new Promise<number>((resolve, reject) => {
-      fs.open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
+      open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
     });
     try {
-      const stat = await new Promise<fs.Stats>((resolve, reject) =>
-        fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
+      const stat = await new Promise<Stats>((resolve, reject) =>
+        fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
       );
       if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
       if (options.lock !== undefined) lockImage(fd, options.lock, path);
       if (options.truncate === true && stat.size > 0) discardOldBytes(fd, path);
     } catch (error) {
-      fs.closeSync(fd);
+      closeSync(fd);
       throw error;
     }
     const inMemory = options.blocking === 'memory' || options.blocking === 'nowait' ? isMemoryBacked(path) : false;
@@ -160,7 +176,7 @@ export class NodeBlockFile implements BlockFile {
     return new Promise((resolve, reject) => {
       let done = cached;
       const step = (): void => {
-        fs.read(fd, dst, done, dst.length - done, offset + done, (error, count) => {
+        read(fd, dst, done, dst.length - done, offset + done, (error, count) => {
           if (error) return reject(fsError(error, this.name, 'read', offset + done));
           done += count;
           if (count === 0 || done === dst.length) resolve(done);
@@ -182,7 +198,7 @@ export class NodeBlockFile implements BlockFile {
     return new Promise((resolve, reject) => {
       let done = 0;
       const step = (): void => {
-        fs.write(fd, src, done, src.length - done, offset + done, (error, count) => {
+        write(fd, src, done, src.length - done, offset + done, (error, count) => {
           if (error) return reject(fsError(error, this.name, 'write', offset + done));
           done += count;
           if (done === src.length) resolve();
@@ -197,14 +213,14 @@ export class NodeBlockFile implements BlockFile {
   flush(): Promise<void> {
     const fd = this.descriptor();
     return new Promise((resolve, reject) =>
-      fs.fdatasync(fd, (error) => (error ? reject(fsError(error, this.name, 'flush')) : resolve())),
+      fdatasync(fd, (error) => (error ? reject(fsError(error, this.name, 'flush')) : resolve())),
     );
   }
 
   size(): Promise<number> {
     const fd = this.descriptor();
     return new Promise((resolve, reject) =>
-      fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.size))),
+      fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.size))),
     );
   }
 
@@ -212,9 +228,9 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.descriptor();
     this.dataRun = undefined;
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (this.blockingBelow > 0) return this.sync('truncate', undefined, () => fs.ftruncateSync(fd, size));
+    if (this.blockingBelow > 0) return this.sync('truncate', undefined, () => ftruncateSync(fd, size));
     return new Promise((resolve, reject) =>
-      fs.ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
+      ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
     );
   }
 
@@ -245,7 +261,7 @@ export class NodeBlockFile implements BlockFile {
   allocatedSize(): Promise<number> {
     const fd = this.descriptor();
     return new Promise((resolve, reject) =>
-      fs.fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.blocks * 512))),
+      fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.blocks * 512))),
     );
   }
 
@@ -270,7 +286,7 @@ export class NodeBlockFile implements BlockFile {
     this.fd = undefined;
     if (fd === undefined) return Promise.resolve();
     return new Promise((resolve, reject) =>
-      fs.close(fd, (error) => (error ? reject(fsError(error, this.name, 'close')) : resolve())),
+      close(fd, (error) => (error ? reject(fsError(error, this.name, 'close')) : resolve())),
     );
   }
 
@@ -296,7 +312,7 @@ const BLOCKING_BELOW = 64 * 1024;
  * Requests below this size run on the calling thread in 'nowait' mode where they do not wait for a device (a read
  * from the page cache, a write into it). Larger than BLOCKING_BELOW: such a request is a copy, and a copy of even
  * 1 MiB (~130 us read, ~250 us written) costs less than a trip to the pool on a VM, where waking a sleeping pool
- * thread costs the event loop ~90 us (cpu profile: the fs.read and fs.write bindings). Measured with `qcow serve`
+ * thread costs the event loop ~90 us (cpu profile: the read and write bindings). Measured with `qcow serve`
  * on ext4 (fio nbd, IOPS, then qemu-nbd's): 64 KiB reads QD8 15.0k -> 17.9k (15.6k), 1 MiB reads QD1 1.22k ->
  * 1.40k (1.22k), 1 MiB reads QD4 1.95k -> 1.80k (1.73k: there the pool's parallel copies won); 1 MiB writes QD1
  * 1.19k -> 1.33k (1.15k), QD4 1.61k -> 1.66k (1.72k), 256 KiB writes QD8 5.0k -> 5.5k (5.4k). Capped so that a
@@ -309,7 +325,7 @@ const NOWAIT_BELOW = 2 * 1024 * 1024;
 function readSyncFully(fd: number, dst: Uint8Array, offset: number): number {
   let done = 0;
   while (done < dst.length) {
-    const count = fs.readSync(fd, dst, done, dst.length - done, offset + done);
+    const count = readSync(fd, dst, done, dst.length - done, offset + done);
     if (count === 0) break;
     done += count;
   }
@@ -317,7 +333,7 @@ function readSyncFully(fd: number, dst: Uint8Array, offset: number): number {
 }
 
 function writeSyncFully(fd: number, src: Uint8Array, offset: number): void {
-  for (let done = 0; done < src.length; ) done += fs.writeSync(fd, src, done, src.length - done, offset + done);
+  for (let done = 0; done < src.length; ) done += writeSync(fd, src, done, src.length - done, offset + done);
 }
 
 /** Opens a Node file as a BlockFile (see NodeFileOptions). */
