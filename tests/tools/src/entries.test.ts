@@ -24,7 +24,7 @@ describe('qcow entry points', () => {
   it('the build made a code cache for the bin, and one per start-up-bound command that this Node accepts', () => {
     expect(existsSync(repoPath('packages', 'cli', 'dist', 'qcow.cjs.cache'))).toBe(true);
     const program = repoPath('packages', 'cli', 'bin', 'program.cjs');
-    for (const command of ['info', 'map', 'check', 'convert']) {
+    for (const command of ['info', 'map', 'check', 'convert', 'create', 'io', 'snapshot', 'measure', 'resize', 'compare', 'rebase', 'commit']) {
       expect(existsSync(repoPath('packages', 'cli', 'dist', 'cache', `${command}.cache`)), command).toBe(true);
       // V8 refuses a cache quietly (the program then compiles as it goes): ask the script whether it took this one.
       const probe = `const { script } = require(${JSON.stringify(program)}).loadProgram(${JSON.stringify(command)}); process.stdout.write(String(script.cachedDataRejected))`;
