@@ -35,33 +35,11 @@ function setup(f) {
   ];
 }
 
-/** What dist/qcow.cjs.cache is trained on, after `setup`. */
-function everyday(f) {
-  return [
-    ['info', f.overlay],
-    ['info', '--output=json', '--backing-chain', f.overlay],
-    ['map', f.overlay],
-    ['map', '--output=json', f.overlay],
-    ['check', f.overlay],
-    ['check', '--output=json', f.image],
-    ['snapshot', '-c', 's1', f.image],
-    ['snapshot', '-l', f.image],
-    ['measure', '-O', 'qcow2', f.image],
-    ['info', f.raw],
-    ['resize', '-q', f.image, '+1M'],
-    ['convert', '-O', 'raw', f.overlay, f.raw],
-    ['convert', '-O', 'qcow2', f.overlay, join(f.dir, 'd.qcow2')],
-    ['compare', '-q', f.overlay, join(f.dir, 'd.qcow2')],
-    ['rebase', '-b', '', '-q', f.overlay],
-    ['create', '-q', '-f', 'qcow2', '-b', f.image, '-F', 'qcow2', f.overlay],
-    ['io', '-c', 'write -P 0x44 0 256k', f.overlay],
-    ['commit', '-q', f.overlay],
-  ];
-}
-
 /**
- * The commands with a cache of their own (every command of the everyday set), and what each is trained on, after
- * `setup`. The others (amend, bitmap, dd, bench, serve) start with the whole program's.
+ * The commands with a cache of their own, and what each is trained on after `setup`: each in a fresh process of its
+ * own, and all of them, in this order, in the process that makes the whole program's cache (the order works on one
+ * set of fixtures: commit empties the overlay before rebase takes its backing file away). The other commands (amend,
+ * bitmap, dd, bench, serve) start with the whole program's cache.
  */
 const COMMANDS = {
   info: (f) => [['info', f.overlay], ['info', '--output=json', '--backing-chain', f.overlay], ['info', f.raw]],
@@ -72,20 +50,20 @@ const COMMANDS = {
     ['convert', '-O', 'qcow2', f.overlay, join(f.dir, 'c.qcow2')],
   ],
   create: (f) => [
-    ['create', '-q', '-f', 'qcow2', join(f.dir, 'c.qcow2'), '64M'],
-    ['create', '-q', '-f', 'qcow2', '-b', f.image, '-F', 'qcow2', join(f.dir, 'd.qcow2')],
-    ['create', '-q', '-f', 'raw', join(f.dir, 'c.raw'), '1M'],
+    ['create', '-q', '-f', 'qcow2', join(f.dir, 'e.qcow2'), '64M'],
+    ['create', '-q', '-f', 'qcow2', '-b', f.image, '-F', 'qcow2', join(f.dir, 'f.qcow2')],
+    ['create', '-q', '-f', 'raw', join(f.dir, 'e.raw'), '1M'],
   ],
   io: (f) => [['io', '-c', 'write -P 0x44 0 256k', '-c', 'read -P 0x44 0 64k', f.overlay]],
   snapshot: (f) => [['snapshot', '-c', 's1', f.image], ['snapshot', '-l', f.image]],
   measure: (f) => [['measure', '-O', 'qcow2', f.image], ['measure', '--size', '1G', '-O', 'qcow2']],
   resize: (f) => [['resize', '-q', f.image, '+1M']],
   compare: (f) => [['compare', '-q', f.overlay, f.overlay]],
+  commit: (f) => [['commit', '-q', f.overlay]],
   rebase: (f) => [
     ['rebase', '-q', '-b', f.image, '-F', 'qcow2', f.overlay],
     ['rebase', '-q', '-b', '', f.overlay],
   ],
-  commit: (f) => [['commit', '-q', f.overlay]],
 };
 
 /** Runs `commands` through the program's `main` with their output dropped; returns the ones that failed. */
@@ -128,7 +106,8 @@ if (process.argv[2] === '--command') {
   const scratch = mkdtempSync(join(tmpdir(), 'qcow-code-cache-'));
   try {
     const f = fixtures(scratch);
-    save(cacheFile, script, await runQuietly(program, [...setup(f), ...everyday(f)]));
+    const everyday = Object.values(COMMANDS).flatMap((train) => train(f));
+    save(cacheFile, script, await runQuietly(program, [...setup(f), ...everyday]));
     rmSync(commandCacheDir, { recursive: true, force: true });
     mkdirSync(commandCacheDir);
     for (const name of Object.keys(COMMANDS)) {
