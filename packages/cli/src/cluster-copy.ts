@@ -1,6 +1,8 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
+import { HUGE_PAGE_BYTES } from '@q/posix';
 import type { BlockDevice } from '@q/raw';
 import type { CompressPool } from './compress-pool.js';
+import { copyBuffers } from './copy-buffers.js';
 import { isAllZero } from './zero-detect.js';
 
 /**
@@ -52,7 +54,8 @@ type Kind = 'skip' | 'zero' | 'read';
 interface Chunk {
   firstCluster: number;
   kinds: Kind[];
-  buffer: ArrayBuffer;
+  /** The chunk's bytes: a whole ArrayBuffer of its own when it goes to the compression workers (transferred). */
+  bytes: Uint8Array;
   /** Per cluster: its compressed bytes, when compressed. */
   compressed?: Array<Uint8Array | undefined>;
   /** Clusters handed to the compressor, in order. */
@@ -68,14 +71,21 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   const { clusterSize } = options;
   const chunkBytes = Math.max(clusterSize, options.chunkBytes ?? CHUNK_BYTES);
   const clusterCount = Math.ceil(source.size / clusterSize);
-  const free: ArrayBuffer[] = [];
+  const free: Uint8Array[] = [];
+  // Plain copies take their buffers a huge page's worth at a time (copyBuffers: fewer page faults); buffers that
+  // travel to the compression workers are whole ArrayBuffers, as a transfer moves all of one.
+  const newBuffer = (): Uint8Array => {
+    if (options.pool !== undefined) return new Uint8Array(chunkBytes);
+    free.push(...copyBuffers(Math.max(1, Math.floor(HUGE_PAGE_BYTES / chunkBytes)), chunkBytes));
+    return free.pop()!;
+  };
   const inFlight: Array<Promise<Chunk>> = [];
   /** Chunks handed to a pipelined sink, oldest first: each settles once its writes have landed. */
   const writing: Array<Promise<void>> = [];
   let done = 0;
 
   const written = (chunk: Chunk): void => {
-    free.push(chunk.buffer);
+    free.push(chunk.bytes);
     done = Math.max(done, Math.min(source.size, (chunk.firstCluster + chunk.kinds.length) * clusterSize));
     options.onProgress?.(done, source.size);
   };
@@ -109,8 +119,7 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
           kinds.push(classify(extents, next, from, to, options));
         }
         while (inFlight.length >= options.parallel) await drainOne();
-        const buffer = free.pop() ?? new ArrayBuffer(chunkBytes);
-        const task = prepare(source, { firstCluster, kinds, buffer }, options);
+        const task = prepare(source, { firstCluster, kinds, bytes: free.pop() ?? newBuffer() }, options);
         // Settled in order by drainOne; a failure meanwhile must not count as unhandled.
         task.catch(() => undefined);
         inFlight.push(task);
@@ -147,8 +156,7 @@ function classify(extents: ChainExtent[], first: number, from: number, to: numbe
 /** Reads a chunk's clusters, turns all-zero ones into holes (or zero clusters) and compresses the rest. */
 async function prepare(source: BlockDevice, chunk: Chunk, options: ClusterCopyOptions): Promise<Chunk> {
   const { clusterSize } = options;
-  const bytes = new Uint8Array(chunk.buffer);
-  const { kinds } = chunk;
+  const { bytes, kinds } = chunk;
   const reads: Promise<void>[] = [];
   for (let i = 0; i < kinds.length; ) {
     if (kinds[i] !== 'read') {
@@ -170,8 +178,8 @@ async function prepare(source: BlockDevice, chunk: Chunk, options: ClusterCopyOp
   if (options.pool !== undefined) {
     const compressible = kinds.flatMap((kind, i) => (kind === 'read' ? [i] : []));
     if (compressible.length > 0) {
-      const { buffer, results } = await options.pool.compress(chunk.buffer, compressible);
-      chunk.buffer = buffer;
+      const { buffer, results } = await options.pool.compress(bytes.buffer as ArrayBuffer, compressible);
+      chunk.bytes = new Uint8Array(buffer);
       chunk.compressed = [];
       compressible.forEach((cluster, i) => (chunk.compressed![cluster] = results[i]));
     }
@@ -210,8 +218,7 @@ async function deliver(chunk: Chunk, sink: ClusterSink, clusterSize: number, zer
 
 /** The sink calls a chunk needs, in guest order (made by the caller, so it decides whether they overlap). */
 function sinkCalls(chunk: Chunk, sink: ClusterSink, clusterSize: number, zeroFlag: boolean): Array<() => Promise<void>> {
-  const bytes = new Uint8Array(chunk.buffer);
-  const { kinds, firstCluster } = chunk;
+  const { bytes, kinds, firstCluster } = chunk;
   const calls: Array<() => Promise<void>> = [];
   for (let i = 0; i < kinds.length; ) {
     const kind = kinds[i]!;

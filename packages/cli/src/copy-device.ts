@@ -1,5 +1,6 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
-import { alignedBytes, type BlockDevice } from '@q/raw';
+import type { BlockDevice } from '@q/raw';
+import { copyBuffers } from './copy-buffers.js';
 import type { RawTarget } from './raw-target.js';
 
 export interface CopyOptions {
@@ -73,8 +74,9 @@ export async function copyDevice(source: BlockDevice, target: RawTarget, options
   // nothing) goes in small chunks throughout, so every chunk buffer stays small.
   const chunkBytes = compressed ? Math.min(options.chunkBytes, options.compressedChunkBytes ?? Infinity) : options.chunkBytes;
   // Chunk buffers are reused: allocating megabytes per chunk costs page faults and zero-filling on every read.
-  // Page-aligned: the kernel copies reads from the page cache into them at full speed (alignedBytes).
-  const buffers = Array.from({ length: options.parallel }, () => alignedBytes(chunkBytes));
+  // Page-aligned: the kernel copies reads from the page cache into them at full speed; in huge pages where the
+  // platform has them (copyBuffers).
+  const buffers = copyBuffers(options.parallel, chunkBytes);
   const nextTurn = turnQueue();
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;

@@ -13,6 +13,10 @@ export interface Libc {
   lseek(fd: number, offset: number, whence: number): number;
   /** preadv2(fd, one iovec over `dst`, offset, flags): bytes read, or -1 (see errno). */
   preadv2(fd: number, dst: Uint8Array, offset: number, flags: number): number;
+  /** The address of the first byte of `bytes` (memset of nothing, which returns its argument). */
+  addressOf(bytes: Uint8Array): number;
+  /** madvise(addr, length, advice): 0, or -1 (see errno). */
+  madvise(address: number, length: number, advice: number): number;
   /** errno after the last failed call on this thread. */
   errno(): number;
 }
@@ -40,6 +44,9 @@ function bind(): LibcLoad {
     // The iovec's base takes the typed array itself: koffi passes its memory, no copy in JS.
     const iovec = koffi.struct('q_iovec', { base: 'void *', len: 'size_t' });
     const preadv2 = lib.func('int64_t preadv2(int fd, const q_iovec *iov, int iovcnt, int64_t offset, int flags)');
+    // A user-space address is below 2^47 on every 64-bit Linux Node ships for: exact as a number.
+    const memset = lib.func('uintptr_t memset(void *s, int c, size_t n)');
+    const madvise = lib.func('int madvise(uintptr_t addr, size_t len, int advice)');
     return {
       ok: true,
       libc: {
@@ -47,6 +54,8 @@ function bind(): LibcLoad {
         fallocate: (fd, mode, offset, length) => fallocate(fd, mode, offset, length) as number,
         lseek: (fd, offset, whence) => Number(lseek(fd, offset, whence)),
         preadv2: (fd, dst, offset, flags) => Number(preadv2(fd, { base: dst, len: dst.length }, 1, offset, flags)),
+        addressOf: (bytes) => Number(memset(bytes, 0, 0)),
+        madvise: (address, length, advice) => madvise(address, length, advice) as number,
         errno: () => koffi.errno(),
       },
     };

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileRunAt, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock, unavailableMessage } from './index.js';
+import { fileRunAt, HUGE_PAGE_BYTES, hugePageBytes, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock, unavailableMessage } from './index.js';
+import { requireLibc } from './libc.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'q-posix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,5 +122,22 @@ describe('@q/posix', () => {
     } finally {
       rmSync(disk, { recursive: true, force: true });
     }
+  });
+
+  it('hands out zeroed arrays on huge-page boundaries, advised MADV_HUGEPAGE', () => {
+    const bytes = hugePageBytes(3 * 1024 * 1024)!;
+    expect(bytes.length).toBe(3 * 1024 * 1024);
+    expect(bytes.every((byte) => byte === 0)).toBe(true);
+    const address = requireLibc('madvise').addressOf(bytes);
+    expect(address % HUGE_PAGE_BYTES).toBe(0);
+    // The mapping holding it carries the advice (VmFlags "hg"), whatever the kernel then finds to back it with.
+    const smaps = readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
+    const mapping = smaps.find((block) => {
+      const [start, end] = block.split(' ')[0]!.split('-').map((hex) => parseInt(hex, 16));
+      return start! <= address && address < end!;
+    });
+    expect(mapping).toMatch(/VmFlags:.* hg/);
+    bytes.fill(7);
+    expect(bytes[bytes.length - 1]).toBe(7);
   });
 });
