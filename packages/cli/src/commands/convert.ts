@@ -14,7 +14,6 @@ import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.j
 import { ExitError, UsageError } from '../usage-error.js';
 import { checkCacheMode } from '../chain/chain-options.js';
 import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
-import { holdYoungGeneration } from '../tier-up-budget.js';
 import { writeErr } from '../process-output.js';
 
 // Plain data in 2 MiB chunks, at most 4 read at once (copy-chunks.ts). Compressed data goes in 256 KiB reads, -m of them
@@ -125,7 +124,6 @@ export async function convertCommand(args: string[]): Promise<number> {
     target = toStdout
       ? streamTarget(process.stdout)
       : await openRawFileTarget(destination, device.size, { existing, targetIsZero, sparse: sparseBytes !== 0, sync: targetCache !== 'unsafe', blocking: !survey.compressed });
-    await holdYoungGeneration();
     const reads = survey.compressed ? parallel : plainReadsInFlight(parallel);
     await copyDevice(device, target, { parallel: reads, chunkBytes: PLAIN_CHUNK_BYTES, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
     if (progress) progressStream().write(shown === 100 ? '\n' : '    (100.00/100%)\n');
