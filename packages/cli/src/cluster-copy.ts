@@ -1,8 +1,7 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
-import { HUGE_PAGE_BYTES } from '@q/posix';
 import type { BlockDevice } from '@q/raw';
 import type { CompressPool } from './compress-pool.js';
-import { copyBuffers } from './copy-buffers.js';
+import { copyBufferBatch } from './copy-buffers.js';
 import { isAllZero } from './zero-detect.js';
 
 /**
@@ -72,11 +71,11 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   const chunkBytes = Math.max(clusterSize, options.chunkBytes ?? CHUNK_BYTES);
   const clusterCount = Math.ceil(source.size / clusterSize);
   const free: Uint8Array[] = [];
-  // Plain copies take their buffers a huge page's worth at a time (copyBuffers: fewer page faults); buffers that
+  // Plain copies take their buffers a huge page's worth at a time (copyBufferBatch: fewer page faults); buffers that
   // travel to the compression workers are whole ArrayBuffers, as a transfer moves all of one.
   const newBuffer = (): Uint8Array => {
     if (options.pool !== undefined) return new Uint8Array(chunkBytes);
-    free.push(...copyBuffers(Math.max(1, Math.floor(HUGE_PAGE_BYTES / chunkBytes)), chunkBytes));
+    free.push(...copyBufferBatch(chunkBytes));
     return free.pop()!;
   };
   const inFlight: Array<Promise<Chunk>> = [];

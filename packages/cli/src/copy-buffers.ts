@@ -16,3 +16,8 @@ export function copyBuffers(count: number, bytes: number): Uint8Array[] {
   const slab = count * stride >= HUGE_PAGE_BYTES ? hugePageBytes(count * stride) : undefined;
   return Array.from({ length: count }, (_, i) => slab?.subarray(i * stride, i * stride + bytes) ?? alignedBytes(bytes));
 }
+
+/** Buffers of `bytes` each, a huge page's worth of them (at least one): for a pool that grows as a copy needs. */
+export function copyBufferBatch(bytes: number): Uint8Array[] {
+  return copyBuffers(Math.max(1, Math.floor(HUGE_PAGE_BYTES / bytes)), bytes);
+}

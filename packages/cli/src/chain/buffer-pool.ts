@@ -1,11 +1,10 @@
-import { HUGE_PAGE_BYTES } from '@q/posix';
-import { copyBuffers } from '../copy-buffers.js';
+import { copyBufferBatch } from '../copy-buffers.js';
 
 /**
  * Chunk buffers handed out and given back, so a copy touches the same few megabytes throughout: a fresh 4 MiB
  * array per chunk costs page faults and zero-filling on first touch and garbage collection later, which measured
  * as a third of a rebase's time on 1 GiB chains. Page-aligned: reads into them are the kernel's fast copy. Made
- * a huge page's worth at a time (copyBuffers: one fault per 2 MiB where the platform gives huge pages).
+ * a huge page's worth at a time (copyBufferBatch: one fault per 2 MiB where the platform gives huge pages).
  */
 export class BufferPool {
   private readonly free: Uint8Array[] = [];
@@ -13,7 +12,7 @@ export class BufferPool {
   constructor(private readonly bytes: number) {}
 
   take(): Uint8Array {
-    if (this.free.length === 0) this.free.push(...copyBuffers(Math.max(1, Math.floor(HUGE_PAGE_BYTES / this.bytes)), this.bytes));
+    if (this.free.length === 0) this.free.push(...copyBufferBatch(this.bytes));
     return this.free.pop()!;
   }
 
