@@ -157,6 +157,18 @@ describe('refcount table and block encoders', () => {
     );
   });
 
+  it('decodeRefcountTable reads a table at any byte offset, ignores a partial last entry, refuses bad entries', () => {
+    const table = encodeRefcountTable([0x30000, 0, 0x50000], 0x10000, 1);
+    const shifted = new Uint8Array(table.length + 3);
+    shifted.set(table, 1);
+    const unaligned = shifted.subarray(1, 1 + 3 * 8 + 5);
+    expect(decodeRefcountTable(unaligned, 0x10000)).toEqual([0x30000, 0, 0x50000]);
+    const bad = table.slice(0, 16);
+    bad[15] = 0x01;
+    expect(() => decodeRefcountTable(bad, 0x10000)).toThrow(/entry 1 .* not cluster aligned/);
+    expect(() => decodeRefcountTable(table.slice(0, 24), 0x10000, 0x50000)).toThrow(/refcount block 0x50000 \(table entry 2\) lies past the end/);
+  });
+
   it('getRefcountExact agrees with getRefcount, and is exact past 2^53', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 6 }), fc.nat({ max: 63 }), fc.double({ min: 0, max: 1, noNaN: true }), (order, index, fraction) => {

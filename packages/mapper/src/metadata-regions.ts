@@ -27,12 +27,29 @@ export class MetadataRegions {
    * of metadata the range is meant to be (an L2 table being loaded is itself an active L2 table).
    */
   overlap(offset: number, bytes: number, expected?: string): string | undefined {
+    const first = Math.floor(offset / this.clusterSize);
     const last = Math.ceil((offset + bytes) / this.clusterSize);
-    for (let c = Math.floor(offset / this.clusterSize); c < last; c++) {
+    // A long run (a mapper joining thousands of data clusters) costs a lookup per cluster; scanning the few
+    // metadata clusters instead is cheaper then, and finds the same answer: the lowest one that overlaps.
+    if (last - first > this.clusters.size) return this.lowestOverlap(first, last, expected);
+    for (let c = first; c < last; c++) {
       const what = this.clusters.get(c);
       if (what !== undefined && what !== expected) return what;
     }
     return undefined;
+  }
+
+  private lowestOverlap(first: number, last: number, expected: string | undefined): string | undefined {
+    let lowest = last;
+    let found: string | undefined;
+    // forEach, not for-of over entries: no [key, value] array per metadata cluster on every call.
+    this.clusters.forEach((what, c) => {
+      if (c >= first && c < lowest && what !== expected) {
+        lowest = c;
+        found = what;
+      }
+    });
+    return found;
   }
 
   get size(): number {

@@ -62,6 +62,23 @@ describe('NodeBlockFile (blocking nowait) beside the page cache', () => {
   });
 });
 
+describe('NodeBlockFile large writes on disk', () => {
+  // On a disk-backed file system a write goes out in pieces of at most 256 KiB (WRITE_PIECE): every piece lands.
+  for (const blocking of [false, 'always'] as const) {
+    it(`writes 1 MiB + 3 bytes at an odd offset whole (blocking: ${blocking})`, async () => {
+      const file = await openNodeFile(join(diskDir, `large${counter++}`), { create: true, truncate: true, blocking });
+      const bytes = new Uint8Array((1 << 20) + 3).map((_, i) => (i * 7 + 1) & 0xff);
+      await file.write(bytes, 4097);
+      const back = new Uint8Array(bytes.length + 2);
+      expect(await file.read(back, 4096)).toBe(bytes.length + 1);
+      expect(back[0]).toBe(0);
+      // every(), not toEqual: a deep comparison of a MiB takes vitest seconds.
+      expect(back.subarray(1, bytes.length + 1).every((value, i) => value === bytes[i])).toBe(true);
+      await file.close();
+    });
+  }
+});
+
 describe('isMemoryBacked', () => {
   it('tells tmpfs (/dev/shm) from a disk file system, and says no when it cannot tell', () => {
     // /dev/shm is tmpfs on Linux; the repository lives on a disk file system here and in CI.
