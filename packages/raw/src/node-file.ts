@@ -156,8 +156,10 @@ export class NodeBlockFile implements BlockFile {
       closeSync(fd);
       throw error;
     }
-    const memoryBacked = isMemoryBacked(path);
-    const inMemory = options.blocking === 'memory' || options.blocking === 'nowait' ? memoryBacked : false;
+    const servesLoop = options.blocking === 'memory' || options.blocking === 'nowait';
+    // statfs only where the answer is used: the serving modes, and the write size of a writable file.
+    const memoryBacked = servesLoop || writable ? isMemoryBacked(path) : false;
+    const inMemory = servesLoop && memoryBacked;
     const blocking = inMemory || options.blocking === true;
     // An event loop serving a file in memory blocks for anything but huge requests: each is a copy (NOWAIT_BELOW).
     const blockingBelow = options.blocking === 'always' ? Infinity : inMemory ? NOWAIT_BELOW : blocking ? BLOCKING_BELOW : 0;
