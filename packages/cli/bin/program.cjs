@@ -1,7 +1,7 @@
 'use strict';
 // Loads the `qcow` program, dist/qcow.cjs, as a vm.Script: what bin/qcow.cjs runs, and what the code-cache build
 // (scripts/build-code-cache.mjs) trains and serializes. Both must compile the same text for V8 to accept a cache.
-const { readFileSync } = require('node:fs');
+const { readFileSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
@@ -20,6 +20,28 @@ const commandCacheDir = join(dist, 'cache');
  */
 function cacheFileFor(command) {
   return typeof command === 'string' && /^[a-z]+$/.test(command) ? join(commandCacheDir, `${command}.cache`) : undefined;
+}
+
+/**
+ * CommonJS's own wrapper, which the build writes around the program in the file (wrapProgramFile): compiling the
+ * text as read saves V8 a flat copy of 360 KiB (a source joined from pieces is copied whole before it is compiled
+ * or looked up: ~1 ms of every start). On the first line, so that line numbers in stack traces stay the file's.
+ */
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const WRAPPER_TAIL = '\n})';
+
+function wrap(source) {
+  return `${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`;
+}
+
+/**
+ * Puts the wrapper around the program in dist/qcow.cjs, once (the build's step after tsup). The file is then an
+ * expression, which only loadProgram runs. A program built without the step (tsup alone) still loads: the
+ * wrapper is added to the text in memory.
+ */
+function wrapProgramFile() {
+  const source = readFileSync(program, 'utf8');
+  if (!source.startsWith(WRAPPER_HEAD)) writeFileSync(program, wrap(source));
 }
 
 function readOptional(file) {
@@ -48,11 +70,10 @@ function loadProgram(cache) {
     // No cache at all (a build without one): compile as Node would.
     cachedData = (own === undefined ? undefined : readOptional(own)) ?? readOptional(cacheFile);
   }
-  // CommonJS's own wrapper, on the first line so that line numbers in stack traces stay the file's.
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: program, cachedData });
+  const script = new Script(source.startsWith(WRAPPER_HEAD) ? source : wrap(source), { filename: program, cachedData });
   const programModule = { exports: {} };
   script.runInThisContext()(programModule.exports, createRequire(program), programModule, program, dist);
   return { script, exports: programModule.exports };
 }
 
-module.exports = { loadProgram, cacheFile, commandCacheDir };
+module.exports = { loadProgram, wrapProgramFile, cacheFile, commandCacheDir };

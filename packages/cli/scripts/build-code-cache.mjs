@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const { loadProgram, cacheFile, commandCacheDir } = require('../bin/program.cjs');
+const { loadProgram, wrapProgramFile, cacheFile, commandCacheDir } = require('../bin/program.cjs');
 
 // The copying commands raise V8's tier-up budget (src/tier-up-budget.ts), and V8 rejects a cache made under other
 // flags than a start's: here the flag is left alone.
@@ -102,6 +102,8 @@ if (process.argv[2] === '--command') {
   const { script, exports: program } = loadUncached();
   save(join(commandCacheDir, `${name}.cache`), script, await runQuietly(program, COMMANDS[name](fixtures(dir))));
 } else {
+  // First the wrapper into the file, so that the caches are made for the text every start compiles.
+  wrapProgramFile();
   const { script, exports: program } = loadUncached();
   const scratch = mkdtempSync(join(tmpdir(), 'qcow-code-cache-'));
   try {

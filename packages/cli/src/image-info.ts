@@ -46,7 +46,7 @@ export async function imageInfo(device: BlockDevice, filename: string): Promise<
   info['filename'] = filename;
   if (metadata !== undefined) info['cluster-size'] = metadata.geometry.clusterSize;
   info['format'] = device.format;
-  const actual = await actualSize(layerPath(device));
+  const actual = await actualSize(device);
   if (actual !== undefined) info['actual-size'] = actual;
   if (image !== undefined) info['format-specific'] = { type: 'qcow2', data: qcow2Specific(image) };
   if (metadata?.backingFileName !== undefined) {
@@ -94,9 +94,13 @@ export function layerPath(device: BlockDevice): string {
 }
 
 /**
- * Bytes the file occupies on disk (allocated blocks), as qemu-img's actual-size. node:fs's callback stat: loading
- * node:fs/promises costs `qcow info` 4-5 ms at start.
+ * Bytes the file occupies on disk (allocated blocks), as qemu-img's actual-size: asked of the open file where it
+ * can tell (an fstat, blocking where the file's calls block), else a stat of the name. node:fs's callback stat:
+ * loading node:fs/promises costs `qcow info` 4-5 ms at start.
  */
-function actualSize(path: string): Promise<number | undefined> {
-  return new Promise((resolve) => stat(path, (error, stats) => resolve(error === null ? stats.blocks * 512 : undefined)));
+function actualSize(device: BlockDevice): Promise<number | undefined> {
+  const file = device instanceof Qcow2Image || device instanceof RawDisk ? device.file : undefined;
+  if (file?.allocatedSize !== undefined) return file.allocatedSize().catch(() => undefined);
+  if (file !== undefined) return Promise.resolve(undefined);
+  return new Promise((resolve) => stat(device.name, (error, stats) => resolve(error === null ? stats.blocks * 512 : undefined)));
 }

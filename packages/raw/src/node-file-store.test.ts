@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -70,4 +70,20 @@ describe('nodeFileStore: the FFI is loaded when first needed', () => {
       await other.close();
     }
   });
+});
+
+describe('nodeFileStore names', () => {
+  // A blocking store (a CLI's) asks with blocking calls; the answers are the pool's.
+  for (const blocking of [undefined, true, 'always'] as const) {
+    it(`identify resolves links and keeps a missing name; exists tells files from missing names (blocking: ${blocking})`, async () => {
+      const target = join(dir, `named-${blocking}`);
+      const link = join(dir, `link-${blocking}`);
+      writeFileSync(target, new Uint8Array(512));
+      symlinkSync(target, link);
+      const store = nodeFileStore({ blocking });
+      expect(await store.identify(link)).toBe(realpathSync(target));
+      expect(await store.identify(join(dir, 'missing'))).toBe(join(dir, 'missing'));
+      expect([await store.exists(link), await store.exists(join(dir, 'missing'))]).toEqual([true, false]);
+    });
+  }
 });

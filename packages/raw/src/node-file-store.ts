@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs';
+import { existsSync, realpath, realpathSync, stat } from 'node:fs';
 import type { BlockFile } from './block-file.js';
 import type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 import { posixSupport } from '@q/posix';
@@ -25,6 +25,8 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
       return posixSupport().available;
     },
   };
+  // A store whose files block (a CLI, a cothread) asks about names with blocking calls as well (see NodeBlockFile.open).
+  const blockingCalls = options.blocking === true || options.blocking === 'always';
   return {
     capabilities,
     open: (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> =>
@@ -32,7 +34,20 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
     resolve: resolveFileName,
     // node:fs's callbacks, not fs.promises: its first use loads node:fs/promises and the stream and readline modules
     // behind it (~2 ms of a `qcow info`, which identifies every image it opens).
-    identify: (name) => new Promise((resolve) => realpath.native(name, (error, real) => resolve(error === null ? real : name))),
-    exists: (name) => new Promise((resolve) => stat(name, (error) => resolve(error === null))),
+    identify: blockingCalls
+      ? (name) => Promise.resolve(realpathOrName(name))
+      : (name) => new Promise((resolve) => realpath.native(name, (error, real) => resolve(error === null ? real : name))),
+    exists: blockingCalls
+      ? (name) => Promise.resolve(existsSync(name))
+      : (name) => new Promise((resolve) => stat(name, (error) => resolve(error === null))),
   };
+}
+
+/** The name with every link resolved, or the name itself when it cannot be (missing, unreadable). */
+function realpathOrName(name: string): string {
+  try {
+    return realpathSync.native(name);
+  } catch {
+    return name;
+  }
 }

@@ -89,15 +89,38 @@ describe('isMemoryBacked', () => {
 });
 
 describe('openNodeFile', () => {
-  it('names a missing file with E_NOT_FOUND', async () => {
-    await expect(openNodeFile(join(dir, 'missing'))).rejects.toMatchObject({
-      code: 'E_NOT_FOUND',
-      message: 'open failed: No such file or directory',
+  // Blocking modes open with blocking calls (openSync, fstatSync): the same answers as the pool's.
+  for (const blocking of [undefined, true, 'always'] as const) {
+    it(`names a missing file with E_NOT_FOUND (blocking: ${blocking})`, async () => {
+      await expect(openNodeFile(join(dir, 'missing'), { blocking })).rejects.toMatchObject({
+        code: 'E_NOT_FOUND',
+        message: 'open failed: No such file or directory',
+      });
     });
-  });
 
-  it('refuses a directory', async () => {
-    await expect(openNodeFile(dir)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    it(`refuses a directory (blocking: ${blocking})`, async () => {
+      await expect(openNodeFile(dir, { blocking })).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    });
+  }
+
+  it('a blocking read-only file sends nothing to the thread pool: open, small reads, size, flush, close', async () => {
+    // What lets a short command (`qcow info`) run without starting libuv's pool threads.
+    const path = join(dir, `pool${counter++}`);
+    writeFileSync(path, new Uint8Array(256 * 1024).fill(7));
+    const pending = () => process.getActiveResourcesInfo().filter((name) => name === 'FSReqCallback').length;
+    const before = pending();
+    const opening = openNodeFile(path, { blocking: true });
+    expect(pending()).toBe(before);
+    const file = await opening;
+    const dst = new Uint8Array(64 * 1024);
+    const steps = [file.read(dst, 4096), file.size(), file.allocatedSize(), file.flush()];
+    expect(pending()).toBe(before);
+    const [read, size, allocated] = await Promise.all(steps);
+    expect([read, size, dst.every((b) => b === 7)]).toEqual([64 * 1024, 256 * 1024, true]);
+    expect(allocated).toBeGreaterThan(0);
+    const closing = file.close();
+    expect(pending()).toBe(before);
+    await closing;
   });
 });
 

@@ -4,6 +4,7 @@ import {
   constants,
   fdatasync,
   fstat,
+  fstatSync,
   ftruncate,
   ftruncateSync,
   open,
@@ -29,7 +30,7 @@ export interface NodeFileOptions {
   /** Truncate an existing file to zero length (with create: a fresh file). */
   truncate?: boolean;
   /**
-   * Read, write and truncate requests under 64 KiB with blocking system calls on the calling thread instead of
+   * Read, write and truncate requests under 128 KiB with blocking system calls on the calling thread instead of
    * libuv's thread pool. A small request in the page cache then costs a copy, not a round trip between threads:
    * about three times faster at 4 KiB. Larger requests (and flushes) stay on the pool, where their copies run in
    * parallel with this thread's. `true` only for a thread that may block: a CLI, or a worker running the engine as
@@ -142,13 +143,20 @@ export class NodeBlockFile implements BlockFile {
     if (options.create) flags |= constants.O_CREAT;
     // No O_TRUNC: the file is truncated after the lock is held (a file another process uses must not lose its bytes
     // before we learn that it is in use, as qemu-img create does) and only when it has bytes (discardOldBytes).
-    const fd = await new Promise<number>((resolve, reject) => {
-      open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
-    });
+    // A thread that may block (a CLI, a cothread) opens with blocking calls too: a trip to libuv's pool costs more
+    // than the call, and a short command that makes no other trip never starts the pool's threads.
+    const blockingOpen = options.blocking === true || options.blocking === 'always';
+    const fd = blockingOpen
+      ? syncCall(() => openSync(path, flags, 0o644), path, 'open')
+      : await new Promise<number>((resolve, reject) => {
+          open(path, flags, 0o644, (error, fd) => (error ? reject(fsError(error, path, 'open')) : resolve(fd)));
+        });
     try {
-      const stat = await new Promise<Stats>((resolve, reject) =>
-        fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
-      );
+      const stat = blockingOpen
+        ? syncCall(() => fstatSync(fd), path, 'stat')
+        : await new Promise<Stats>((resolve, reject) =>
+            fstat(fd, (error, stat) => (error ? reject(fsError(error, path, 'stat')) : resolve(stat))),
+          );
       if (stat.isDirectory()) throw new DiskError('E_NOT_FOUND', 'is a directory', { file: path });
       if (options.lock !== undefined) lockImage(fd, options.lock, path);
       if (options.truncate === true && stat.size > 0) discardOldBytes(fd, path);
@@ -218,16 +226,15 @@ export class NodeBlockFile implements BlockFile {
 
   flush(): Promise<void> {
     const fd = this.descriptor();
+    // Nothing written through a read-only descriptor to make durable (`qcow check` without -r flushes at its end).
+    if (!this.capabilities.writable) return Promise.resolve();
     return new Promise((resolve, reject) =>
       fdatasync(fd, (error) => (error ? reject(fsError(error, this.name, 'flush')) : resolve())),
     );
   }
 
   size(): Promise<number> {
-    const fd = this.descriptor();
-    return new Promise((resolve, reject) =>
-      fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.size))),
-    );
+    return this.stat().then((stat) => stat.size);
   }
 
   truncate(size: number): Promise<void> {
@@ -266,10 +273,14 @@ export class NodeBlockFile implements BlockFile {
 
   /** st_blocks in bytes: what the file occupies, as `du` counts it. */
   allocatedSize(): Promise<number> {
+    return this.stat().then((stat) => stat.blocks * 512);
+  }
+
+  /** fstat(2), blocking where this file's small requests block (a copy from the inode, never a wait). */
+  private stat(): Promise<Stats> {
     const fd = this.descriptor();
-    return new Promise((resolve, reject) =>
-      fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat.blocks * 512))),
-    );
+    if (this.blockingBelow > 0) return this.sync('stat', undefined, () => fstatSync(fd));
+    return new Promise((resolve, reject) => fstat(fd, (error, stat) => (error ? reject(fsError(error, this.name, 'stat')) : resolve(stat))));
   }
 
   /** SEEK_DATA / SEEK_HOLE: whether the bytes at `offset` are stored or a hole, and how far that goes. */
@@ -292,6 +303,9 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.fd;
     this.fd = undefined;
     if (fd === undefined) return Promise.resolve();
+    // A close that drops the last reference of a file written through it may wait for the file system: blocking
+    // only for a read-only file on a blocking thread.
+    if (this.blockingBelow > 0 && !this.capabilities.writable) return this.sync('close', undefined, () => closeSync(fd));
     return new Promise((resolve, reject) =>
       close(fd, (error) => (error ? reject(fsError(error, this.name, 'close')) : resolve())),
     );
@@ -312,8 +326,20 @@ export class NodeBlockFile implements BlockFile {
   }
 }
 
-/** Requests at least this large go to the thread pool even on a blocking file (see `NodeFileOptions.blocking`). */
-const BLOCKING_BELOW = 64 * 1024;
+/** Runs a blocking system call, its failure in this module's words (fsError). */
+function syncCall<T>(call: () => T, path: string, operation: string): T {
+  try {
+    return call();
+  } catch (error) {
+    throw fsError(error as NodeJS.ErrnoException, path, operation);
+  }
+}
+
+/**
+ * Requests at least this large go to the thread pool even on a blocking file (see `NodeFileOptions.blocking`).
+ * Above 64 KiB so that the default cluster (a header cluster, an L2 table) is one blocking read.
+ */
+const BLOCKING_BELOW = 128 * 1024;
 
 /**
  * Requests below this size run on the calling thread in 'nowait' mode where they do not wait for a device (a read

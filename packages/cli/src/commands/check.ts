@@ -1,7 +1,7 @@
 import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
 import { isDiskError, type BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
-import { cliStore } from '../cli-store.js';
+import { cliBlockingStore, cliStore } from '../cli-store.js';
 import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
@@ -67,7 +67,7 @@ export async function checkCommand(args: string[]): Promise<number> {
 
 async function openImageFile(path: string, writable: boolean): Promise<BlockFile> {
   try {
-    return await cliStore().open(path, { writable });
+    return await cliBlockingStore().open(path, { writable });
   } catch (error) {
     throw new ExitError(`Could not open '${path}': Could not open '${path}': ${reason(error)}`, 1);
   }

@@ -16,7 +16,7 @@ export async function infoCommand(args: string[]): Promise<number> {
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, untrusted: hasFlag(parsed, 'untrusted') });
+  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, blockingIo: true, untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;

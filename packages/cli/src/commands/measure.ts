@@ -59,6 +59,7 @@ export async function measureCommand(args: string[]): Promise<number> {
   try {
     device = await openImage(file!, {
       format: lastValue(parsed, 'f'),
+      blockingIo: true,
       forceShare: hasFlag(parsed, 'U', 'force-share'),
       ...(snapshotText === undefined ? {} : { snapshot: parseSnapshotParam(snapshotText) }),
     });

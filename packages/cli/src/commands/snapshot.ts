@@ -30,7 +30,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const format = lastValue(parsed, 'f');
   let device: BlockDevice;
   try {
-    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
+    device = await openImage(file, { format, writable: action.kind !== 'list', ignoreBacking: true, blockingIo: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
     throw new ExitError(openFailure(error, file), 1);
   }
