@@ -37,6 +37,7 @@ export async function commitCommand(args: string[]): Promise<number> {
     top = await openImage(file, {
       format,
       writable: true,
+      blockingIo: true,
       writableLayer: async (name, depth) => {
         if (baseDepth !== undefined) return false;
         const isBase = baseName === undefined ? depth === 1 : baseIdentity !== undefined && (await store.identify(name).catch(() => undefined)) === baseIdentity;
