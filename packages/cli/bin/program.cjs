@@ -30,8 +30,9 @@ function cacheFileFor(command) {
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAPPER_TAIL = '\n})';
 
-function wrap(source) {
-  return `${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`;
+/** The program's text inside the wrapper: as read when the build put it there, else joined here. */
+function wrapped(source) {
+  return source.startsWith(WRAPPER_HEAD) ? source : `${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`;
 }
 
 /**
@@ -41,7 +42,8 @@ function wrap(source) {
  */
 function wrapProgramFile() {
   const source = readFileSync(program, 'utf8');
-  if (!source.startsWith(WRAPPER_HEAD)) writeFileSync(program, wrap(source));
+  const text = wrapped(source);
+  if (text !== source) writeFileSync(program, text);
 }
 
 function readOptional(file) {
@@ -70,7 +72,7 @@ function loadProgram(cache) {
     // No cache at all (a build without one): compile as Node would.
     cachedData = (own === undefined ? undefined : readOptional(own)) ?? readOptional(cacheFile);
   }
-  const script = new Script(source.startsWith(WRAPPER_HEAD) ? source : wrap(source), { filename: program, cachedData });
+  const script = new Script(wrapped(source), { filename: program, cachedData });
   const programModule = { exports: {} };
   script.runInThisContext()(programModule.exports, createRequire(program), programModule, program, dist);
   return { script, exports: programModule.exports };

@@ -12,7 +12,7 @@ import {
 } from '@q/format';
 import { Qcow2Image } from '@q/qcow2';
 import { cliStore } from './cli-store.js';
-import { RawDisk, type BlockDevice } from '@q/raw';
+import { RawDisk, type BlockDevice, type BlockFile } from '@q/raw';
 
 /** `qemu-img info --output=json`'s object, keys in the order qemu-img 7.2 prints them. */
 export type ImageInfoJson = Record<string, unknown>;
@@ -87,10 +87,14 @@ function qcow2Specific(image: Qcow2Image): Record<string, unknown> {
   return data;
 }
 
-/** The file a layer reads from (not `FILE@SNAP`). */
+/** The file a layer reads from, where the layer has one of its own (a qcow2 image, a raw file). */
+function layerFile(device: BlockDevice): BlockFile | undefined {
+  return device instanceof Qcow2Image || device instanceof RawDisk ? device.file : undefined;
+}
+
+/** The name of the file a layer reads from (not `FILE@SNAP`). */
 export function layerPath(device: BlockDevice): string {
-  if (device instanceof Qcow2Image || device instanceof RawDisk) return device.file.name;
-  return device.name;
+  return layerFile(device)?.name ?? device.name;
 }
 
 /**
@@ -99,7 +103,7 @@ export function layerPath(device: BlockDevice): string {
  * loading node:fs/promises costs `qcow info` 4-5 ms at start.
  */
 function actualSize(device: BlockDevice): Promise<number | undefined> {
-  const file = device instanceof Qcow2Image || device instanceof RawDisk ? device.file : undefined;
+  const file = layerFile(device);
   if (file?.allocatedSize !== undefined) return file.allocatedSize().catch(() => undefined);
   if (file !== undefined) return Promise.resolve(undefined);
   return new Promise((resolve) => stat(device.name, (error, stats) => resolve(error === null ? stats.blocks * 512 : undefined)));

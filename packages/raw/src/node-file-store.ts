@@ -2,7 +2,7 @@ import { existsSync, realpath, realpathSync, stat } from 'node:fs';
 import type { BlockFile } from './block-file.js';
 import type { BlockStore, StoreCapabilities, StoreOpenOptions } from './block-store.js';
 import { posixSupport } from '@q/posix';
-import { NodeBlockFile, type NodeFileOptions } from './node-file.js';
+import { blocksCaller, NodeBlockFile, type NodeFileOptions } from './node-file.js';
 import { resolveFileName } from './store-names.js';
 
 export interface NodeFileStoreOptions {
@@ -25,8 +25,7 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
       return posixSupport().available;
     },
   };
-  // A store whose files block (a CLI, a cothread) asks about names with blocking calls as well (see NodeBlockFile.open).
-  const blockingCalls = options.blocking === true || options.blocking === 'always';
+  const blockingCalls = blocksCaller(options.blocking);
   return {
     capabilities,
     open: (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> =>

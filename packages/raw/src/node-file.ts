@@ -75,11 +75,7 @@ export function isMemoryBacked(path: string): boolean {
  * `fd`'s open file description: closing the other descriptor leaves them held.
  */
 function discardOldBytes(fd: number, path: string): void {
-  try {
-    ftruncateSync(fd, 0);
-  } catch (error) {
-    throw fsError(error as NodeJS.ErrnoException, path, 'truncate');
-  }
+  syncCall(() => ftruncateSync(fd, 0), path, 'truncate');
   try {
     closeSync(openSync(path, constants.O_RDONLY));
   } catch {
@@ -145,7 +141,7 @@ export class NodeBlockFile implements BlockFile {
     // before we learn that it is in use, as qemu-img create does) and only when it has bytes (discardOldBytes).
     // A thread that may block (a CLI, a cothread) opens with blocking calls too: a trip to libuv's pool costs more
     // than the call, and a short command that makes no other trip never starts the pool's threads.
-    const blockingOpen = options.blocking === true || options.blocking === 'always';
+    const blockingOpen = blocksCaller(options.blocking);
     const fd = blockingOpen
       ? syncCall(() => openSync(path, flags, 0o644), path, 'open')
       : await new Promise<number>((resolve, reject) => {
@@ -324,6 +320,14 @@ export class NodeBlockFile implements BlockFile {
     if (this.fd === undefined) throw new DiskError('E_IO', 'file is closed', { file: this.name });
     return this.fd;
   }
+}
+
+/**
+ * Whether `blocking` is a caller's that may block (a CLI, a cothread: `true`, `'always'`): it then also opens, stats
+ * and asks about names with blocking calls, which cost less than a trip to the pool and never start its threads.
+ */
+export function blocksCaller(blocking: NodeFileOptions['blocking']): boolean {
+  return blocking === true || blocking === 'always';
 }
 
 /** Runs a blocking system call, its failure in this module's words (fsError). */
