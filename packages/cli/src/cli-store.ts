@@ -1,4 +1,5 @@
 import type { BlockStore } from '@q/raw';
+import type { NodeFileOptions } from '@q/raw/node';
 import { defaultStore } from '@q/vkd';
 
 let store: BlockStore | undefined;
@@ -23,4 +24,27 @@ export function cliStore(): BlockStore {
 export function cliBlockingStore(): BlockStore {
   blockingStore ??= defaultStore({ blocking: 'always' });
   return blockingStore;
+}
+
+/**
+ * Bytes a copy writes into its target between two write-behind hints (`NodeFileOptions.writeBehind`). The copying
+ * commands flush their target at the end, and on a disk the kernel left all of it to that flush: `qcow commit` of
+ * 256 MiB into a 1 GiB chain on ext4 (2026-12-04, alternating, 9 each) took 523 ms without hints, 466 with one per
+ * 4 MiB, 476 per 16 MiB (qemu-img 383): the fdatasync after the copy went from 150-200 ms to 100-120.
+ */
+const WRITE_BEHIND_BYTES = 4 << 20;
+
+const targetStores = new Map<NodeFileOptions['blocking'], BlockStore>();
+
+/**
+ * The store a copying command opens its target through (and, for commit and rebase, the chain around it): local
+ * files with write-behind, making calls as `blocking` says (`NodeFileOptions.blocking`), once per mode.
+ */
+export function cliTargetStore(blocking: NodeFileOptions['blocking'] = false): BlockStore {
+  let store = targetStores.get(blocking);
+  if (store === undefined) {
+    store = defaultStore({ blocking, writeBehind: WRITE_BEHIND_BYTES });
+    targetStores.set(blocking, store);
+  }
+  return store;
 }

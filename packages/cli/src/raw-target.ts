@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
-import { cliBlockingStore, cliStore } from './cli-store.js';
+import { cliBlockingStore, cliStore, cliTargetStore } from './cli-store.js';
 import { dataRuns } from './zero-detect.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
@@ -45,7 +45,9 @@ export interface RawFileTargetOptions {
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
   const readsZeros = !existing || options.targetIsZero === true;
-  const file: BlockFile = await (options.blocking ? cliBlockingStore() : cliStore()).open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
+  // A target flushed at the end writes behind (cliTargetStore); one that is not (-t unsafe) leaves the kernel be.
+  const store = options.sync ? cliTargetStore(options.blocking ? 'always' : false) : options.blocking ? cliBlockingStore() : cliStore();
+  const file: BlockFile = await store.open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
   const zeros = new Uint8Array(1 << 20);
   return {

@@ -6,6 +6,7 @@ export { punchHole } from './hole-punch.js';
 export { fileRunAt, type FileRun } from './seek-data.js';
 export { readNowait } from './read-nowait.js';
 export { hugePageBytes, HUGE_PAGE_BYTES } from './huge-pages.js';
+export { startWriteback } from './write-back.js';
 
 /** Whether the calls of this package work here; otherwise why not (they then throw PosixUnavailableError). */
 export function posixSupport(): { available: true } | { available: false; reason: string } {

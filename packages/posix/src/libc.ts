@@ -17,6 +17,11 @@ export interface Libc {
   addressOf(bytes: Uint8Array): number;
   /** madvise(addr, length, advice): 0, or -1 (see errno). */
   madvise(address: number, length: number, advice: number): number;
+  /**
+   * sync_file_range(fd, offset, nbytes, flags) on one of koffi's worker threads (the call can wait for a device's
+   * queue): `done` gets its result, 0 or -1 (errno is that thread's, not readable here).
+   */
+  syncFileRangeAsync(fd: number, offset: number, length: number, flags: number, done: (result: number) => void): void;
   /** errno after the last failed call on this thread. */
   errno(): number;
 }
@@ -47,6 +52,7 @@ function bind(): LibcLoad {
     // A user-space address is below 2^47 on every 64-bit Linux Node ships for: exact as a number.
     const memset = lib.func('uintptr_t memset(void *s, int c, size_t n)');
     const madvise = lib.func('int madvise(uintptr_t addr, size_t len, int advice)');
+    const syncFileRange = lib.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)');
     return {
       ok: true,
       libc: {
@@ -56,6 +62,8 @@ function bind(): LibcLoad {
         preadv2: (fd, dst, offset, flags) => Number(preadv2(fd, { base: dst, len: dst.length }, 1, offset, flags)),
         addressOf: (bytes) => Number(memset(bytes, 0, 0)),
         madvise: (address, length, advice) => madvise(address, length, advice) as number,
+        syncFileRangeAsync: (fd, offset, length, flags, done) =>
+          syncFileRange.async(fd, offset, length, flags, (error: unknown, result: number) => done(error == null ? result : -1)),
         errno: () => koffi.errno(),
       },
     };

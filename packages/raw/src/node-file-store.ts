@@ -8,6 +8,8 @@ import { resolveFileName } from './store-names.js';
 export interface NodeFileStoreOptions {
   /** How files opened here make system calls (`NodeFileOptions.blocking`); default: libuv's thread pool. */
   blocking?: NodeFileOptions['blocking'];
+  /** Write-behind for the writable files opened here (`NodeFileOptions.writeBehind`); default off. */
+  writeBehind?: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export function nodeFileStore(options: NodeFileStoreOptions = {}): BlockStore {
   return {
     capabilities,
     open: (name: string, open: StoreOpenOptions = {}): Promise<BlockFile> =>
-      NodeBlockFile.open(name, { ...open, blocking: options.blocking }),
+      NodeBlockFile.open(name, { ...open, blocking: options.blocking, writeBehind: options.writeBehind }),
     resolve: resolveFileName,
     // node:fs's callbacks, not fs.promises: its first use loads node:fs/promises and the stream and readline modules
     // behind it (~2 ms of a `qcow info`, which identifies every image it opens).

@@ -15,16 +15,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const diskDir = mkdtempSync('/var/tmp/q-raw-nowait-');
 afterAll(() => rmSync(diskDir, { recursive: true, force: true }));
 
-const MODES: Array<{ suffix: string; blocking?: NodeFileOptions['blocking']; where: string }> = [
+const MODES: Array<{ suffix: string; blocking?: NodeFileOptions['blocking']; writeBehind?: number; where: string }> = [
   { suffix: '', where: dir },
   { suffix: ' (blocking)', blocking: true, where: dir },
   { suffix: ' (blocking always)', blocking: 'always', where: dir },
   { suffix: ' (blocking nowait)', blocking: 'nowait', where: diskDir },
+  // A hint after every 4 KiB written, on a disk where hints are given: writes, truncates and closes with one running.
+  { suffix: ' (write-behind)', writeBehind: 4096, where: diskDir },
+  { suffix: ' (blocking, write-behind)', blocking: true, writeBehind: 4096, where: diskDir },
 ];
 
-for (const { suffix, blocking, where } of MODES) {
+for (const { suffix, blocking, writeBehind, where } of MODES) {
   describeBlockFileConformance(`NodeBlockFile${suffix}`, {
-    create: () => openNodeFile(join(where, `f${counter++}`), { create: true, truncate: true, blocking }),
+    create: () => openNodeFile(join(where, `f${counter++}`), { create: true, truncate: true, blocking, writeBehind }),
     readOnly: async (bytes) => {
       const path = join(where, `ro${counter++}`);
       writeFileSync(path, bytes);

@@ -20,6 +20,7 @@ import { fileRunAt, posixSupport, punchHole, readNowait } from '@q/posix';
 import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
 import { WriteStallGuard } from './write-stall-guard.js';
+import { WriteBehind } from './write-behind.js';
 import { lockImage, unlockImage, type LockPermissions } from './image-lock.js';
 
 export interface NodeFileOptions {
@@ -51,6 +52,12 @@ export interface NodeFileOptions {
    * Linux). Default: no locks (scratch files, tests).
    */
   lock?: LockPermissions;
+  /**
+   * For a file written in bulk and then flushed (a copy's target): after every this many bytes written, ask the
+   * kernel to start writing them to the device (WriteBehind), so the final flush finds most of them written. Only
+   * for writable files on a device (not tmpfs or ramfs) where @q/posix can make the call. Default: off.
+   */
+  writeBehind?: number;
 }
 
 /** statfs(2) f_type of file systems whose files live in memory: a system call on them never waits for a device. */
@@ -112,9 +119,11 @@ export class NodeBlockFile implements BlockFile {
   private dataRun: { start: number; end: number } | undefined;
   /** `lock` has taken this open's bytes at least once (so a later call must drop them, even to take none). */
   private locked = false;
+  private readonly writeBehind: WriteBehind | undefined;
 
-  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowait: boolean, writePiece: number) {
+  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowait: boolean, writePiece: number, writeBehind: number) {
     this.name = name;
+    this.writeBehind = writeBehind > 0 ? new WriteBehind(fd, writeBehind) : undefined;
     this.writePiece = writePiece;
     this.fd = fd;
     // Getters, not values: asking @q/posix loads koffi and binds libc (milliseconds of a short command's start),
@@ -168,7 +177,8 @@ export class NodeBlockFile implements BlockFile {
     // An event loop serving a file in memory blocks for anything but huge requests: each is a copy (NOWAIT_BELOW).
     const blockingBelow = options.blocking === 'always' ? Infinity : inMemory ? NOWAIT_BELOW : blocking ? BLOCKING_BELOW : 0;
     const nowait = options.blocking === 'nowait' && !inMemory && posixSupport().available;
-    return new NodeBlockFile(path, fd, writable, blockingBelow, nowait, memoryBacked || !writable ? Infinity : WRITE_PIECE);
+    const writeBehind = writable && !memoryBacked && (options.writeBehind ?? 0) > 0 && posixSupport().available ? options.writeBehind! : 0;
+    return new NodeBlockFile(path, fd, writable, blockingBelow, nowait, memoryBacked || !writable ? Infinity : WRITE_PIECE, writeBehind);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {
@@ -201,9 +211,9 @@ export class NodeBlockFile implements BlockFile {
   write(src: Uint8Array, offset: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (src.length < this.blockingBelow) return this.sync('write', offset, () => writeSyncFully(fd, src, offset, this.writePiece));
+    if (src.length < this.blockingBelow) return this.sync('write', offset, () => this.wrote(offset, writeSyncFully(fd, src, offset, this.writePiece)));
     if (this.nowait && src.length < NOWAIT_BELOW && this.writeGuard.inline()) {
-      return this.sync('write', offset, () => this.writeGuard.timed(() => writeSyncFully(fd, src, offset, this.writePiece)));
+      return this.sync('write', offset, () => this.wrote(offset, this.writeGuard.timed(() => writeSyncFully(fd, src, offset, this.writePiece))));
     }
     return new Promise((resolve, reject) => {
       let done = 0;
@@ -211,8 +221,9 @@ export class NodeBlockFile implements BlockFile {
         write(fd, src, done, Math.min(this.writePiece, src.length - done), offset + done, (error, count) => {
           if (error) return reject(fsError(error, this.name, 'write', offset + done));
           done += count;
-          if (done === src.length) resolve();
-          else step();
+          if (done < src.length) return step();
+          this.wrote(offset, done);
+          resolve();
         });
       };
       if (src.length === 0) resolve();
@@ -295,16 +306,22 @@ export class NodeBlockFile implements BlockFile {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     const fd = this.fd;
     this.fd = undefined;
-    if (fd === undefined) return Promise.resolve();
+    if (fd === undefined) return;
+    await this.writeBehind?.settled();
     // A close that drops the last reference of a file written through it may wait for the file system: blocking
     // only for a read-only file on a blocking thread.
     if (this.blockingBelow > 0 && !this.capabilities.writable) return this.sync('close', undefined, () => closeSync(fd));
     return new Promise((resolve, reject) =>
       close(fd, (error) => (error ? reject(fsError(error, this.name, 'close')) : resolve())),
     );
+  }
+
+  /** Counts a finished write for write-behind. */
+  private wrote(offset: number, length: number): void {
+    this.writeBehind?.written(offset, length);
   }
 
   /** Runs a blocking call; its failure becomes a rejected promise, as on the asynchronous path. */
@@ -380,8 +397,10 @@ function readSyncFully(fd: number, dst: Uint8Array, offset: number): number {
   return done;
 }
 
-function writeSyncFully(fd: number, src: Uint8Array, offset: number, piece: number): void {
+/** Writes all of `src` at `offset`, at most `piece` bytes a call; returns the length written (all of it). */
+function writeSyncFully(fd: number, src: Uint8Array, offset: number, piece: number): number {
   for (let done = 0; done < src.length; ) done += writeSync(fd, src, done, Math.min(piece, src.length - done), offset + done);
+  return src.length;
 }
 
 /** Opens a Node file as a BlockFile (see NodeFileOptions). */

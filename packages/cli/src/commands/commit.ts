@@ -1,6 +1,6 @@
 import { Qcow2Image } from '@q/qcow2';
 import type { BlockDevice } from '@q/raw';
-import { cliStore } from '../cli-store.js';
+import { cliStore, cliTargetStore } from '../cli-store.js';
 import { checkCacheMode, checkImageFormat } from '../chain/chain-options.js';
 import { commitDown, commitTarget } from '../chain/commit-copy.js';
 import { ProgressLine } from '../chain/progress-line.js';
@@ -37,7 +37,8 @@ export async function commitCommand(args: string[]): Promise<number> {
     top = await openImage(file, {
       format,
       writable: true,
-      blockingIo: true,
+      // The base is the target: written in bulk, then flushed before the overlay is emptied.
+      store: cliTargetStore(true),
       writableLayer: async (name, depth) => {
         if (baseDepth !== undefined) return false;
         const isBase = baseName === undefined ? depth === 1 : baseIdentity !== undefined && (await store.identify(name).catch(() => undefined)) === baseIdentity;

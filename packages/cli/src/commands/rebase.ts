@@ -1,6 +1,6 @@
 import { Qcow2Image } from '@q/qcow2';
 import type { BlockDevice } from '@q/raw';
-import { cliStore } from '../cli-store.js';
+import { cliStore, cliTargetStore } from '../cli-store.js';
 import { copyDifferences } from '../chain/rebase-copy.js';
 import { checkBackingFormat, checkCacheMode, checkImageFormat } from '../chain/chain-options.js';
 import { ProgressLine } from '../chain/progress-line.js';
@@ -36,7 +36,7 @@ export async function rebaseCommand(args: string[]): Promise<number> {
 
   let overlay: BlockDevice;
   try {
-    overlay = await openImage(file, { format, writable: true, ignoreBacking: unsafe });
+    overlay = await openImage(file, { format, writable: true, ignoreBacking: unsafe, store: cliTargetStore() });
   } catch (error) {
     throw new ExitError(openFailure(error, file), 1);
   }
