@@ -1,7 +1,7 @@
-import { chainStatus } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
 import { BufferPool } from './buffer-pool.js';
 import { runQueue, splitRange } from './chunk-queue.js';
+import { NonZeroRanges } from './non-zero-ranges.js';
 
 /**
  * Bytes compared per request, 4 in flight, a buffer per side each. 1 MiB as QEMU's requests: with 4 MiB the first
@@ -46,8 +46,9 @@ export async function copyDifferences(options: RebaseCopyOptions): Promise<void>
   options.onProgress?.(0, size);
   const pool = new BufferPool(CHUNK_BYTES);
   const zeros = new Uint8Array(CHUNK_BYTES);
+  const sides: Sides = { old: side(options.oldBacking), fresh: side(options.newBacking) };
   await runQueue(unallocatedChunks(options.overlay, progress), PARALLEL, async ([start, end]) => {
-    await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, start, end, { oldBuffer, newBuffer, zeros })));
+    await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, sides, start, end, { oldBuffer, newBuffer, zeros })));
     progress(end - start);
   });
 }
@@ -67,6 +68,22 @@ async function* unallocatedChunks(overlay: BlockDevice, allocated: (bytes: numbe
   }
 }
 
+/** A backing chain to read from, with where it holds bytes that do not read as zeros. */
+interface Side {
+  device: BlockDevice;
+  nonZero: NonZeroRanges;
+}
+
+/** The old and the new backing chain (undefined: none, all zeros). */
+interface Sides {
+  old: Side | undefined;
+  fresh: Side | undefined;
+}
+
+function side(device: BlockDevice | undefined): Side | undefined {
+  return device === undefined ? undefined : { device, nonZero: new NonZeroRanges(device) };
+}
+
 /** A chunk's reusable buffers: one per side, and zeros (never written) for a side that reads as zeros. */
 interface ChunkBuffers {
   oldBuffer: Uint8Array;
@@ -74,11 +91,11 @@ interface ChunkBuffers {
   zeros: Uint8Array;
 }
 
-async function copyChunk(options: RebaseCopyOptions, start: number, end: number, buffers: ChunkBuffers): Promise<void> {
+async function copyChunk(options: RebaseCopyOptions, sides: Sides, start: number, end: number, buffers: ChunkBuffers): Promise<void> {
   const length = end - start;
   const [before, after] = await Promise.all([
-    readSide(options.oldBacking, start, end, buffers.oldBuffer.subarray(0, length)),
-    readSide(options.newBacking, start, end, buffers.newBuffer.subarray(0, length)),
+    readSide(sides.old, start, end, buffers.oldBuffer.subarray(0, length)),
+    readSide(sides.fresh, start, end, buffers.newBuffer.subarray(0, length)),
   ]);
   if (before === undefined && after === undefined) return;
   const old = before ?? buffers.zeros.subarray(0, length);
@@ -115,20 +132,21 @@ async function writeOld(overlay: BlockDevice, old: Uint8Array, base: number, fro
  * The bytes of `[start, end)` of one side, read into `bytes`, zeros past its end; undefined when all of it reads as
  * zeros (decided from the chain's block status, without reading).
  */
-async function readSide(device: BlockDevice | undefined, start: number, end: number, bytes: Uint8Array): Promise<Uint8Array | undefined> {
-  if (device === undefined) return undefined;
+async function readSide(side: Side | undefined, start: number, end: number, bytes: Uint8Array): Promise<Uint8Array | undefined> {
+  if (side === undefined) return undefined;
+  const { device } = side;
   const inside = Math.min(end, device.size);
   if (inside <= start) return undefined;
-  const extents = (await chainStatus(device, start, inside - start)).filter((extent) => !extent.zero);
-  if (extents.length === 0) return undefined;
-  // The buffer is reused: what no extent covers (zeros in the chain, past the device's end) is cleared.
+  const ranges = await side.nonZero.within(start, inside);
+  if (ranges.length === 0) return undefined;
+  // The buffer is reused: what no range covers (zeros in the chain, past the device's end) is cleared.
   let covered = start;
-  for (const extent of extents) {
-    bytes.fill(0, covered - start, extent.offset - start);
-    covered = extent.offset + extent.length;
+  for (const [from, to] of ranges) {
+    bytes.fill(0, covered - start, from - start);
+    covered = to;
   }
   bytes.fill(0, covered - start);
-  await Promise.all(extents.map((extent) => device.read(bytes.subarray(extent.offset - start, extent.offset - start + extent.length), extent.offset)));
+  await Promise.all(ranges.map(([from, to]) => device.read(bytes.subarray(from - start, to - start), from)));
   return bytes;
 }
 
