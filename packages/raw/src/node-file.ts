@@ -121,9 +121,9 @@ export class NodeBlockFile implements BlockFile {
   private locked = false;
   private readonly writeBehind: WriteBehind | undefined;
 
-  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowait: boolean, writePiece: number, writeBehind: number) {
+  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowait: boolean, writePiece: number, writeBehind: WriteBehind | undefined) {
     this.name = name;
-    this.writeBehind = writeBehind > 0 ? new WriteBehind(fd, writeBehind) : undefined;
+    this.writeBehind = writeBehind;
     this.writePiece = writePiece;
     this.fd = fd;
     // Getters, not values: asking @q/posix loads koffi and binds libc (milliseconds of a short command's start),
@@ -177,7 +177,7 @@ export class NodeBlockFile implements BlockFile {
     // An event loop serving a file in memory blocks for anything but huge requests: each is a copy (NOWAIT_BELOW).
     const blockingBelow = options.blocking === 'always' ? Infinity : inMemory ? NOWAIT_BELOW : blocking ? BLOCKING_BELOW : 0;
     const nowait = options.blocking === 'nowait' && !inMemory && posixSupport().available;
-    const writeBehind = writable && !memoryBacked && (options.writeBehind ?? 0) > 0 && posixSupport().available ? options.writeBehind! : 0;
+    const writeBehind = writable && !memoryBacked && (options.writeBehind ?? 0) > 0 && posixSupport().available ? new WriteBehind(fd, options.writeBehind!) : undefined;
     return new NodeBlockFile(path, fd, writable, blockingBelow, nowait, memoryBacked || !writable ? Infinity : WRITE_PIECE, writeBehind);
   }
 
@@ -319,7 +319,10 @@ export class NodeBlockFile implements BlockFile {
     );
   }
 
-  /** Counts a finished write for write-behind. */
+  /**
+   * Counts a finished write for write-behind. A method, not `this.writeBehind?.written(offset, write())` at the
+   * call sites: optional chaining would skip evaluating the write itself when there is no write-behind.
+   */
   private wrote(offset: number, length: number): void {
     this.writeBehind?.written(offset, length);
   }

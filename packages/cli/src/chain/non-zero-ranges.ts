@@ -15,7 +15,8 @@ export class NonZeroRanges {
   /** Per window index: its non-zero ranges as [start, end) pairs, in order, adjacent ones joined. */
   private readonly windows = new Map<number, Promise<number[]>>();
 
-  constructor(private readonly device: BlockDevice) {}
+  /** `device`: the chain's top, which the ranges are of and which reads them. */
+  constructor(readonly device: BlockDevice) {}
 
   /** The non-zero ranges within `[start, end)`, clipped to it, in order. `end` must not pass the device's size. */
   async within(start: number, end: number): Promise<Array<[number, number]>> {

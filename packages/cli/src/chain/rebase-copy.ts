@@ -46,7 +46,7 @@ export async function copyDifferences(options: RebaseCopyOptions): Promise<void>
   options.onProgress?.(0, size);
   const pool = new BufferPool(CHUNK_BYTES);
   const zeros = new Uint8Array(CHUNK_BYTES);
-  const sides: Sides = { old: side(options.oldBacking), fresh: side(options.newBacking) };
+  const sides: Sides = { old: nonZeroOf(options.oldBacking), fresh: nonZeroOf(options.newBacking) };
   await runQueue(unallocatedChunks(options.overlay, progress), PARALLEL, async ([start, end]) => {
     await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, sides, start, end, { oldBuffer, newBuffer, zeros })));
     progress(end - start);
@@ -68,20 +68,14 @@ async function* unallocatedChunks(overlay: BlockDevice, allocated: (bytes: numbe
   }
 }
 
-/** A backing chain to read from, with where it holds bytes that do not read as zeros. */
-interface Side {
-  device: BlockDevice;
-  nonZero: NonZeroRanges;
-}
-
-/** The old and the new backing chain (undefined: none, all zeros). */
+/** The old and the new backing chain, with where each holds data (undefined: none, all zeros). */
 interface Sides {
-  old: Side | undefined;
-  fresh: Side | undefined;
+  old: NonZeroRanges | undefined;
+  fresh: NonZeroRanges | undefined;
 }
 
-function side(device: BlockDevice | undefined): Side | undefined {
-  return device === undefined ? undefined : { device, nonZero: new NonZeroRanges(device) };
+function nonZeroOf(device: BlockDevice | undefined): NonZeroRanges | undefined {
+  return device === undefined ? undefined : new NonZeroRanges(device);
 }
 
 /** A chunk's reusable buffers: one per side, and zeros (never written) for a side that reads as zeros. */
@@ -132,12 +126,12 @@ async function writeOld(overlay: BlockDevice, old: Uint8Array, base: number, fro
  * The bytes of `[start, end)` of one side, read into `bytes`, zeros past its end; undefined when all of it reads as
  * zeros (decided from the chain's block status, without reading).
  */
-async function readSide(side: Side | undefined, start: number, end: number, bytes: Uint8Array): Promise<Uint8Array | undefined> {
+async function readSide(side: NonZeroRanges | undefined, start: number, end: number, bytes: Uint8Array): Promise<Uint8Array | undefined> {
   if (side === undefined) return undefined;
   const { device } = side;
   const inside = Math.min(end, device.size);
   if (inside <= start) return undefined;
-  const ranges = await side.nonZero.within(start, inside);
+  const ranges = await side.within(start, inside);
   if (ranges.length === 0) return undefined;
   // The buffer is reused: what no range covers (zeros in the chain, past the device's end) is cleared.
   let covered = start;
