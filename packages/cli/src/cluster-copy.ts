@@ -50,7 +50,19 @@ const STATUS_WINDOW = 2 ** 30;
 
 type Kind = 'skip' | 'zero' | 'read';
 
+/**
+ * Clusters the source leaves empty from `firstCluster` on, at least to the end of a chunk: one sink.skip call, no
+ * buffer and no per-cluster plan (converting an empty 2 TiB image planned 33 million clusters one by one: 1.6-2.7 s,
+ * qemu-img 54 ms).
+ */
+interface SkipRun {
+  skipRun: true;
+  firstCluster: number;
+  count: number;
+}
+
 interface Chunk {
+  skipRun?: undefined;
   firstCluster: number;
   kinds: Kind[];
   /** The chunk's bytes: a whole ArrayBuffer of its own when it goes to the compression workers (transferred). */
@@ -78,18 +90,28 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
     free.push(...copyBufferBatch(chunkBytes));
     return free.pop()!;
   };
-  const inFlight: Array<Promise<Chunk>> = [];
+  const inFlight: Array<Promise<Chunk | SkipRun>> = [];
   /** Chunks handed to a pipelined sink, oldest first: each settles once its writes have landed. */
   const writing: Array<Promise<void>> = [];
   let done = 0;
 
-  const written = (chunk: Chunk): void => {
-    free.push(chunk.bytes);
-    done = Math.max(done, Math.min(source.size, (chunk.firstCluster + chunk.kinds.length) * clusterSize));
+  const written = (chunk: Chunk | SkipRun): void => {
+    if (chunk.skipRun !== true) free.push(chunk.bytes);
+    const count = chunk.skipRun === true ? chunk.count : chunk.kinds.length;
+    done = Math.max(done, Math.min(source.size, (chunk.firstCluster + count) * clusterSize));
     options.onProgress?.(done, source.size);
   };
   const drainOne = async (): Promise<void> => {
     const chunk = await inFlight.shift()!;
+    if (chunk.skipRun === true) {
+      // In guest order like every call; a pipelined sink orders it after the writes already on their way.
+      const skipped = sink.skip(chunk.firstCluster, chunk.count).then(() => written(chunk));
+      if (sink.pipelined !== true) return skipped;
+      skipped.catch(() => undefined);
+      writing.push(skipped);
+      while (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+      return;
+    }
     if (sink.pipelined !== true) {
       await deliver(chunk, sink, clusterSize, options.zeroFlag, false);
       written(chunk);
@@ -103,22 +125,34 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   };
 
   try {
+    const chunkClusters = chunkBytes / clusterSize;
     for (let window = 0; window < source.size; window += STATUS_WINDOW) {
       const windowEnd = Math.min(source.size, window + STATUS_WINDOW);
       const extents = await chainStatus(source, window, windowEnd - window);
+      const windowClusters = windowEnd === source.size ? clusterCount : windowEnd / clusterSize;
       let next = 0;
-      for (let start = window; start < windowEnd; start += chunkBytes) {
-        const firstCluster = start / clusterSize;
-        const count = Math.min(chunkBytes / clusterSize, clusterCount - firstCluster);
-        const kinds: Kind[] = [];
-        for (let i = 0; i < count; i++) {
-          const from = (firstCluster + i) * clusterSize;
-          const to = Math.min(source.size, from + clusterSize);
-          while (next < extents.length && extents[next]!.offset + extents[next]!.length <= from) next++;
-          kinds.push(classify(extents, next, from, to, options));
-        }
+      // Chunks keep to multiples of chunkBytes (the windows are too), so a chunk never reaches past its window's
+      // extents; a skip run may end anywhere, and the chunk after it ends at the next multiple.
+      for (let firstCluster = window / clusterSize; firstCluster < windowClusters; ) {
+        const chunkEnd = Math.min(windowClusters, (Math.floor(firstCluster / chunkClusters) + 1) * chunkClusters);
+        while (next < extents.length && extents[next]!.offset + extents[next]!.length <= firstCluster * clusterSize) next++;
+        const skipEnd = Math.min(windowClusters, skipRunEnd(extents, next, firstCluster, clusterSize, source.size, options));
         while (inFlight.length >= options.parallel) await drainOne();
-        const task = prepare(source, { firstCluster, kinds, bytes: free.pop() ?? newBuffer() }, options);
+        let task: Promise<Chunk | SkipRun>;
+        if (skipEnd >= chunkEnd) {
+          task = Promise.resolve({ skipRun: true, firstCluster, count: skipEnd - firstCluster });
+          firstCluster = skipEnd;
+        } else {
+          const kinds: Kind[] = [];
+          for (let cluster = firstCluster; cluster < chunkEnd; cluster++) {
+            const from = cluster * clusterSize;
+            const to = Math.min(source.size, from + clusterSize);
+            while (next < extents.length && extents[next]!.offset + extents[next]!.length <= from) next++;
+            kinds.push(classify(extents, next, from, to, options));
+          }
+          task = prepare(source, { firstCluster, kinds, bytes: free.pop() ?? newBuffer() }, options);
+          firstCluster = chunkEnd;
+        }
         // Settled in order by drainOne; a failure meanwhile must not count as unhandled.
         task.catch(() => undefined);
         inFlight.push(task);
@@ -129,6 +163,21 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   } finally {
     await Promise.allSettled([...inFlight, ...writing]);
   }
+}
+
+/** Whether `classify` calls a cluster made of this extent alone a skip. */
+function skippable(extent: ChainExtent, options: ClusterCopyOptions): boolean {
+  return options.topOnly ? !(extent.depth === 0 && extent.present) : extent.zero && options.sparseBytes !== 0;
+}
+
+/**
+ * The first cluster from `firstCluster` on that is not a skip: the end of the run of skippable extents starting at
+ * extents[first], in whole clusters (the disk's last, partial cluster counts when the run reaches the end).
+ */
+function skipRunEnd(extents: ChainExtent[], first: number, firstCluster: number, clusterSize: number, size: number, options: ClusterCopyOptions): number {
+  let end = firstCluster * clusterSize;
+  for (let i = first; i < extents.length && extents[i]!.offset <= end && skippable(extents[i]!, options); i++) end = extents[i]!.offset + extents[i]!.length;
+  return end >= size ? Math.ceil(size / clusterSize) : Math.floor(end / clusterSize);
 }
 
 /** What a cluster needs, from the extents of the chain that overlap `[from, to)`. */

@@ -79,7 +79,8 @@ export async function convertToQcow2(source: BlockDevice, destination: string, o
 async function convertIntoExisting(source: BlockDevice, destination: string, o: Qcow2ConvertOptions): Promise<void> {
   if (o.createOptions.size > 0) throw new ExitError('-o has no effect when skipping image creation', 1);
   const target = await openImage(destination, { format: 'qcow2', writable: true, ignoreBacking: o.backing === undefined });
-  const geometry = (target as { metadata?: { geometry: { clusterSize: number } } }).metadata?.geometry;
+  const metadata = (target as { metadata?: { geometry: { clusterSize: number }; backingFileName: string | undefined } }).metadata;
+  const geometry = metadata?.geometry;
   const clusterSize = geometry?.clusterSize ?? 65536;
   const type = (target as { compressionType?: 'zlib' | 'zstd' }).compressionType ?? 'zlib';
   if (target.size < source.size) {
@@ -88,7 +89,9 @@ async function convertIntoExisting(source: BlockDevice, destination: string, o: 
   }
   const pool = o.compress ? await compressPool(type, clusterSize) : undefined;
   try {
-    const sink = deviceSink(target, clusterSize, { targetIsZero: o.targetIsZero, keepBelow: o.backing !== undefined });
+    // Opened without its backing file: where the image allocates nothing, its backing file (if it names one) shows.
+    const unallocatedReadsZeros = metadata !== undefined && metadata.backingFileName === undefined;
+    const sink = deviceSink(target, clusterSize, { targetIsZero: o.targetIsZero, keepBelow: o.backing !== undefined, unallocatedReadsZeros });
     const zeroFlag = true; // the engine writes zeros the way the image's version allows
     await copyInto(source, target, sink, { clusterSize, topOnly: o.backing !== undefined, sparseBytes: o.sparseBytes, zeroFlag, parallel: o.parallel, pool, onProgress: o.onProgress });
   } finally {

@@ -2,6 +2,9 @@ import { ALL_SUBCLUSTERS } from '@q/format';
 import { subclusterMask } from '@q/mapper';
 import { entryAllocated, type WritePath } from './write-path.js';
 
+/** Clusters whose entries a zero write or discard changes at once (one L2 table's worth with 64 KiB clusters). */
+const CLUSTERS_AT_ONCE = 8192;
+
 /**
  * Zero writes and discards, on top of the write path's entry changes. Whole clusters (whole subclusters with
  * extended L2) only change their L2 entry; partial ones are written with zeros (zero writes) or left alone
@@ -136,7 +139,7 @@ export class ZeroPath {
   ): Promise<void> {
     const { clusterSize } = this.writes.p.geometry;
     const size = this.writes.p.virtualSize();
-    const tasks: Promise<void>[] = [];
+    let tasks: Promise<void>[] = [];
     for (let position = offset; position < offset + length; ) {
       const cluster = Math.floor(position / clusterSize);
       const clusterStart = cluster * clusterSize;
@@ -144,6 +147,12 @@ export class ZeroPath {
       const wholeEnd = Math.min(clusterStart + clusterSize, size);
       tasks.push(visit(cluster, position - clusterStart, end - position, position === clusterStart && end >= wholeEnd));
       position = end;
+      // A batch at a time: memory stays bounded whatever the range (zeroing 1 TiB of 64 KiB clusters at once was 16
+      // million pending changes).
+      if (tasks.length === CLUSTERS_AT_ONCE) {
+        await Promise.all(tasks);
+        tasks = [];
+      }
     }
     await Promise.all(tasks);
   }

@@ -54,6 +54,26 @@ describe('NonZeroRanges', () => {
     expect(await ranges.within(199 * MiB, 200 * MiB)).toEqual([]);
   });
 
+  it('finds where the next data starts, jumping over long empty space in few lookups', async () => {
+    const TiB = 2 ** 40;
+    const far: Array<[number, number]> = [...DATA, [TiB, TiB + MiB], [2 * TiB - 4096, 2 * TiB]];
+    const calls = { count: 0 };
+    const ranges = new NonZeroRanges(device(2 * TiB, far, ZEROS, calls));
+    expect(await ranges.nextNonZero(0, 8 * MiB)).toBe(1 * MiB);
+    expect(await ranges.nextNonZero(2 * MiB, 8 * MiB)).toBe(2 * MiB);
+    expect(await ranges.nextNonZero(4 * MiB, 8 * MiB)).toBe(8 * MiB);
+    expect(await ranges.nextNonZero(4 * MiB, 100 * MiB)).toBe(63 * MiB);
+    expect(await ranges.nextNonZero(66 * MiB, 2 * TiB)).toBe(150 * MiB);
+    calls.count = 0;
+    expect(await ranges.nextNonZero(151 * MiB, 2 * TiB)).toBe(TiB);
+    // Two windows, then jumps that double up to 16 GiB: about 70 lookups for 1 TiB, not 16 thousand windows.
+    expect(calls.count).toBeLessThan(100);
+    expect(await ranges.nextNonZero(TiB + MiB, 2 * TiB)).toBe(2 * TiB - 4096);
+    expect(await ranges.nextNonZero(TiB + MiB, 2 * TiB - 4096)).toBe(2 * TiB - 4096);
+    // Windows it jumped over are not kept; the ones it looked up are answered from memory.
+    expect(await ranges.within(2 * TiB - MiB, 2 * TiB)).toEqual([[2 * TiB - 4096, 2 * TiB]]);
+  });
+
   it('gives what the chain status of each chunk gives, asked in any order', async () => {
     const dev = device(200 * MiB, DATA, ZEROS, { count: 0 });
     const ranges = new NonZeroRanges(dev);

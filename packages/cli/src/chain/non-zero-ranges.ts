@@ -3,6 +3,8 @@ import type { BlockDevice } from '@q/raw';
 
 /** Bytes of a chain looked up at once. */
 const WINDOW_BYTES = 64 << 20;
+/** The longest lookup while jumping over empty space (not kept: only where the next data starts is used). */
+const MAX_JUMP_BYTES = 2 ** 34;
 
 /**
  * Where a backing chain holds bytes that do not read as zeros (its block status, looked down the chain), looked up
@@ -34,13 +36,34 @@ export class NonZeroRanges {
     return out;
   }
 
+  /**
+   * The first offset in `[start, end)` where the chain holds bytes that do not read as zeros; `end` when there is
+   * none. `end` must not pass the device's size. The window of `start` and the one after it are looked up as for
+   * `within`; past two empty windows the rest is looked up in growing jumps, without keeping it: a rebase of an empty
+   * 2 TiB overlay asked 2 million chunks one by one (7.4 s; qemu-img 7.2 took 98 s).
+   */
+  async nextNonZero(start: number, end: number): Promise<number> {
+    const first = Math.floor(start / WINDOW_BYTES);
+    for (let index = first; index <= first + 1 && index * WINDOW_BYTES < end; index++) {
+      const ranges = await this.window(index);
+      const i = firstEndingAfter(ranges, start);
+      if (i < ranges.length) return Math.min(end, Math.max(ranges[i]!, start));
+    }
+    // Jumps double (up to MAX_JUMP_BYTES), so a jump never looks up much more than the empty space before it.
+    for (let at = (first + 2) * WINDOW_BYTES, jump = 2 * WINDOW_BYTES; at < end; at += jump, jump = Math.min(2 * jump, MAX_JUMP_BYTES)) {
+      for (const extent of await chainStatus(this.device, at, Math.min(jump, end - at))) if (!extent.zero) return extent.offset;
+    }
+    return end;
+  }
+
   private window(index: number): Promise<number[]> {
     let ranges = this.windows.get(index);
     if (ranges === undefined) {
       ranges = this.load(index);
       this.windows.set(index, ranges);
-      // Chunks are asked for in increasing order, a few at a time: two windows back is done with.
-      this.windows.delete(index - 2);
+      // Chunks are asked for in increasing order, a few at a time: windows two or more back are done with (and a
+      // skip over empty space may have jumped far ahead of them).
+      for (const old of this.windows.keys()) if (old <= index - 2) this.windows.delete(old);
     }
     return ranges;
   }

@@ -1,6 +1,6 @@
 import type { BlockDevice } from '@q/raw';
 import { BufferPool } from './buffer-pool.js';
-import { runQueue, splitRange } from './chunk-queue.js';
+import { runQueue } from './chunk-queue.js';
 import { NonZeroRanges } from './non-zero-ranges.js';
 
 /**
@@ -47,25 +47,51 @@ export async function copyDifferences(options: RebaseCopyOptions): Promise<void>
   const pool = new BufferPool(CHUNK_BYTES);
   const zeros = new Uint8Array(CHUNK_BYTES);
   const sides: Sides = { old: nonZeroOf(options.oldBacking), fresh: nonZeroOf(options.newBacking) };
-  await runQueue(unallocatedChunks(options.overlay, progress), PARALLEL, async ([start, end]) => {
+  await runQueue(unallocatedChunks(options.overlay, sides, progress), PARALLEL, async ([start, end]) => {
     await pool.with((oldBuffer) => pool.with((newBuffer) => copyChunk(options, sides, start, end, { oldBuffer, newBuffer, zeros })));
     progress(end - start);
   });
 }
 
 /**
- * The chunks of what the overlay leaves to its backing file, window by window as its allocation is looked up: the
- * comparing starts on the first window, and memory follows a window, not the disk (all of a 1 TiB overlay's
- * chunks at once were a million tuples). Allocated ranges are only counted as done.
+ * The chunks of what the overlay leaves to its backing file where either side may hold data, window by window as
+ * the overlay's allocation is looked up: the comparing starts on the first window, and memory follows a window, not
+ * the disk (all of a 1 TiB overlay's chunks at once were a million tuples). Allocated ranges, and whole chunks that
+ * read as zeros on both sides, are only counted as done.
  */
-async function* unallocatedChunks(overlay: BlockDevice, allocated: (bytes: number) => void): AsyncGenerator<[number, number]> {
+async function* unallocatedChunks(overlay: BlockDevice, sides: Sides, done: (bytes: number) => void): AsyncGenerator<[number, number]> {
   const size = overlay.size;
   for (let window = 0; window < size; window += STATUS_WINDOW) {
     for (const status of await overlay.blockStatus(window, Math.min(STATUS_WINDOW, size - window))) {
-      if (status.kind === 'unallocated') yield* splitRange(status.offset, status.offset + status.length, CHUNK_BYTES);
-      else allocated(status.length);
+      if (status.kind === 'unallocated') yield* chunksWithData(sides, status.offset, status.offset + status.length, done);
+      else done(status.length);
     }
   }
+}
+
+/** The chunks of `[start, end)` (at multiples of CHUNK_BYTES) from the first one where either side holds data. */
+async function* chunksWithData(sides: Sides, start: number, end: number, skipped: (bytes: number) => void): AsyncGenerator<[number, number]> {
+  for (let at = start; at < end; ) {
+    const data = Math.min(await nextNonZero(sides.old, at, end), await nextNonZero(sides.fresh, at, end));
+    if (data >= end) {
+      skipped(end - at);
+      return;
+    }
+    const from = Math.max(at, Math.floor(data / CHUNK_BYTES) * CHUNK_BYTES);
+    if (from > at) {
+      skipped(from - at);
+      at = from;
+    }
+    const next = Math.min(end, (Math.floor(at / CHUNK_BYTES) + 1) * CHUNK_BYTES);
+    yield [at, next];
+    at = next;
+  }
+}
+
+/** Where a side first holds data in `[start, end)`; `end` when nowhere (no side, or it ends before). */
+function nextNonZero(side: NonZeroRanges | undefined, start: number, end: number): Promise<number> | number {
+  const inside = Math.min(end, side?.device.size ?? 0);
+  return side === undefined || inside <= start ? end : side.nextNonZero(start, inside).then((at) => (at >= inside ? end : at));
 }
 
 /** The old and the new backing chain, with where each holds data (undefined: none, all zeros). */
