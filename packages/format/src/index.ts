@@ -34,6 +34,7 @@ export {
   decodeL2Entry,
   readL2EntryWords,
   encodeL2Entry,
+  encodeDataClusterRun,
   setL2EntryCopied,
   withL2Copied,
   L2_COPIED_HI,
@@ -55,7 +56,7 @@ export {
   encodeCompressedDescriptor,
   type CompressedDescriptorFields,
 } from './compressed-descriptor.js';
-export { getRefcount, getRefcountExact, setRefcount, maxRefcount, findZeroRefcount } from './refcount-block.js';
+export { getRefcount, getRefcountExact, setRefcount, setRefcountRun, maxRefcount, findZeroRefcount, findNonZeroRefcount } from './refcount-block.js';
 export {
   decodeRefcountTable,
   encodeRefcountTable,

@@ -144,6 +144,27 @@ export function encodeL2Entry(table: DataView, index: number, entry: L2EntryFiel
 }
 
 /**
+ * Entries `[index, index + count)` name `count` consecutive data clusters from `hostOffset`, COPIED, with no zero
+ * flag (extended: no subcluster bits): what encodeL2Entry writes for each, in one loop without an entry object per
+ * cluster (preallocating 1 TiB sets 16 million entries).
+ */
+export function encodeDataClusterRun(table: DataView, index: number, count: number, hostOffset: number, context: L2EntryContext): void {
+  const clusterSize = 2 ** context.clusterBits;
+  const last = hostOffset + (count - 1) * clusterSize;
+  if (hostOffset % 512 !== 0 || last >= 2 ** 56) throw new DiskError('E_INVALID', `data cluster offset 0x${last.toString(16)} does not fit an L2 entry`);
+  const bytes = entryBytes(context.extendedL2);
+  for (let i = 0, host = hostOffset; i < count; i++, host += clusterSize) {
+    const at = (index + i) * bytes;
+    table.setUint32(at, (Math.floor(host / 0x1_0000_0000) | L2_COPIED_HI) >>> 0);
+    table.setUint32(at + 4, host >>> 0);
+    if (context.extendedL2) {
+      table.setUint32(at + 8, 0);
+      table.setUint32(at + 12, 0);
+    }
+  }
+}
+
+/**
  * Sets or clears COPIED (bit 63) of entry `index`, leaving every other bit as stored (a repair must not touch
  * what it does not fix). Returns whether the entry changed.
  */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { view } from './bytes.js';
 import { decodeHeader } from './header.js';
-import { findZeroRefcount, getRefcount, maxRefcount, setRefcount } from './refcount-block.js';
+import { findNonZeroRefcount, findZeroRefcount, getRefcount, maxRefcount, setRefcount, setRefcountRun } from './refcount-block.js';
 import { fixtureBytes } from './test-fixtures.js';
 
 /** The first refcount block of a fixture. */
@@ -80,6 +80,35 @@ describe('refcount blocks written by qemu-img', () => {
         setRefcount(block, 2, order, 256);
         expect(findZeroRefcount(block, 0, entries, order), `order ${order}`).toBe(entries - 1);
       }
+    }
+  });
+});
+
+describe('setRefcountRun', () => {
+  it('sets what setRefcount sets entry by entry, for every width, and nothing around the run', () => {
+    for (let order = 0; order <= 6; order++) {
+      const one = new Uint8Array(512).fill(0x5a);
+      const run = new Uint8Array(512).fill(0x5a);
+      const entries = (512 * 8) >> order;
+      const start = Math.min(3, entries - 1);
+      const count = Math.min(40, entries - start);
+      for (let i = 0; i < count; i++) setRefcount(one, start + i, order, 1);
+      setRefcountRun(run, start, count, order, 1);
+      expect(run, `order ${order}`).toEqual(one);
+    }
+  });
+});
+
+describe('findNonZeroRefcount', () => {
+  it('finds the first entry in use from an index, for every width', () => {
+    for (let order = 0; order <= 6; order++) {
+      const block = new Uint8Array(512);
+      const entries = (512 * 8) >> order;
+      setRefcount(block, 2, order, 1);
+      setRefcount(block, entries - 1, order, 1);
+      expect(findNonZeroRefcount(block, 0, entries, order), `order ${order}`).toBe(2);
+      expect(findNonZeroRefcount(block, 3, entries, order), `order ${order}`).toBe(entries - 1);
+      expect(findNonZeroRefcount(block, 3, entries - 1, order), `order ${order}`).toBe(-1);
     }
   });
 });

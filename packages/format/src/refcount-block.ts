@@ -63,6 +63,23 @@ export function setRefcount(block: Uint8Array, index: number, refcountOrder: num
 }
 
 /**
+ * Stores `value` at the `count` entries from `index`: setRefcount's checks once, then one loop (an allocation of a
+ * run of clusters, such as preallocating a whole disk, sets millions of entries).
+ */
+export function setRefcountRun(block: Uint8Array, index: number, count: number, refcountOrder: number, value: number): void {
+  if (count <= 0) return;
+  setRefcount(block, index, refcountOrder, value);
+  if (refcountOrder === 4) {
+    for (let at = 2 * (index + 1), end = 2 * (index + count); at < end; at += 2) {
+      block[at] = value >>> 8;
+      block[at + 1] = value & 0xff;
+    }
+    return;
+  }
+  for (let i = 1; i < count; i++) setRefcount(block, index + i, refcountOrder, value);
+}
+
+/**
  * The first index from `from` on (below `entries`) whose refcount is 0, or -1 when there is none: the scan for
  * free clusters, without a call per entry for the common widths.
  */
@@ -115,4 +132,14 @@ export function getRefcountExact(block: Uint8Array, index: number, refcountOrder
       return (block[(index * bits) >>> 3]! >>> ((index * bits) & 7)) & ((1 << bits) - 1);
     }
   }
+}
+
+/** The first index from `from` on (below `entries`) whose refcount is not 0, or -1: findZeroRefcount's twin. */
+export function findNonZeroRefcount(block: Uint8Array, from: number, entries: number, refcountOrder: number): number {
+  if (refcountOrder === 4) {
+    for (let index = from; index < entries; index++) if ((block[2 * index]! | block[2 * index + 1]!) !== 0) return index;
+    return -1;
+  }
+  for (let index = from; index < entries; index++) if (getRefcount(block, index, refcountOrder) !== 0) return index;
+  return -1;
 }

@@ -9,4 +9,4 @@ export {
   type CompressedExtent,
   type UnallocatedExtent,
 } from './map-extent.js';
-export { L2Writer, referencedClusters, subclusterMask, tableReferences, type L2WriterOptions, type WritableTable, type NewEntry } from './l2-writer.js';
+export { L2Writer, referencedClusters, subclusterMask, tableReferences, type L2WriterOptions, type WritableTable, type NewEntry, type NewTable } from './l2-writer.js';

@@ -1,5 +1,5 @@
 import { TableCache } from '@q/cache';
-import { decodeRefcountTable, findZeroRefcount, getRefcount, maxRefcount, setRefcount } from '@q/format';
+import { decodeRefcountTable, findNonZeroRefcount, findZeroRefcount, getRefcount, maxRefcount, setRefcount, setRefcountRun } from '@q/format';
 import { DiskError, isDiskError, readExact, type BlockFile } from '@q/raw';
 import type { RefcountStoreOptions } from './refcount-store-options.js';
 import { writeStructures, writeTableEntry } from './structure-writer.js';
@@ -230,15 +230,8 @@ export class RefcountStore {
     let start = await this.nextFree(this.freeHint);
     // Clusters in use from the hint on move it: free clusters skipped for being too few stay findable.
     this.freeHint = start;
-    let run = 0;
-    while (run < count) {
-      const cluster = start + run;
-      if ((this.peekCount(cluster) ?? (await this.get(cluster))) === 0) {
-        run++;
-        continue;
-      }
-      start = await this.nextFree(cluster + 1);
-      run = 0;
+    for (let busy = await this.firstInUse(start, start + count); busy >= 0; busy = await this.firstInUse(start, start + count)) {
+      start = await this.nextFree(busy + 1);
     }
     await this.claimRun(start, count);
     return start * this.clusterSize;
@@ -291,6 +284,25 @@ export class RefcountStore {
     }
   }
 
+  /**
+   * The first cluster of `[from, to)` whose refcount is not 0, or -1 when all are free: a block's part at a time
+   * (findNonZeroRefcount), ranges without a block skipped whole, rather than a lookup per cluster.
+   */
+  private async firstInUse(from: number, to: number): Promise<number> {
+    for (let cluster = from; cluster < to; ) {
+      const range = Math.floor(cluster / this.blockEntries);
+      const stop = Math.min(to, (range + 1) * this.blockEntries);
+      const offset = this.table[range] ?? 0;
+      if (offset !== 0) {
+        const block = this.blocks.peek(offset) ?? (await this.blocks.get(offset));
+        const index = findNonZeroRefcount(block, cluster % this.blockEntries, stop - range * this.blockEntries, this.options.refcountOrder);
+        if (index >= 0) return range * this.blockEntries + index;
+      }
+      cluster = stop;
+    }
+    return -1;
+  }
+
   /** Sets the free clusters `[start, start + count)` to 1, creating the refcount blocks they lack after them. */
   private async claimRun(start: number, count: number): Promise<void> {
     const missing: number[] = [];
@@ -298,10 +310,18 @@ export class RefcountStore {
       if ((this.table[range] ?? 0) === 0) missing.push(range);
     }
     if (missing.length > 0) await this.addStructures(missing, Math.max(this.frontier, start + count));
-    for (let i = 0; i < count; i++) {
-      const cached = this.cachedBlock(start + i);
-      if (cached === undefined) await this.set(start + i, 1);
-      else this.setIn(cached.block, cached.offset, start + i, 1);
+    // A block's part of the run at once (the clusters are free: each goes from 0 to 1).
+    for (let cluster = start, end = start + count; cluster < end; ) {
+      const stop = Math.min(end, (Math.floor(cluster / this.blockEntries) + 1) * this.blockEntries);
+      const cached = this.cachedBlock(cluster);
+      if (cached === undefined) {
+        await this.set(cluster, 1);
+        cluster++;
+        continue;
+      }
+      setRefcountRun(cached.block, cluster % this.blockEntries, stop - cluster, this.options.refcountOrder, 1);
+      this.blocks.markDirty(cached.offset);
+      for (; cluster < stop; cluster++) this.noteChange(cluster, 0, 1);
     }
     if (start === this.freeHint) this.freeHint = start + count;
   }
