@@ -82,6 +82,31 @@ describe('crash consistency: L1 table growth (resize)', () => {
     expect(after.size).toBe(1024 * GiB);
   });
 
+  it('512-byte clusters: growing with preallocation (new tables put in place in batches), writes between', async () => {
+    const workload: GuestOp[] = [
+      ...randomWorkload({ seed: 33, to: 1 * MiB, clusterSize: 512, ops: 8, maxClusters: 16 }),
+      { op: 'resize', size: 3 * MiB, preallocation: 'metadata' },
+      { op: 'write', offset: 2 * MiB + 3 * 512, length: 4 * KiB, pattern: 0x44 },
+      { op: 'flush' },
+      { op: 'resize', size: 5 * MiB, preallocation: 'falloc' },
+      { op: 'write', offset: 5 * MiB - 8 * KiB, length: 8 * KiB, pattern: 0x45 },
+      { op: 'zero', offset: 1 * MiB, length: 64 * KiB },
+      { op: 'resize', size: 6 * MiB, preallocation: 'metadata' },
+      { op: 'close' },
+    ];
+    const base = await createdBase(1 * MiB, { clusterBits: 9 });
+    const result = await expectCrashConsistent({
+      name: 'prealloc-growth-512',
+      base,
+      // Thousands of table and refcount writes: every point around flushes and header writes, one in 13 elsewhere.
+      allPointsUpTo: 200,
+      stride: 13,
+      maxChecks: 300,
+      workload,
+    });
+    expect(headerFields(result.final).size).toBe(6 * MiB);
+  });
+
   it('512-byte clusters: the L1 table moves to 128 and then 512 clusters', async () => {
     const workload: GuestOp[] = [
       ...randomWorkload({ seed: 31, to: 1 * MiB, clusterSize: 512, ops: 12, maxClusters: 16 }),

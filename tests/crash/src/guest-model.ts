@@ -16,7 +16,8 @@ export type GuestOp =
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
   | { op: 'flush' }
-  | { op: 'resize'; size: number }
+  /** Growing with `preallocation` allocates the new clusters (they read as zeros). */
+  | { op: 'resize'; size: number; preallocation?: 'metadata' | 'falloc' | 'full' }
   /** An internal snapshot operation (each flushes what came before it and is durable when it returns). */
   | { op: 'snapshot'; action: 'create' | 'apply' | 'delete'; name: string }
   /** Closes the image (flush, and a clean close clears the dirty bit of lazy-refcount images). */
@@ -39,7 +40,7 @@ export function describeOp(op: GuestOp): string {
     case 'flush':
       return 'flush';
     case 'resize':
-      return `resize ${op.size}`;
+      return op.preallocation === undefined ? `resize ${op.size}` : `resize ${op.size} (preallocation=${op.preallocation})`;
     case 'close':
       return 'close';
     case 'snapshot':

@@ -114,7 +114,7 @@ export async function record(scenario: Scenario): Promise<Recording> {
         await image.flush();
         break;
       case 'resize':
-        await image.resize(op.size);
+        await image.resize(op.size, { preallocation: op.preallocation });
         break;
       case 'close':
         await image.close();
