@@ -165,7 +165,7 @@ export async function copyClusters(source: BlockDevice, sink: ClusterSink, optio
   }
 }
 
-/** Whether `classify` calls a cluster made of this extent alone a skip. */
+/** Whether a cluster made of such extents only is a skip: with -B, nothing of the top image; else zeros, with -S. */
 function skippable(extent: ChainExtent, options: ClusterCopyOptions): boolean {
   return options.topOnly ? !(extent.depth === 0 && extent.present) : extent.zero && options.sparseBytes !== 0;
 }
@@ -180,24 +180,18 @@ function skipRunEnd(extents: ChainExtent[], first: number, firstCluster: number,
   return end >= size ? Math.ceil(size / clusterSize) : Math.floor(end / clusterSize);
 }
 
-/** What a cluster needs, from the extents of the chain that overlap `[from, to)`. */
+/** What a cluster needs, from the extents of the chain that overlap `[from, to)` (at least one: they cover it). */
 function classify(extents: ChainExtent[], first: number, from: number, to: number, options: ClusterCopyOptions): Kind {
-  let allZero = true;
-  let allBelow = true;
+  let allSkippable = true;
   let allTopZero = true;
   for (let i = first; i < extents.length && extents[i]!.offset < to; i++) {
     const extent = extents[i]!;
-    const top = extent.depth === 0 && extent.present;
-    if (!extent.zero) allZero = false;
-    if (top) allBelow = false;
-    if (!top || !extent.zero) allTopZero = false;
+    if (!skippable(extent, options)) allSkippable = false;
+    if (!(extent.depth === 0 && extent.present && extent.zero)) allTopZero = false;
   }
-  if (options.topOnly) {
-    if (allBelow) return 'skip';
-    if (allTopZero) return options.sparseBytes === 0 ? 'read' : 'zero';
-    return 'read';
-  }
-  if (allZero && options.sparseBytes !== 0) return 'skip';
+  if (allSkippable) return 'skip';
+  // -B: zeros the top image decides must hide the new backing file.
+  if (options.topOnly && allTopZero) return options.sparseBytes === 0 ? 'read' : 'zero';
   return 'read';
 }
 
