@@ -3,7 +3,7 @@ import { TableCache } from '@q/cache';
 import { encodeL2Entry, type Geometry, type L2EntryFields } from '@q/format';
 import { ClusterMapper } from './cluster-mapper.js';
 import { L1Table } from './l1-table.js';
-import { tableReferences } from './l2-writer.js';
+import { L2Writer, tableReferences, type L2WriterOptions } from './l2-writer.js';
 import { MetadataRegions } from './metadata-regions.js';
 
 const CLUSTER = 4096;
@@ -53,5 +53,32 @@ describe('tableReferences', () => {
   it('decodes every entry that is not empty, so a bad pointer is an error rather than a skipped cluster', () => {
     const { view, mapper } = tableWith([[5, standard(0x200000)]]); // past the end of the 1 MiB file
     expect(() => tableReferences(view, geometry, (at, index) => mapper.decodeEntry(at, index))).toThrow(/past the end of the file/);
+  });
+});
+
+describe('L2Writer.fillEntries', () => {
+  const extended: Geometry = { ...geometry, extendedL2: true, l2EntryBytes: 16, l2Entries: 256, l2Coverage: 256 * CLUSTER, subclusterSize: CLUSTER / 32 };
+  // fillEntries only needs the geometry.
+  const writerFor = (g: Geometry): L2Writer => new L2Writer({ geometry: g } as unknown as L2WriterOptions);
+
+  it.each([
+    ['standard', geometry, { hostOffset: 0, copied: false, zero: true }, { ...standard(0, true), copied: false }],
+    ['extended L2', extended, { hostOffset: 0x50000, copied: true, allocMask: 0, zeroMask: 0xffff_ffff }, { ...standard(0x50000), allocMask: 0, zeroMask: 0xffff_ffff }],
+  ] as const)('gives the bytes of encoding each entry, and nothing outside the range (%s)', (_name, g, entry, fields) => {
+    for (const [index, count] of [
+      [0, 1],
+      [3, 300 % g.l2Entries],
+      [5, 2],
+      [0, g.l2Entries],
+      [g.l2Entries - 7, 7],
+    ] as const) {
+      const filled = new DataView(new ArrayBuffer(CLUSTER));
+      new Uint8Array(filled.buffer).fill(0xaa);
+      writerFor(g).fillEntries(filled, index, count, entry);
+      const expected = new DataView(new ArrayBuffer(CLUSTER));
+      new Uint8Array(expected.buffer).fill(0xaa);
+      for (let i = index; i < index + count; i++) encodeL2Entry(expected, i, fields, g);
+      expect(new Uint8Array(filled.buffer)).toEqual(new Uint8Array(expected.buffer));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { TableCache } from '@q/cache';
-import { ALL_SUBCLUSTERS, encodeDataClusterRun, encodeL2Entry, setL2EntryCopied, type Geometry, type L2Entry } from '@q/format';
+import { ALL_SUBCLUSTERS, encodeDataClusterRun, encodeL2Entry, setL2EntryCopied, type Geometry, type L2Entry, type L2EntryFields } from '@q/format';
 import type { RefcountStore } from '@q/refcount';
 import { DiskError, type BlockFile } from '@q/raw';
 import { ACTIVE_L2_TABLE, type ClusterMapper } from './cluster-mapper.js';
@@ -97,13 +97,29 @@ export class L2Writer {
 
   /** Writes entry `index` of a writable table (in the cache; written back with the next flush). */
   setEntry(table: WritableTable, index: number, entry: NewEntry): void {
-    const { geometry, l2Cache } = this.options;
-    // A standard table says "reads as zeros" with its zero flag, an extended one with the zero subcluster bits.
-    const zeroMask = geometry.extendedL2 ? (entry.zeroMask ?? 0) : entry.zero === true ? ALL_SUBCLUSTERS : 0;
-    const compressed = entry.compressedBytes !== undefined;
-    const fields = { compressed, compressedBytes: entry.compressedBytes ?? 0, hostOffset: entry.hostOffset, copied: entry.copied && !compressed, allocMask: compressed ? 0 : (entry.allocMask ?? 0), zeroMask: compressed ? 0 : zeroMask };
-    encodeL2Entry(table.view, index, fields, geometry);
-    l2Cache.markDirty(table.offset);
+    encodeL2Entry(table.view, index, entryFields(entry, this.options.geometry), this.options.geometry);
+    this.options.l2Cache.markDirty(table.offset);
+  }
+
+  /**
+   * Entries `[index, index + count)` of `view` (a writable table's, or the bytes of a table for installTables) all
+   * say `entry`: encoded once, then copied. Zeroing or discarding a whole table's range costs one encode, not 8192.
+   */
+  fillEntries(view: DataView, index: number, count: number, entry: NewEntry): void {
+    if (count <= 0) return;
+    const { geometry } = this.options;
+    encodeL2Entry(view, index, entryFields(entry, geometry), geometry);
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    const start = index * geometry.l2EntryBytes;
+    const end = start + count * geometry.l2EntryBytes;
+    for (let filled = geometry.l2EntryBytes; start + filled < end; filled *= 2) {
+      bytes.copyWithin(start + filled, start, Math.min(start + filled, end - filled));
+    }
+  }
+
+  /** Marks a writable table changed after fillEntries wrote into its view. */
+  markChanged(table: WritableTable): void {
+    this.options.l2Cache.markDirty(table.offset);
   }
 
   /**
@@ -189,6 +205,21 @@ export function tableReferences(view: DataView, geometry: Geometry, decode: (vie
 export function subclusterMask(first: number, last: number): number {
   const width = last - first + 1;
   return (width >= 32 ? ALL_SUBCLUSTERS : ((2 ** width - 1) * 2 ** first)) >>> 0;
+}
+
+/** The fields an entry is encoded from: a standard table says "reads as zeros" with its zero flag, an extended one
+ * with the zero subcluster bits; a compressed entry has neither (nor COPIED). */
+function entryFields(entry: NewEntry, geometry: Geometry): L2EntryFields {
+  const zeroMask = geometry.extendedL2 ? (entry.zeroMask ?? 0) : entry.zero === true ? ALL_SUBCLUSTERS : 0;
+  const compressed = entry.compressedBytes !== undefined;
+  return {
+    compressed,
+    compressedBytes: entry.compressedBytes ?? 0,
+    hostOffset: entry.hostOffset,
+    copied: entry.copied && !compressed,
+    allocMask: compressed ? 0 : (entry.allocMask ?? 0),
+    zeroMask: compressed ? 0 : zeroMask,
+  };
 }
 
 function viewOf(bytes: Uint8Array): DataView {

@@ -35,10 +35,21 @@ describe('Qcow2Image.writeZeroes with fast', () => {
     await image.close();
   });
 
-  it('zeroes a v2 image without a backing file by unallocating: metadata only too', async () => {
+  it('accepts partial clusters whose rest reads as zeros: they become zero clusters (as qemu-io write -z -n)', async () => {
+    const image = await memoryImage(16 << 20);
+    await image.write(new Uint8Array(4096).fill(0x66), 1 << 20);
+    await image.writeZeroes(4096, 100 << 10, { fast: true });
+    const [first] = await image.map(0, 128 << 10);
+    expect(first).toMatchObject({ kind: 'zero', length: 128 << 10 });
+    // The rest of the cluster holds data: zeroing part of it would write.
+    await expect(image.writeZeroes((1 << 20) + 8192, 4096, { fast: true })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await image.close();
+  });
+
+  it('refuses every range of a v2 image, as QEMU does (no zero flag, even where unallocating would do)', async () => {
     const image = await memoryImage(16 << 20, { version: 2 });
-    // No backing file: unallocating is zeroing, and it is metadata only.
-    await image.writeZeroes(0, 64 << 10, { fast: true });
+    await expect(image.writeZeroes(0, 64 << 10, { fast: true })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await image.writeZeroes(0, 64 << 10);
     await image.close();
   });
 });

@@ -118,7 +118,7 @@ export class Qcow2Image implements BlockDevice {
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     const writer = this.writable(offset, length);
     if (length === 0) return;
-    const slow = options.fast === true ? writer.zeroPath.whyNotFast(offset, length) : undefined;
+    const slow = options.fast === true ? await writer.zeroPath.whyNotFast(offset, length) : undefined;
     if (slow !== undefined) throw new DiskError('E_UNSUPPORTED', `zeroing would write data: ${slow}`, { file: this.name, offset });
     await this.changing(() => {
       writer.bitmaps.markDirty(offset, length);

@@ -1,6 +1,6 @@
 import type { TableCache } from '@q/cache';
 import { ALL_SUBCLUSTERS, type Geometry, type L2Entry } from '@q/format';
-import { referencedClusters, subclusterMask, type ClusterMapper, type L2Writer, type MetadataRegions, type NewEntry } from '@q/mapper';
+import { referencedClusters, subclusterMask, type ClusterMapper, type L2Writer, type MetadataRegions, type NewEntry, type WritableTable } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
 import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
 import { AsyncLock, KeyedClaims } from './async-lock.js';
@@ -128,6 +128,16 @@ export class WritePath implements WholeClusterWriter {
         release();
       }
     }
+  }
+
+  /** The L2 entry of guest `cluster` as it is now (an empty entry where there is no table), read without claiming. */
+  async entryOf(cluster: number): Promise<L2Entry> {
+    const { geometry, mapper } = this.p;
+    const l1Index = Math.floor(cluster / geometry.l2Entries);
+    const tableOffset = mapper.l1.l2Offset(l1Index);
+    if (tableOffset === 0) return mapper.decodeEntry(new DataView(new ArrayBuffer(geometry.l2EntryBytes)), 0);
+    const table = this.p.l2Cache.peek(tableOffset) ?? (await mapper.loadL2(tableOffset, l1Index));
+    return mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), cluster % geometry.l2Entries);
   }
 
   /** The host offset to write `[at, at + length)` of `cluster` in place, or undefined when it must be allocated. */
@@ -295,17 +305,26 @@ export class WritePath implements WholeClusterWriter {
     try {
       await lock.run(async () => {
         const table = await l2Writer.writableTable(Math.floor(cluster / geometry.l2Entries));
-        const index = cluster % geometry.l2Entries;
-        const entry = l2Writer.entry(table, index);
-        const next = decide(entry);
-        if (next === undefined) return;
-        l2Writer.setEntry(table, index, next);
-        const keeps = next.keepsReference === true || (next.hostOffset !== 0 && next.hostOffset === entry.hostOffset);
-        if (!keeps) this.release(entry);
+        this.applyDecision(table, cluster % geometry.l2Entries, decide);
       });
     } finally {
       release();
     }
+  }
+
+  /** Claims guest clusters `[first, end)` as one (KeyedClaims.claimRange); the returned function releases them. */
+  claimRange(first: number, end: number): Promise<() => void> {
+    return this.claims.claimRange(first, end);
+  }
+
+  /** Sets entry `index` of `table` to what `decide` says of it, releasing what the old entry held unless kept. */
+  applyDecision(table: WritableTable, index: number, decide: (entry: L2Entry) => NewEntryDecision | undefined): void {
+    const entry = this.p.l2Writer.entry(table, index);
+    const next = decide(entry);
+    if (next === undefined) return;
+    this.p.l2Writer.setEntry(table, index, next);
+    const keeps = next.keepsReference === true || (next.hostOffset !== 0 && next.hostOffset === entry.hostOffset);
+    if (!keeps) this.release(entry);
   }
 
   /**

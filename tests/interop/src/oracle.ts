@@ -108,7 +108,7 @@ export function sz(bytes: number): string {
 
 /** qemu-io output without the timing lines, which differ from run to run. */
 export function ioLines(out: string): string[] {
-  return out.split('\n').filter((l) => l !== '' && !/ops; .* sec \(/.test(l));
+  return out.split('\n').filter((l) => l !== '' && !/ ops; .*ops\/sec\)$/.test(l));
 }
 
 /** Parsed JSON with every `actual-size` key removed, at any depth. */

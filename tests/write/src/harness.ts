@@ -8,7 +8,7 @@ import { refcountTableField, START, type WriteConfig } from './configs.js';
 
 /** qemu-io output without the timing lines, which differ from run to run. */
 export function ioLines(out: string): string[] {
-  return out.split('\n').filter((l) => l !== '' && !/ops; .* sec \(/.test(l));
+  return out.split('\n').filter((l) => l !== '' && !/ ops; .*ops\/sec\)$/.test(l));
 }
 
 /** Runs `qcow io` (read-write) with commands; the process must succeed. Returns its stdout. */
