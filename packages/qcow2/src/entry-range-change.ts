@@ -5,7 +5,10 @@ import type { NewEntryDecision, WritePath } from './write-path.js';
 /** Bytes of L2 tables one bulk change handles under one claim and one lock hold (64 tables of 64 KiB). */
 const TABLE_BYTES_AT_ONCE = 4 << 20;
 
-/** What a bulk change decides for each entry: the new entry, or undefined to leave it (WritePath.changeEntry). */
+/**
+ * What a bulk change decides for each entry: the new entry, or undefined to leave it (WritePath.changeEntry). It
+ * must depend on the entry alone: runs of empty entries are asked about once.
+ */
 export type EntryDecider = (entry: L2Entry) => NewEntryDecision | undefined;
 
 /**
@@ -45,14 +48,41 @@ async function changeTables(writes: WritePath, from: number, to: number, decide:
     const hi = Math.min(to, base + l2Entries) - base;
     if (mapper.l1.l2Offset(l1Index) !== 0) {
       const table = await l2Writer.writableTable(l1Index);
-      for (let index = lo; index < hi; index++) writes.applyDecision(table, index, decide);
+      for (let index = lo; index < hi; ) {
+        // A run of empty entries (most of a table a guest has not filled) is decided once and filled: no decode
+        // per entry. Empty entries hold nothing to release.
+        let runEnd = index;
+        while (runEnd < hi && isEmptyEntry(table.view, runEnd, geometry.l2EntryBytes)) runEnd++;
+        if (runEnd === index) {
+          writes.applyDecision(table, index++, decide);
+          continue;
+        }
+        forEmpty ??= { next: decide(emptyEntry(writes)) };
+        if (forEmpty.next !== undefined) {
+          l2Writer.fillEntries(table.view, index, runEnd - index, forEmpty.next);
+          l2Writer.markChanged(table);
+        }
+        index = runEnd;
+      }
       continue;
     }
     const bytes = new Uint8Array(clusterSize);
     const view = new DataView(bytes.buffer);
-    forEmpty ??= { next: decide(mapper.decodeEntry(view, 0)) };
+    forEmpty ??= { next: decide(emptyEntry(writes)) };
     if (forEmpty.next !== undefined) l2Writer.fillEntries(view, lo, hi - lo, forEmpty.next);
     fresh.push({ l1Index, offset: await refcounts.allocate(1), bytes });
   }
   if (fresh.length > 0) await l2Writer.installTables(fresh);
+}
+
+/** An entry whose words are all zero: unallocated, no flags (an extended entry's masks included). */
+function isEmptyEntry(view: DataView, index: number, entryBytes: number): boolean {
+  const at = index * entryBytes;
+  for (let word = at; word < at + entryBytes; word += 4) if (view.getUint32(word) !== 0) return false;
+  return true;
+}
+
+/** The decoded form of an empty entry, what `decide` is asked about once for every run of them. */
+function emptyEntry(writes: WritePath): L2Entry {
+  return writes.p.mapper.decodeEntry(new DataView(new ArrayBuffer(writes.p.geometry.l2EntryBytes)), 0);
 }
