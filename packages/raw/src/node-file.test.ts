@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ const MODES: Array<{ suffix: string; blocking?: NodeFileOptions['blocking']; wri
   // A hint after every 4 KiB written, on a disk where hints are given: writes, truncates and closes with one running.
   { suffix: ' (write-behind)', writeBehind: 4096, where: diskDir },
   { suffix: ' (blocking, write-behind)', blocking: true, writeBehind: 4096, where: diskDir },
+  { suffix: ' (blocking writes, write-behind)', blocking: 'writes', writeBehind: 4096, where: diskDir },
 ];
 
 for (const { suffix, blocking, writeBehind, where } of MODES) {
@@ -67,7 +68,7 @@ describe('NodeBlockFile (blocking nowait) beside the page cache', () => {
 
 describe('NodeBlockFile large writes on disk', () => {
   // On a disk-backed file system a write goes out in pieces of at most 256 KiB (WRITE_PIECE): every piece lands.
-  for (const blocking of [false, 'always'] as const) {
+  for (const blocking of [false, 'always', 'writes'] as const) {
     it(`writes 1 MiB + 3 bytes at an odd offset whole (blocking: ${blocking})`, async () => {
       const file = await openNodeFile(join(diskDir, `large${counter++}`), { create: true, truncate: true, blocking });
       const bytes = new Uint8Array((1 << 20) + 3).map((_, i) => (i * 7 + 1) & 0xff);
@@ -80,6 +81,25 @@ describe('NodeBlockFile large writes on disk', () => {
       await file.close();
     });
   }
+});
+
+describe("NodeBlockFile (blocking 'writes')", () => {
+  it('writes a large request on the calling thread: the bytes are in the file before the promise is awaited', async () => {
+    const path = join(diskDir, `writes${counter++}`);
+    const file = await openNodeFile(path, { create: true, truncate: true, blocking: 'writes' });
+    try {
+      const bytes = new Uint8Array(1 << 20).fill(0x5a);
+      const writing = file.write(bytes, 0);
+      expect(readFileSync(path).length).toBe(bytes.length);
+      await writing;
+      // A large read still goes to the pool, and reads what was written.
+      const back = new Uint8Array(bytes.length);
+      expect(await file.read(back, 0)).toBe(bytes.length);
+      expect(back.every((value) => value === 0x5a)).toBe(true);
+    } finally {
+      await file.close();
+    }
+  });
 });
 
 describe('isMemoryBacked', () => {

@@ -42,9 +42,11 @@ export interface NodeFileOptions {
    * clients from files anywhere: as `'memory'` for files in memory; on other files, requests block only where they
    * do not wait for a device, up to 2 MiB: a read takes what the page cache holds (preadv2 with RWF_NOWAIT) and
    * sends only the rest to the pool, a write blocks for its copy into the page cache unless a recent one stalled
-   * (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool.
+   * (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool. `'writes'`: as `true`, and every
+   * write and truncate blocks too, whatever its size: a copy's target, written one request at a time while its
+   * sources are read on the pool (each trip to the pool costs a wake-up on both sides; see WRITES_BLOCK).
    */
-  blocking?: boolean | 'memory' | 'always' | 'nowait';
+  blocking?: boolean | 'memory' | 'always' | 'nowait' | 'writes';
   /**
    * Take QEMU's image locks (see `lock()`) at open, before an existing file is truncated, so QEMU and other `qcow` processes
    * see this open and refuse what would conflict with it, and the other way round. Fails with E_LOCKED in QEMU's
@@ -100,6 +102,8 @@ export class NodeBlockFile implements BlockFile {
   private fd: number | undefined;
   /** Requests below this many bytes use blocking calls (0: none). */
   private readonly blockingBelow: number;
+  /** Writes (and truncates) below this many bytes use blocking calls: blockingBelow, or Infinity for 'writes'. */
+  private readonly writeBlockingBelow: number;
   /** The most one write(2) carries (WRITE_PIECE on a disk-backed file system, unbounded in memory). */
   private readonly writePiece: number;
   /**
@@ -121,7 +125,7 @@ export class NodeBlockFile implements BlockFile {
   private locked = false;
   private readonly writeBehind: WriteBehind | undefined;
 
-  private constructor(name: string, fd: number, writable: boolean, blockingBelow: number, nowait: boolean, writePiece: number, writeBehind: WriteBehind | undefined) {
+  private constructor(name: string, fd: number, writable: boolean, blocking: { below: number; writesBelow: number }, nowait: boolean, writePiece: number, writeBehind: WriteBehind | undefined) {
     this.name = name;
     this.writeBehind = writeBehind;
     this.writePiece = writePiece;
@@ -138,7 +142,8 @@ export class NodeBlockFile implements BlockFile {
         return posixSupport().available;
       },
     };
-    this.blockingBelow = blockingBelow;
+    this.blockingBelow = blocking.below;
+    this.writeBlockingBelow = blocking.writesBelow;
     this.nowait = nowait;
   }
 
@@ -173,12 +178,13 @@ export class NodeBlockFile implements BlockFile {
     // statfs only where the answer is used: the serving modes, and the write size of a writable file.
     const memoryBacked = servesLoop || writable ? isMemoryBacked(path) : false;
     const inMemory = servesLoop && memoryBacked;
-    const blocking = inMemory || options.blocking === true;
+    const blocking = inMemory || options.blocking === true || options.blocking === 'writes';
     // An event loop serving a file in memory blocks for anything but huge requests: each is a copy (NOWAIT_BELOW).
     const blockingBelow = options.blocking === 'always' ? Infinity : inMemory ? NOWAIT_BELOW : blocking ? BLOCKING_BELOW : 0;
     const nowait = options.blocking === 'nowait' && !inMemory && posixSupport().available;
     const writeBehind = writable && !memoryBacked && (options.writeBehind ?? 0) > 0 && posixSupport().available ? new WriteBehind(fd, options.writeBehind!) : undefined;
-    return new NodeBlockFile(path, fd, writable, blockingBelow, nowait, memoryBacked || !writable ? Infinity : WRITE_PIECE, writeBehind);
+    const below = { below: blockingBelow, writesBelow: options.blocking === 'writes' ? Infinity : blockingBelow };
+    return new NodeBlockFile(path, fd, writable, below, nowait, memoryBacked || !writable ? Infinity : WRITE_PIECE, writeBehind);
   }
 
   read(dst: Uint8Array, offset: number): Promise<number> {
@@ -211,7 +217,7 @@ export class NodeBlockFile implements BlockFile {
   write(src: Uint8Array, offset: number): Promise<void> {
     const fd = this.descriptor();
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (src.length < this.blockingBelow) return this.sync('write', offset, () => this.wrote(offset, writeSyncFully(fd, src, offset, this.writePiece)));
+    if (src.length < this.writeBlockingBelow) return this.sync('write', offset, () => this.wrote(offset, writeSyncFully(fd, src, offset, this.writePiece)));
     if (this.nowait && src.length < NOWAIT_BELOW && this.writeGuard.inline()) {
       return this.sync('write', offset, () => this.wrote(offset, this.writeGuard.timed(() => writeSyncFully(fd, src, offset, this.writePiece))));
     }
@@ -248,7 +254,7 @@ export class NodeBlockFile implements BlockFile {
     const fd = this.descriptor();
     this.dataRun = undefined;
     if (!this.capabilities.writable) return Promise.reject(new DiskError('E_READ_ONLY', 'file is read-only', { file: this.name }));
-    if (this.blockingBelow > 0) return this.sync('truncate', undefined, () => ftruncateSync(fd, size));
+    if (this.writeBlockingBelow > 0) return this.sync('truncate', undefined, () => ftruncateSync(fd, size));
     return new Promise((resolve, reject) =>
       ftruncate(fd, size, (error) => (error ? reject(fsError(error, this.name, 'truncate')) : resolve())),
     );
@@ -347,7 +353,7 @@ export class NodeBlockFile implements BlockFile {
  * and asks about names with blocking calls, which cost less than a trip to the pool and never start its threads.
  */
 export function blocksCaller(blocking: NodeFileOptions['blocking']): boolean {
-  return blocking === true || blocking === 'always';
+  return blocking === true || blocking === 'always' || blocking === 'writes';
 }
 
 /** Runs a blocking system call, its failure in this module's words (fsError). */

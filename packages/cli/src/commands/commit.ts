@@ -37,8 +37,9 @@ export async function commitCommand(args: string[]): Promise<number> {
     top = await openImage(file, {
       format,
       writable: true,
-      // The base is the target: written in bulk, then flushed before the overlay is emptied.
-      store: cliTargetStore(true),
+      // The base is the target: written in bulk, then flushed before the overlay is emptied. Its writes block on
+      // this thread while the overlay's reads run on the pool (ext4, 9 alternating: 909 -> 872 ms, qemu-img 833).
+      store: cliTargetStore('writes'),
       writableLayer: async (name, depth) => {
         if (baseDepth !== undefined) return false;
         const isBase = baseName === undefined ? depth === 1 : baseIdentity !== undefined && (await store.identify(name).catch(() => undefined)) === baseIdentity;

@@ -36,7 +36,9 @@ export async function rebaseCommand(args: string[]): Promise<number> {
 
   let overlay: BlockDevice;
   try {
-    overlay = await openImage(file, { format, writable: true, ignoreBacking: unsafe, store: cliTargetStore() });
+    // The overlay takes the copied differences: its writes block on this thread while the backing chains are read on
+    // the pool (ext4, 5 alternating: 937 -> 873 ms, qemu-img 884).
+    overlay = await openImage(file, { format, writable: true, ignoreBacking: unsafe, store: cliTargetStore('writes') });
   } catch (error) {
     throw new ExitError(openFailure(error, file), 1);
   }
