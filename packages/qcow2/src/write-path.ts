@@ -84,7 +84,9 @@ export class WritePath implements WholeClusterWriter {
     try {
       const routes: PieceRoute[] = [];
       for (const piece of pieces) {
-        const host = await this.inPlaceTarget(piece.cluster, piece.at, piece.end - piece.start);
+        // Awaited only when a table had to be loaded: a cached one answers without a turn of the microtask queue.
+        const found = this.inPlaceTarget(piece.cluster, piece.at, piece.end - piece.start);
+        const host = found instanceof Promise ? await found : found;
         if (host !== undefined) routes.push({ kind: 'in-place', host });
         else routes.push({ kind: piece.end - piece.start === clusterSize ? 'whole' : 'partial' });
       }
@@ -140,14 +142,29 @@ export class WritePath implements WholeClusterWriter {
     return mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), cluster % geometry.l2Entries);
   }
 
-  /** The host offset to write `[at, at + length)` of `cluster` in place, or undefined when it must be allocated. */
-  private async inPlaceTarget(cluster: number, at: number, length: number): Promise<number | undefined> {
+  /**
+   * The host offset to write `[at, at + length)` of `cluster` in place, or undefined when it must be allocated; a
+   * promise only when the cluster's L2 table is not in the cache.
+   */
+  private inPlaceTarget(cluster: number, at: number, length: number): number | undefined | Promise<number | undefined> {
     const { geometry, mapper } = this.p;
     const l1Index = Math.floor(cluster / geometry.l2Entries);
     if (!mapper.l1.copied(l1Index)) return undefined;
     const tableOffset = mapper.l1.l2Offset(l1Index);
-    const table = this.p.l2Cache.peek(tableOffset) ?? (await mapper.loadL2(tableOffset, l1Index));
-    const entry = mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), cluster % geometry.l2Entries);
+    const cached = this.p.l2Cache.peek(tableOffset);
+    if (cached === undefined) return mapper.loadL2(tableOffset, l1Index).then((table) => this.inPlaceIn(table, cluster, at, length));
+    return this.inPlaceIn(cached, cluster, at, length);
+  }
+
+  /** inPlaceTarget once `table`, the cluster's L2 table, is at hand. */
+  private inPlaceIn(table: Uint8Array, cluster: number, at: number, length: number): number | undefined {
+    const { geometry, mapper } = this.p;
+    const index = cluster % geometry.l2Entries;
+    // Only an entry with COPIED (bit 63, the top bit of its first byte) can be written in place: tested on the bytes
+    // before any decoding, so the clusters a copy allocates cost no entry object each. The allocating paths decode
+    // and check the entry themselves (a corrupt one fails there).
+    if ((table[index * geometry.l2EntryBytes]! & 0x80) === 0) return undefined;
+    const entry = mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), index);
     if (entry.compressed || !entry.copied) return undefined;
     const needed = subclusterMask(Math.floor(at / geometry.subclusterSize), Math.floor((at + length - 1) / geometry.subclusterSize));
     if ((entry.allocMask & needed) !== needed) return undefined;
