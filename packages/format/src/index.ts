@@ -36,6 +36,7 @@ export {
   encodeL2Entry,
   encodeDataClusterRun,
   setL2EntryCopied,
+  l2EntryCopied,
   withL2Copied,
   L2_COPIED_HI,
   L2_COMPRESSED_HI,

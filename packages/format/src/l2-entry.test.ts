@@ -4,7 +4,7 @@ import { decodeHeader } from './header.js';
 import { geometryOf } from './geometry.js';
 import { decodeL1Entry, encodeL1Entry } from './l1-entry.js';
 import { decodeCompressedDescriptor, encodeCompressedDescriptor } from './compressed-descriptor.js';
-import { decodeL2Entry, ALL_SUBCLUSTERS } from './l2-entry.js';
+import { decodeL2Entry, encodeL2Entry, l2EntryCopied, ALL_SUBCLUSTERS } from './l2-entry.js';
 import { fixtureBytes } from './test-fixtures.js';
 
 /** The first L2 table of a fixture, found through its header and L1 table. */
@@ -78,5 +78,21 @@ describe('L1 and L2 entries written by qemu-io', () => {
     expect(() => decodeL2Entry(table, 0, { clusterBits: 16, extendedL2: true, externalDataFile: false })).toThrow(/both allocated and zero/);
     table.setUint32(4, 0x40200);
     expect(() => decodeL2Entry(table, 0, { clusterBits: 16, extendedL2: false, externalDataFile: false })).toThrow(/unaligned/);
+  });
+});
+
+describe('l2EntryCopied', () => {
+  it('reads COPIED from the entry bytes as decodeL2Entry does, standard and extended', () => {
+    for (const extendedL2 of [false, true]) {
+      const context = { clusterBits: 16, extendedL2, externalDataFile: false };
+      const table = new Uint8Array(4 * (extendedL2 ? 16 : 8));
+      const tableView = new DataView(table.buffer);
+      encodeL2Entry(tableView, 1, { compressed: false, hostOffset: 0x50000, compressedBytes: 0, copied: true, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 }, context);
+      encodeL2Entry(tableView, 2, { compressed: false, hostOffset: 0x60000, compressedBytes: 0, copied: false, allocMask: ALL_SUBCLUSTERS, zeroMask: 0 }, context);
+      for (let index = 0; index < 4; index++) {
+        expect(l2EntryCopied(table, index, extendedL2)).toBe(decodeL2Entry(tableView, index, context).copied);
+      }
+      expect(l2EntryCopied(table, 1, extendedL2)).toBe(true);
+    }
   });
 });

@@ -177,6 +177,14 @@ export function setL2EntryCopied(table: DataView, index: number, copied: boolean
   return true;
 }
 
+/**
+ * Whether entry `index` of a table held as bytes has COPIED set, read from the one byte that holds bit 63 (the
+ * entry is big-endian): for a hot path that skips entries without it, before decoding anything or making a view.
+ */
+export function l2EntryCopied(table: Uint8Array, index: number, extendedL2: boolean): boolean {
+  return (table[index * entryBytes(extendedL2)]! & (L2_COPIED_HI >>> 24)) !== 0;
+}
+
 /** An entry's high half with COPIED set or cleared. */
 export function withL2Copied(hi: number, copied: boolean): number {
   return (copied ? hi | L2_COPIED_HI : hi & ~L2_COPIED_HI) >>> 0;

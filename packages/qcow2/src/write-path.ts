@@ -1,5 +1,5 @@
 import type { TableCache } from '@q/cache';
-import { ALL_SUBCLUSTERS, type Geometry, type L2Entry } from '@q/format';
+import { ALL_SUBCLUSTERS, l2EntryCopied, type Geometry, type L2Entry } from '@q/format';
 import { referencedClusters, subclusterMask, type ClusterMapper, type L2Writer, type MetadataRegions, type NewEntry, type WritableTable } from '@q/mapper';
 import type { RefcountStore } from '@q/refcount';
 import { DiskError, hex, type BlockDevice, type BlockFile } from '@q/raw';
@@ -160,10 +160,10 @@ export class WritePath implements WholeClusterWriter {
   private inPlaceIn(table: Uint8Array, cluster: number, at: number, length: number): number | undefined {
     const { geometry, mapper } = this.p;
     const index = cluster % geometry.l2Entries;
-    // Only an entry with COPIED (bit 63, the top bit of its first byte) can be written in place: tested on the bytes
-    // before any decoding, so the clusters a copy allocates cost no entry object each. The allocating paths decode
-    // and check the entry themselves (a corrupt one fails there).
-    if ((table[index * geometry.l2EntryBytes]! & 0x80) === 0) return undefined;
+    // Only an entry with COPIED can be written in place: tested on the bytes before any decoding, so the clusters a
+    // copy allocates cost no entry object each. The allocating paths decode and check the entry themselves (a
+    // corrupt one fails there).
+    if (!l2EntryCopied(table, index, geometry.extendedL2)) return undefined;
     const entry = mapper.decodeEntry(new DataView(table.buffer, table.byteOffset, table.byteLength), index);
     if (entry.compressed || !entry.copied) return undefined;
     const needed = subclusterMask(Math.floor(at / geometry.subclusterSize), Math.floor((at + length - 1) / geometry.subclusterSize));

@@ -44,7 +44,7 @@ export interface NodeFileOptions {
    * sends only the rest to the pool, a write blocks for its copy into the page cache unless a recent one stalled
    * (WriteStallGuard). Where preadv2 cannot be called (not Linux), the pool. `'writes'`: as `true`, and every
    * write and truncate blocks too, whatever its size: a copy's target, written one request at a time while its
-   * sources are read on the pool (each trip to the pool costs a wake-up on both sides; see WRITES_BLOCK).
+   * sources are read on the pool (on a disk each 256 KiB piece, WRITE_PIECE, was a trip to the pool).
    */
   blocking?: boolean | 'memory' | 'always' | 'nowait' | 'writes';
   /**
