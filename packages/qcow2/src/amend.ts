@@ -10,8 +10,6 @@ import {
   type HeaderExtension,
   type QcowHeader,
 } from '@q/format';
-import type { MapExtent } from '@q/mapper';
-import type { BlockDevice } from '@q/raw';
 import type { AsyncLock } from './async-lock.js';
 import { FEATURE_NAMES } from './create-image.js';
 import type { HeaderState } from './header-state.js';
@@ -30,24 +28,23 @@ export interface AmendChange {
 }
 
 export interface AmendParts {
-  size: number;
   clusterSize: number;
-  backing: BlockDevice | undefined;
   header: HeaderState;
   writePath: WritePath;
   lock: AsyncLock;
-  map(offset: number, length: number): Promise<MapExtent[]>;
+  /** Turns the zero clusters of every tree (active, snapshots) into what v2 can say: zero-cluster-expansion.ts. */
+  expandZeroClusters(): Promise<void>;
 }
 
 /**
- * Changes header-level options of an open, writable image. A downgrade to v2 first turns every zero cluster of
- * the active state into what v2 can say (v2 has no zero flag): unallocated where nothing shows through from a
- * backing file, written zeros where something would; those changes are durable before the header says v2.
+ * Changes header-level options of an open, writable image. A downgrade to v2 first turns every zero cluster, the
+ * active state's and every snapshot's, into what v2 can say (v2 has no zero flag; see expandZeroClusters): those
+ * changes are durable before the header says v2.
  * Each header change is one write of cluster 0 (HeaderState.rewriteCluster), synced.
  */
 export async function amendImage(parts: AmendParts, change: AmendChange): Promise<void> {
   const { header } = parts;
-  if (change.version === 2 && header.header.version === 3) await expandZeroClusters(parts);
+  if (change.version === 2 && header.header.version === 3) await parts.expandZeroClusters();
   await parts.writePath.flush();
   await parts.lock.run(async () => {
     const next: Partial<QcowHeader> = {};
@@ -77,23 +74,4 @@ export async function amendImage(parts: AmendParts, change: AmendChange): Promis
       await header.setBackingFile(name, change.backingFormat);
     }
   });
-}
-
-/** The zero clusters of the active state, made readable without the zero flag (see amendImage). */
-async function expandZeroClusters(parts: AmendParts): Promise<void> {
-  const { clusterSize, backing, writePath } = parts;
-  const zeros = new Uint8Array(clusterSize);
-  for (const extent of await parts.map(0, parts.size)) {
-    if (extent.kind !== 'zero') continue;
-    for (let at = extent.guestOffset; at < extent.guestOffset + extent.length; ) {
-      const cluster = Math.floor(at / clusterSize);
-      const end = Math.min(extent.guestOffset + extent.length, (cluster + 1) * clusterSize);
-      if (backing !== undefined && at < backing.size) {
-        await writePath.write(zeros.subarray(0, end - at), at);
-      } else if (at === cluster * clusterSize) {
-        await writePath.changeEntry(cluster, () => ({ hostOffset: 0, copied: false }));
-      }
-      at = end;
-    }
-  }
 }

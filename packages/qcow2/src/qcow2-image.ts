@@ -14,6 +14,7 @@ import { CompressedWriter } from './compressed-write.js';
 import { makeEmpty } from './make-empty.js';
 import { resizeImage } from './resize-image.js';
 import { amendImage, type AmendChange, type AmendParts } from './amend.js';
+import { expandZeroClusters } from './zero-cluster-expansion.js';
 import { finishWrites } from './finish-writes.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, snapshotParts, withDirtyBit, type SnapshotParts } from './snapshot-ops.js';
 import { preallocate, type Preallocation } from './preallocate.js';
@@ -217,13 +218,16 @@ export class Qcow2Image implements BlockDevice {
   async amend(change: AmendChange): Promise<void> {
     const writer = this.writable(0, 0);
     const parts: AmendParts = {
-      size: this.virtualSize,
       clusterSize: this.metadata.geometry.clusterSize,
-      backing: this.backing,
       header: writer.header,
       writePath: writer.writePath,
       lock: writer.lock,
-      map: (offset, length) => this.map(offset, length),
+      expandZeroClusters: async () => {
+        await writer.writePath.flush();
+        const tree = snapshotParts(writer, { name: this.name, metadata: this.metadata, mapper: this.mapper });
+        await writer.lock.run(() => withDirtyBit(tree, () => expandZeroClusters(tree, this.backing !== undefined)));
+        this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, tree.file.end);
+      },
     };
     // Only a downgrade writes guest clusters (zero clusters made explicit); the rest keeps the bitmaps valid.
     await this.changing(() => amendImage(parts, change), change.version === 2);

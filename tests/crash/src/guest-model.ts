@@ -25,7 +25,9 @@ export type GuestOp =
   /** Unmaps every cluster (what commit leaves in the overlay); flushes first, durable when it returns. */
   | { op: 'empty' }
   /** Names a backing file (`rebase`'s header step; the tests' backing files read as zeros) or none; durable when it returns. */
-  | { op: 'backing'; name?: string };
+  | { op: 'backing'; name?: string }
+  /** qemu-img amend -o compat=0.10: every zero cluster made explicit, then the header says v2; durable when it returns. */
+  | { op: 'downgrade' };
 
 export function describeOp(op: GuestOp): string {
   switch (op.op) {
@@ -49,12 +51,14 @@ export function describeOp(op: GuestOp): string {
       return 'make empty';
     case 'backing':
       return `rebase -u -b '${op.name ?? ''}'`;
+    case 'downgrade':
+      return 'amend -o compat=0.10';
   }
 }
 
 /** Whether an op makes everything acknowledged before it durable once it completes. */
 export function isBarrier(op: GuestOp): boolean {
-  return op.op === 'flush' || op.op === 'close' || op.op === 'snapshot' || op.op === 'empty' || op.op === 'backing';
+  return op.op === 'flush' || op.op === 'close' || op.op === 'snapshot' || op.op === 'empty' || op.op === 'backing' || op.op === 'downgrade';
 }
 
 /** Allowed byte values per sector; sectors absent from the map hold `fallback` (zeros on a fresh disk). */

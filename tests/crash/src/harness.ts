@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@q/qcow2';
 import { nodeCodecs } from '@q/qcow2/node';
-import { MemoryBlockFile, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
+import { MemoryBlockFile, RawDisk, RecordingBlockFile, type CrashPolicy, type CrashState } from '@q/raw';
 import { Rng, scratch, type Scratch } from '@q/test-support';
 import { bitmapAnswers, checkBitmaps, type BitmapAnswers } from './bitmap-check.js';
 import { compressedCluster } from './compressed-streams.js';
@@ -37,6 +37,8 @@ export interface Scenario {
   l2CacheBytes?: number;
   /** Enabled persistent bitmaps of the base the session maintains: each crash image is held to bitmap-check.ts. */
   bitmaps?: string[];
+  /** The base names a backing file: the session opens it as this many bytes of zeros (as the model reads them). */
+  backingSize?: number;
 }
 
 export const DEFAULT_POLICIES: CrashPolicy[] = [
@@ -91,7 +93,9 @@ export async function record(scenario: Scenario): Promise<Recording> {
   // The file deallocates as a file system with holes does, so freed clusters are punched (recorded as zeros over
   // the range, pending until a flush) and every crash point also covers holes punched too early.
   const file = await RecordingBlockFile.wrap(new MemoryBlockFile(scenario.base.bytes.slice(), { name: scenario.name, deallocate: true }));
-  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs(), l2CacheBytes: scenario.l2CacheBytes });
+  const { backingSize } = scenario;
+  const openBacking = backingSize === undefined ? undefined : async (name: string) => RawDisk.open(new MemoryBlockFile(new Uint8Array(backingSize), { name, writable: false }));
+  const image = await Qcow2Image.open(file, { writable: true, codecs: nodeCodecs(), l2CacheBytes: scenario.l2CacheBytes, openBacking });
   const spans: OpSpan[] = [];
   for (const op of scenario.workload) {
     const start = file.opCount;
@@ -124,6 +128,9 @@ export async function record(scenario: Scenario): Promise<Recording> {
         break;
       case 'backing':
         await image.setBackingFile(op.name, op.name === undefined ? undefined : 'raw');
+        break;
+      case 'downgrade':
+        await image.amend({ version: 2 });
         break;
       case 'snapshot':
         if (op.action === 'create') await image.createSnapshot(op.name);
@@ -346,7 +353,9 @@ async function checkCrashImage(
 ): Promise<string[]> {
   const problems: string[] = [];
   writeFileSync(path, state.bytes);
-  const incompatible = state.bytes.length >= 80 ? new DataView(state.bytes.buffer, state.bytes.byteOffset).getUint32(76) : 0;
+  const header = new DataView(state.bytes.buffer, state.bytes.byteOffset);
+  // A v2 header ends at byte 72 (its extensions follow): the feature bits exist from v3 on.
+  const incompatible = state.bytes.length >= 80 && header.getUint32(4) >= 3 ? header.getUint32(76) : 0;
   const dirty = (incompatible & 1) !== 0;
   const corruptBit = (incompatible & 2) !== 0;
   if (corruptBit) problems.push('the corrupt bit is set in the header');

@@ -5,6 +5,8 @@ import { made, sideBySide } from './side-by-side.js';
 const v3 = made(['-f', 'qcow2', 'img', '10M'], ['write -P 1 0 1M', 'write -z 2M 1M']);
 const withSnapshot = made(['-f', 'qcow2', 'img', '10M'], ['write -P 1 0 1M'], [['snapshot', '-c', 's', 'img']]);
 const v2 = made(['-f', 'qcow2', '-o', 'compat=0.10', 'img', '10M'], ['write -P 1 0 1M']);
+/** Zero clusters (preallocated and plain) in an L2 table the snapshot shares with the active state. */
+const zerosShared = ['write -P 1 0 128k', 'write -z 0 64k', 'write -z 192k 64k'];
 
 // qcow amend against qemu-img amend on copies of the same image.
 const cases: Array<{ name: string; setup: (dir: string) => void; args: string[]; content?: boolean }> = [
@@ -14,6 +16,19 @@ const cases: Array<{ name: string; setup: (dir: string) => void; args: string[];
     setup: (dir) => {
       made(['-f', 'raw', 'base', '10M'], [])(dir);
       made(['-f', 'qcow2', '-b', 'base', '-F', 'raw', 'img'], ['write -z 0 2M', 'write -P 3 4M 64k'])(dir);
+    },
+    args: ['-o', 'compat=0.10', 'img'],
+  },
+  {
+    name: 'downgrade with a snapshot sharing zero clusters (no backing file: plain ones become unallocated)',
+    setup: made(['-f', 'qcow2', 'img', '4M'], zerosShared, [['snapshot', '-c', 's', 'img']]),
+    args: ['-o', 'compat=0.10', 'img'],
+  },
+  {
+    name: 'downgrade with a snapshot over a backing file (a shared zero cluster gets one cluster, counted twice)',
+    setup: (dir) => {
+      made(['-f', 'raw', 'base', '4M'], [])(dir);
+      made(['-f', 'qcow2', '-b', 'base', '-F', 'raw', 'img', '4M'], zerosShared, [['snapshot', '-c', 's', 'img']])(dir);
     },
     args: ['-o', 'compat=0.10', 'img'],
   },

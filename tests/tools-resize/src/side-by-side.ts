@@ -55,7 +55,8 @@ export function sideBySide(s: Scratch, tag: string, setup: (dir: string) => void
 export function made(createArgs: string[], ioCommands: string[] = [], after: string[][] = []): (dir: string) => void {
   return (dir) => {
     run('qemu-img', ['create', '-q', ...createArgs], { cwd: dir });
-    const format = createArgs.includes('raw') ? 'raw' : 'qcow2';
+    // The image's own format (-f), not a backing file's (-F raw).
+    const format = createArgs[createArgs.indexOf('-f') + 1] === 'raw' ? 'raw' : 'qcow2';
     if (ioCommands.length > 0) run('qemu-io', ['-f', format, ...ioCommands.flatMap((c) => ['-c', c]), 'img'], { cwd: dir });
     for (const args of after) run('qemu-img', args, { cwd: dir });
   };

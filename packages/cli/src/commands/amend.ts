@@ -58,9 +58,6 @@ export async function amendCommand(args: string[]): Promise<number> {
       device = await openImage(file, { format: 'qcow2', writable: true });
     }
     const image = device as Qcow2Image;
-    if (plan.change.version === 2 && image.snapshots.length > 0) {
-      throw new ExitError(`${file}: downgrading an image with internal snapshots is not supported`, 1);
-    }
     // v2 knows zlib only: a zstd image goes down only while nothing is stored compressed (it becomes zlib).
     if (plan.change.version === 2 && image.compressionType !== 'zlib' && (await image.map(0, image.size)).some((extent) => extent.kind === 'compressed')) {
       throw new ExitError('Cannot downgrade an image with zstd compression type and existing compressed clusters', 1);
