@@ -1,6 +1,6 @@
 import { copyFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qcow, qemuImg, qemuIo, scratch, sha256File, type Scratch } from '@q/test-support';
+import { qcow, qemuImg, qemuIo, run, scratch, sha256File, type Scratch } from '@q/test-support';
 import { expectSameRaw, firstDifference, MiB, qcowRawHash, qemuRawHash } from './oracle.js';
 
 // Internal snapshots through `FILE@SNAP`, `-l snapshot.name=S`, `-l snapshot.id=N`, `-l S` and `-s S`.
@@ -147,5 +147,19 @@ describe('internal snapshots', () => {
     await expectSameRaw(s, img, { qemuArgs: ['-l', 'snapshot.name=1'], qcowArgs: ['-l', 'snapshot.name=1'] });
     await expectSameRaw(s, img, { qemuArgs: ['-l', 'snapshot.id=1'], qcowArgs: ['-l', 'snapshot.id=1'] });
     await expectSameRaw(s, img, { qemuArgs: ['-l', 'snapshot.id=2,snapshot.name=1'], qcowArgs: ['-l', 'snapshot.id=2,snapshot.name=1'] });
+  });
+
+  it("a snapshot the image does not have: qemu-img's refusal and exit code, for every spelling", () => {
+    const img = s.path('missing-snap.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', img, '1M']);
+    qemuImg(['snapshot', '-c', 'only', img]);
+    for (const args of [['-l', 'snapshot.name=nope'], ['-l', 'snapshot.id=9'], ['-l', 'nope'], ['-l', 'snapshot.id=1,snapshot.name=nope'], ['-s', 'nope']]) {
+      const theirs = args[0] === '-s' ? undefined : run('qemu-img', ['convert', ...args, '-O', 'raw', img, s.path('missing-q.raw')]);
+      const mine = qcow(['convert', ...args, '-O', 'raw', img, s.path('missing-c.raw')]);
+      // qemu-img 7.2 has no -s any more: ours answers as for -l.
+      expect(mine.stderr, args.join(' ')).toBe("qcow: Failed to load snapshot: Can't find snapshot\n");
+      expect(mine.status, args.join(' ')).toBe(1);
+      if (theirs !== undefined) expect(theirs.stderr.replace(/^qemu-img:/, 'qcow:'), args.join(' ')).toBe(mine.stderr);
+    }
   });
 });

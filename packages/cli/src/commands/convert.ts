@@ -5,7 +5,7 @@ import { convertToQcow2 } from '../convert-qcow2.js';
 import { copyBitmaps, planBitmapCopy } from '../convert-bitmaps.js';
 import { ResizedSource } from '../devices/resized-source.js';
 import { SalvagingSource } from '../devices/salvaging-source.js';
-import type { BlockDevice } from '@q/raw';
+import { isDiskError, type BlockDevice } from '@q/raw';
 import type { BitmapInfo, Qcow2Image } from '@q/qcow2';
 import { LOCK_USERS } from '@q/vkd';
 import { openImage, parseSnapshotParam } from '../open-source.js';
@@ -78,7 +78,11 @@ export async function convertCommand(args: string[]): Promise<number> {
   checkCacheMode(lastValue(parsed, 'T'));
 
   const openOptions = { format: lastValue(parsed, 'f'), forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.copySource, untrusted: hasFlag(parsed, 'untrusted') };
-  let device: BlockDevice = await openImage(source, { ...openOptions, snapshot });
+  let device: BlockDevice = await openImage(source, { ...openOptions, snapshot }).catch((error: unknown) => {
+    // qemu-img's words for a snapshot the source does not have (the top image is the only one opened at one).
+    if (snapshot !== undefined && isDiskError(error) && error.code === 'E_NO_SUCH') throw new ExitError("Failed to load snapshot: Can't find snapshot", 1);
+    throw error;
+  });
   const opened = device;
   let bitmaps: BitmapInfo[] = [];
   try {
