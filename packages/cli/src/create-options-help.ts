@@ -35,6 +35,14 @@ const RAW_OPTIONS: OptionLine[] = [{ name: 'size', type: 'size', text: 'Virtual 
  */
 const FILE_OPTIONS: OptionLine[] = [{ name: 'preallocation', type: 'str', text: 'Preallocation mode (allowed values: off, falloc, full)' }];
 
+/**
+ * What `qemu-img amend` can change on a qcow2 image, in its order and words (its encrypt.* options left out, as for
+ * creation: `qcow` has no encrypted images).
+ */
+const QCOW2_AMEND_OPTIONS: OptionLine[] = QCOW2_OPTIONS.filter((option) =>
+  ['backing_file', 'backing_fmt', 'compat', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits', 'size'].includes(option.name),
+);
+
 /** True when one of the `-o` lists asks for help (`help` or `?` as an item, as qemu-img's is_help_option). */
 export function wantsOptionsHelp(optionTexts: readonly string[]): boolean {
   return optionTexts.some((text) => text.replaceAll(',,', '\u0000').split(',').some((part) => part === 'help' || part === '?'));
@@ -47,7 +55,7 @@ export function wantsOptionsHelp(optionTexts: readonly string[]): boolean {
 export function createOptionsHelp(format: string, withFile: boolean): string {
   const own = format === 'qcow2' ? QCOW2_OPTIONS : format === 'raw' ? RAW_OPTIONS : undefined;
   if (own === undefined) throw new UsageError(`Unknown file format '${format}'`);
-  const line = (option: OptionLine): string => `  ${`${option.name}=<${option.type}>`.padEnd(22)} - ${option.text}`;
+  const line = optionLine;
   if (!withFile) {
     return [`Supported ${format} options:`, ...own.map(line), '', 'The protocol level may support further options.', 'Specify the target filename to include those options.', ''].join('\n');
   }
@@ -55,4 +63,13 @@ export function createOptionsHelp(format: string, withFile: boolean): string {
   for (const option of [...FILE_OPTIONS, ...own]) if (!merged.has(option.name) || own.includes(option)) merged.set(option.name, option);
   const sorted = [...merged.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return ['Supported options:', ...sorted.map(line), ''].join('\n');
+}
+
+/** qemu-img amend's `-o help` for a qcow2 image. */
+export function amendOptionsHelp(): string {
+  return ["Amend options for 'qcow2':", ...QCOW2_AMEND_OPTIONS.map(optionLine), ''].join('\n');
+}
+
+function optionLine(option: OptionLine): string {
+  return `  ${`${option.name}=<${option.type}>`.padEnd(22)} - ${option.text}`;
 }

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { scratch, type Scratch } from '@q/test-support';
+import { mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qcow, run, scratch, type Scratch } from '@q/test-support';
 import { made, sideBySide } from './side-by-side.js';
 
 const v3 = made(['-f', 'qcow2', 'img', '10M'], ['write -P 1 0 1M', 'write -z 2M 1M']);
@@ -81,4 +82,18 @@ describe('qcow amend against qemu-img amend', () => {
   });
   afterAll(() => s.cleanup());
   cases.forEach((c, i) => it(c.name, () => sideBySide(s, `a${i}`, c.setup, 'amend', c.args, { content: c.content })));
+
+  it("-o help lists qemu-img's amend options for qcow2 (its encrypt.* ones aside: no encrypted images here)", () => {
+    const dir = s.path('help');
+    mkdirSync(dir);
+    v3(dir);
+    made(['-f', 'raw', 'plain', '1M'])(dir);
+    for (const args of [['-o', 'help', 'img'], ['-o', 'compat=1.1,?', 'img'], ['-f', 'qcow2', '-o', 'help', 'missing'], ['-f', 'raw', '-o', 'help', 'plain']]) {
+      const theirs = run('qemu-img', ['amend', ...args], { cwd: dir });
+      const mine = qcow(['amend', ...args], { cwd: dir });
+      expect(mine.status, args.join(' ')).toBe(theirs.status);
+      expect(mine.stdout, args.join(' ')).toBe(theirs.stdout.replace(/^ {2}encrypt\..*\n/gm, ''));
+      expect(mine.stderr, args.join(' ')).toBe(theirs.stderr.replace(/^qemu-img:/gm, 'qcow:'));
+    }
+  });
 });

@@ -4,6 +4,8 @@ import { isDiskError, type BlockDevice } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
 import { parseOptionList } from '../create-options.js';
+import { amendOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
+import { writeOut } from '../process-output.js';
 import { describeError, openFailure } from '../describe-error.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
@@ -25,6 +27,8 @@ export async function amendCommand(args: string[]): Promise<number> {
   if (optionTexts.length === 0) throw new UsageError('Must specify options (-o)');
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
+  const format = lastValue(parsed, 'f');
+  if (wantsOptionsHelp(optionTexts)) return amendHelp(file, format);
   const options = parseOptionList(optionTexts);
   const invalid = [...options.keys()].filter((key) => !AMENDABLE.has(key));
   if (invalid.length > 0) {
@@ -35,7 +39,6 @@ export async function amendCommand(args: string[]): Promise<number> {
     const value = options.get(key);
     if (value !== undefined && !['on', 'off', 'true', 'false'].includes(value)) throw new ExitError(`Parameter '${key}' expects 'on' or 'off'`, 1);
   }
-  const format = lastValue(parsed, 'f');
   if (format === 'raw') throw new ExitError("Format driver 'raw' does not support option amendment", 1);
 
   let device: BlockDevice;
@@ -71,6 +74,24 @@ export async function amendCommand(args: string[]): Promise<number> {
   }
   await device.close();
   if (widthOrder !== undefined) await changeWidth(file, widthOrder);
+  return 0;
+}
+
+/** `-o help`: the options of the image's format, found by opening it unless -f names it (as qemu-img). */
+async function amendHelp(file: string, format: string | undefined): Promise<number> {
+  let qcow2 = format === 'qcow2';
+  if (format === undefined) {
+    let device: BlockDevice;
+    try {
+      device = await openImage(file, { ignoreBacking: true });
+    } catch (error) {
+      throw new ExitError(openFailure(error, file), 1);
+    }
+    qcow2 = device instanceof Qcow2Image;
+    await device.close();
+  }
+  if (!qcow2) throw new ExitError(`Format driver '${format ?? 'raw'}' does not support option amendment`, 1);
+  writeOut(amendOptionsHelp());
   return 0;
 }
 
