@@ -44,12 +44,17 @@ export function systemErrorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Whether the system refused the file itself (the failure carries an errno), not its contents or a lock. */
+export function isSystemFailure(error: unknown): boolean {
+  const cause = isDiskError(error) ? error.cause : error;
+  return (cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
+}
+
 /**
  * Why a file could not be opened or created, in the system's words alone ("No such file or directory"), as qemu
  * words it after "Could not open 'X': "; other failures as describeError words them.
  */
 export function openErrorReason(error: unknown, file: string): string {
-  const cause = isDiskError(error) ? error.cause : error;
-  if ((cause as NodeJS.ErrnoException | undefined)?.code !== undefined) return systemErrorText(cause);
+  if (isSystemFailure(error)) return systemErrorText(isDiskError(error) ? error.cause : error);
   return isDiskError(error) ? error.message : describeError(error, file);
 }
