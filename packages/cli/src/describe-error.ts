@@ -1,9 +1,9 @@
 import { isDiskError } from '@q/raw';
 import { UsageError, ExitError } from './usage-error.js';
 
-/** qemu-img's "Could not open 'FILE': REASON" for a failed open, naming FILE once. */
+/** qemu-img's "Could not open 'FILE': REASON" for a failed open, naming FILE once (twice when the system refused it). */
 export function openFailure(error: unknown, file: string): string {
-  if (isDiskError(error) && (error.file === undefined || error.file === file)) return `Could not open '${file}': ${error.message}`;
+  if (isDiskError(error) && (error.file === undefined || error.file === file)) return refusedFile(error, file) ?? `Could not open '${file}': ${error.message}`;
   const reason = describeError(error, file);
   return reason.startsWith('Could not open ') ? reason : `Could not open '${file}': ${reason}`;
 }
@@ -14,11 +14,22 @@ export function describeError(error: unknown, fallbackFile?: string): string {
     const file = error.file ?? fallbackFile;
     // qemu-img's words for a lock conflict, which scripts look for: "Could not open 'X': Failed to get ... lock".
     if (error.code === 'E_LOCKED' && file !== undefined) return `Could not open '${file}': ${error.message}`;
+    const refused = refusedFile(error, file);
+    if (refused !== undefined) return refused;
     return file === undefined ? error.message : `'${file}': ${error.message}`;
   }
   if (error instanceof UsageError || error instanceof ExitError) return error.message;
   if (error instanceof Error) return `internal error: ${error.message}`;
   return `internal error: ${String(error)}`;
+}
+
+/**
+ * qemu-img's words for an image file the system would not open (missing, not permitted): the image layer's
+ * "Could not open 'X': " and the file layer's, then strerror's text. Undefined for any other failure.
+ */
+function refusedFile(error: unknown, file: string | undefined): string | undefined {
+  if (!isDiskError(error) || error.code !== 'E_NOT_FOUND' || file === undefined || !isSystemFailure(error)) return undefined;
+  return `Could not open '${file}': Could not open '${file}': ${systemErrorText(error.cause)}`;
 }
 
 /** strerror's text for the errors a command meets binding sockets and creating files (Node gives only the code). */

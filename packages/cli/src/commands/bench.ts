@@ -3,7 +3,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseInteger, parseSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
-import { describeError } from '../describe-error.js';
+import { describeError, openFailure } from '../describe-error.js';
 import { writeOut } from '../process-output.js';
 
 export interface BenchPlan {
@@ -61,7 +61,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   try {
     device = await openImage(file, { format: lastValue(parsed, 'f'), writable: plan.write, blockingIo: aio !== 'threads', forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
-    throw new ExitError(`Could not open '${file}': ${describeError(error, file)}`, 1);
+    throw new ExitError(openFailure(error, file), 1);
   }
   try {
     if (!hasFlag(parsed, 'q')) {
