@@ -1,4 +1,4 @@
-import { UsageError } from './usage-error.js';
+import { ExitError, UsageError } from './usage-error.js';
 
 const SUFFIXES: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
 
@@ -43,4 +43,18 @@ export function formatG3(value: number): string {
   const text = value.toPrecision(3);
   if (text.includes('e')) return text;
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+/** qemu-img's words for a size its suffix parser cannot read, naming what it was for (`rate limit`, ...). */
+export function suffixMessage(what: string): string {
+  return `Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\nqcow: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.`;
+}
+
+/** `-r` of commit and convert: a size with qemu-img's suffixes (checked as qemu-img does; nothing is rate limited). */
+export function checkRateLimit(text: string): void {
+  try {
+    parseSize(text, 'rate limit');
+  } catch {
+    throw new ExitError(suffixMessage('rate limit'), 1);
+  }
 }

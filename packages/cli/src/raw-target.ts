@@ -4,6 +4,7 @@ import type { BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
 import { cliBlockingStore, cliStore, cliTargetStore } from './cli-store.js';
 import { dataRuns } from './zero-detect.js';
+import { ExitError } from './usage-error.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
 export interface RawTarget {
@@ -49,6 +50,11 @@ export async function openRawFileTarget(path: string, size: number, options: Raw
   const store = options.sync ? cliTargetStore(options.blocking ? 'always' : false) : options.blocking ? cliBlockingStore() : cliStore();
   const file: BlockFile = await store.open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
   if (!existing) await file.truncate(size);
+  // qemu-img refuses a target too small for the source (its size counted in whole 512-byte sectors, as QEMU sees it).
+  else if (Math.ceil((await file.size()) / 512) * 512 < size) {
+    await file.close();
+    throw new ExitError('output file is smaller than input file', 1);
+  }
   const zeros = new Uint8Array(1 << 20);
   return {
     ordered: false,

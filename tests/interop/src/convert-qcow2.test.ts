@@ -222,6 +222,7 @@ describe('qcow convert -O qcow2', () => {
     const raw = s.path('r.raw');
     qemuImg(['create', '-q', '-f', 'raw', raw, '1M']);
     qemuImg(['create', '-q', '-f', 'qcow2', s.path('small.qcow2'), '512k']);
+    qemuImg(['create', '-q', '-f', 'raw', s.path('small.raw'), '512k']);
     const cases: string[][] = [
       ['-c', '-O', 'raw', raw, 'x.raw'],
       ['--target-is-zero', '-O', 'qcow2', raw, 'x.qcow2'],
@@ -235,6 +236,11 @@ describe('qcow convert -O qcow2', () => {
       ['-O', 'qcow2', '-F', 'qcow2', raw, 'x.qcow2'],
       ['-n', '-O', 'qcow2', raw, 'small.qcow2'],
       ['-n', '-O', 'qcow2', '-o', 'cluster_size=4k', raw, 'small.qcow2'],
+      ['-n', '-O', 'raw', raw, 'small.raw'],
+      ['-O', 'qcow2', '-S', '-1', raw, 'x.qcow2'],
+      ['-O', 'qcow2', '-r', 'abc', raw, 'x.qcow2'],
+      ['-O', 'qcow2', raw],
+      ['-O', 'qcow2', '-B', 'missing.qcow2', '-F', 'qcow2', raw, 'x.qcow2'],
     ];
     for (const args of cases) {
       const theirs = run('qemu-img', ['convert', ...args], { cwd: s.dir });

@@ -6,7 +6,7 @@ import { commitDown, commitTarget } from '../chain/commit-copy.js';
 import { ProgressLine } from '../chain/progress-line.js';
 import { openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize } from '../numbers.js';
+import { checkRateLimit } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
@@ -23,7 +23,7 @@ export async function commitCommand(args: string[]): Promise<number> {
   const format = checkImageFormat(lastValue(parsed, 'f'), file);
   checkCacheMode(lastValue(parsed, 't'));
   const rate = lastValue(parsed, 'r');
-  if (rate !== undefined) checkRate(rate);
+  if (rate !== undefined) checkRateLimit(rate);
   const baseName = lastValue(parsed, 'b');
   // qemu-img: the layers between BASE and FILE no longer agree with BASE, so -b keeps FILE as it was (implies -d).
   const empty = !hasFlag(parsed, 'd') && baseName === undefined;
@@ -72,16 +72,4 @@ function layerAt(top: BlockDevice, depth: number): BlockDevice | undefined {
   let layer: BlockDevice | undefined = top;
   for (let i = 0; i < depth && layer !== undefined; i++) layer = layer.backing;
   return layer;
-}
-
-/** `-r`: a size with qemu-img's suffixes; the job is not rate limited here. */
-function checkRate(text: string): void {
-  try {
-    parseSize(text, 'rate limit');
-  } catch {
-    throw new ExitError(
-      'Invalid rate limit specified. You may use k, M, G, T, P or E suffixes for\nqcow: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.',
-      1,
-    );
-  }
 }

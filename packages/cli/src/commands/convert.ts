@@ -1,5 +1,5 @@
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseInteger, parseSize } from '../numbers.js';
+import { checkRateLimit, parseInteger, parseSize, suffixMessage } from '../numbers.js';
 import { parseOptionList } from '../create-options.js';
 import { convertToQcow2 } from '../convert-qcow2.js';
 import { copyBitmaps, planBitmapCopy } from '../convert-bitmaps.js';
@@ -26,7 +26,7 @@ const COMPRESSED_CHUNK_BYTES = 256 * 1024;
  */
 export async function convertCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
-    short: 'f:O:co:l:s:B:F:pqm:nUWS:t:T:hC',
+    short: 'f:O:co:l:s:B:F:pqm:nUWS:t:T:hCr:',
     long: {
       'force-share': false,
       'target-is-zero': false,
@@ -39,7 +39,10 @@ export async function convertCommand(args: string[]): Promise<number> {
     },
   });
   const [source, destination, ...extra] = parsed.operands;
-  if (source === undefined || destination === undefined) throw new UsageError('Expecting a source and a destination');
+  // qemu-img's words: the last operand is the output, and without one before it there is no image to convert.
+  if (source === undefined || destination === undefined) throw new ExitError('Must specify image file name', 1);
+  const rate = lastValue(parsed, 'r');
+  if (rate !== undefined) checkRateLimit(rate);
   if (extra.length > 0) throw new UsageError('Converting several sources into one image is not supported');
   const outputFormat = lastValue(parsed, 'O') ?? 'raw';
   if (outputFormat !== 'raw' && outputFormat !== 'qcow2') throw new UsageError(`Unknown file format '${outputFormat}'`);
@@ -142,13 +145,13 @@ export async function convertCommand(args: string[]): Promise<number> {
 
 /** `-S`: qemu-img takes multiples of 512 up to 16 MiB (0 turns zero detection off). */
 function parseSparseSize(text: string): number {
-  let bytes: number | undefined;
+  let bytes: number;
   try {
     bytes = parseSize(text, 'sparse size');
   } catch {
-    bytes = undefined;
+    throw new ExitError(suffixMessage('buffer size for sparse output'), 1);
   }
-  if (bytes === undefined || bytes % 512 !== 0 || bytes > 16 * 1024 * 1024) {
+  if (bytes % 512 !== 0 || bytes > 16 * 1024 * 1024) {
     throw new ExitError(
       'Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).',
       1,

@@ -51,7 +51,7 @@ export async function createCommand(args: string[]): Promise<number> {
   if (format === 'raw') {
     const preallocation = options.get('preallocation') ?? 'off';
     for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
-    if (!quiet) writeOut(formattingLine(file, 'raw', undefined, size) + '\n');
+    if (!quiet) writeOut(formattingLine(file, 'raw', undefined, size) + (options.has('preallocation') ? ` preallocation=${preallocation}` : '') + '\n');
     await createRaw(file, Math.ceil(size / 512) * 512, preallocation === 'full');
     return 0;
   }
