@@ -55,10 +55,13 @@ export function systemErrorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Whether the system refused the file itself (the failure carries an errno), not its contents or a lock. */
+/**
+ * Whether the system refused the file itself (the failure is, or directly wraps, a system error with an errno), not
+ * its contents, a lock, or a layer below it (a DiskError wrapping another, as a missing backing file's does).
+ */
 export function isSystemFailure(error: unknown): boolean {
   const cause = isDiskError(error) ? error.cause : error;
-  return (cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
+  return !isDiskError(cause) && typeof (cause as NodeJS.ErrnoException | undefined)?.errno === 'number';
 }
 
 /**
