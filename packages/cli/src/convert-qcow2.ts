@@ -10,7 +10,7 @@ import type { CompressPool } from './compress-pool.js';
 import { qcow2CreateOptions, type QcowCreateOptions } from './create-options.js';
 import { openImage } from './open-source.js';
 import { ExitError, UsageError } from './usage-error.js';
-import { isSystemFailure, openErrorReason } from './describe-error.js';
+import { fileOpenReason } from './describe-error.js';
 
 export interface Qcow2ConvertOptions {
   /** `-o` as given. */
@@ -154,9 +154,7 @@ async function checkBacking(destination: string, backing: string, format: string
   try {
     device = await openImage(path, { format, forceShare: true });
   } catch (error) {
-    // As qemu-img: the backing file named when the system refused it, a format's refusal as it is.
-    const reason = isSystemFailure(error) ? `Could not open '${backing}': ${openErrorReason(error, backing)}` : openErrorReason(error, backing);
-    throw new ExitError(`Could not open '${destination}': Could not open backing file: ${reason}`, 1);
+    throw new ExitError(`Could not open '${destination}': Could not open backing file: ${fileOpenReason(error, backing)}`, 1);
   }
   await device.close();
 }

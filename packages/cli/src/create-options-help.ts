@@ -55,14 +55,13 @@ export function wantsOptionsHelp(optionTexts: readonly string[]): boolean {
 export function createOptionsHelp(format: string, withFile: boolean): string {
   const own = format === 'qcow2' ? QCOW2_OPTIONS : format === 'raw' ? RAW_OPTIONS : undefined;
   if (own === undefined) throw new UsageError(`Unknown file format '${format}'`);
-  const line = optionLine;
   if (!withFile) {
-    return [`Supported ${format} options:`, ...own.map(line), '', 'The protocol level may support further options.', 'Specify the target filename to include those options.', ''].join('\n');
+    return [`Supported ${format} options:`, ...own.map(optionLine), '', 'The protocol level may support further options.', 'Specify the target filename to include those options.', ''].join('\n');
   }
   const merged = new Map<string, OptionLine>();
   for (const option of [...FILE_OPTIONS, ...own]) if (!merged.has(option.name) || own.includes(option)) merged.set(option.name, option);
   const sorted = [...merged.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return ['Supported options:', ...sorted.map(line), ''].join('\n');
+  return ['Supported options:', ...sorted.map(optionLine), ''].join('\n');
 }
 
 /** qemu-img amend's `-o help` for a qcow2 image. */

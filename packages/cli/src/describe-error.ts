@@ -29,7 +29,15 @@ export function describeError(error: unknown, fallbackFile?: string): string {
  */
 function refusedFile(error: unknown, file: string | undefined): string | undefined {
   if (!isDiskError(error) || error.code !== 'E_NOT_FOUND' || file === undefined || !isSystemFailure(error)) return undefined;
-  return `Could not open '${file}': Could not open '${file}': ${systemErrorText(error.cause)}`;
+  return `Could not open '${file}': ${fileOpenReason(error, file)}`;
+}
+
+/**
+ * What qemu-img says of a file it could not open, after naming the layer that wanted it: "Could not open 'FILE':
+ * <strerror>" when the system refused the file, the refusal as it is otherwise (a format's, a lock's).
+ */
+export function fileOpenReason(error: unknown, file: string): string {
+  return isSystemFailure(error) ? `Could not open '${file}': ${openErrorReason(error, file)}` : openErrorReason(error, file);
 }
 
 /** strerror's text for the errors a command meets binding sockets and creating files (Node gives only the code). */

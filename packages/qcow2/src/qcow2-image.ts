@@ -222,12 +222,8 @@ export class Qcow2Image implements BlockDevice {
       header: writer.header,
       writePath: writer.writePath,
       lock: writer.lock,
-      expandZeroClusters: async () => {
-        await writer.writePath.flush();
-        const tree = snapshotParts(writer, { name: this.name, metadata: this.metadata, mapper: this.mapper });
-        await writer.lock.run(() => withDirtyBit(tree, () => expandZeroClusters(tree, this.backing !== undefined)));
-        this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, tree.file.end);
-      },
+      // Already inside amend's `changing`: the tree walk alone.
+      expandZeroClusters: () => this.treeOperation((tree) => expandZeroClusters(tree, this.backing !== undefined)),
     };
     // Only a downgrade writes guest clusters (zero clusters made explicit); the rest keeps the bitmaps valid.
     await this.changing(() => amendImage(parts, change), change.version === 2);
@@ -318,12 +314,22 @@ export class Qcow2Image implements BlockDevice {
     }
     let result: T | undefined;
     await this.changing(async () => {
-      await writer.writePath.flush();
-      const parts = snapshotParts(writer, { name: this.name, metadata: this.metadata, mapper: this.mapper });
-      result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
-      this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, parts.file.end);
+      result = await this.treeOperation(operation);
     });
     return result as T;
+  }
+
+  /**
+   * Runs an operation on the image's mapping trees (snapshot create/apply/delete, zero-cluster expansion) with every
+   * write durable first, under the metadata lock and the dirty bit; readers then see the file's new end.
+   */
+  private async treeOperation<T>(operation: (parts: SnapshotParts) => Promise<T>): Promise<T> {
+    const writer = this.writable(0, 0);
+    await writer.writePath.flush();
+    const parts = snapshotParts(writer, { name: this.name, metadata: this.metadata, mapper: this.mapper });
+    const result = await writer.lock.run(() => withDirtyBit(parts, () => operation(parts)));
+    this.mapper.imageFileSize = Math.max(this.mapper.imageFileSize, parts.file.end);
+    return result;
   }
 
   /** Finishes a writable image's writes (finish-writes.ts), then closes the files and the backing chain. */

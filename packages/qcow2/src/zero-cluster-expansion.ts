@@ -52,11 +52,11 @@ export async function expandZeroClusters(parts: SnapshotParts, backed: boolean):
   const trees: Uint8Array[] = [parts.l1.raw];
   for (const snapshot of metadata.snapshots) trees.push(await readSnapshotL1(file, snapshot, geometry, file.end));
   const tables = distinctTables(parts, trees);
-  const keepInPlace = await preallocatedWithoutData(parts, tables);
+  const { withZeros, keepInPlace } = await surveyZeros(parts, tables);
   const zeros = new Uint8Array(geometry.clusterSize);
   const releases: Release[] = [];
   let planned: PlannedEntry[] = [];
-  for (const [l1Index, tableOffset] of tables) {
+  for (const [l1Index, tableOffset] of withZeros) {
     for (const plan of await planTable(parts, l1Index, tableOffset, { backed, keepInPlace, zeros, releases })) planned.push(plan);
     if (planned.length >= APPLY_EVERY) planned = await applyPlanned(parts, planned);
   }
@@ -94,22 +94,30 @@ function isZero(entry: L2Entry): boolean {
   return !entry.compressed && entry.zeroMask !== 0;
 }
 
-/** The host clusters of preallocated zero clusters that no entry reads data from: zeros can go into them. */
-async function preallocatedWithoutData(parts: SnapshotParts, tables: TableRef[]): Promise<Set<number>> {
+/**
+ * One walk of every table: the tables that hold zero clusters (the only ones planned), and the host clusters of
+ * preallocated zero clusters that no entry reads data from (zeros can go into them; a second walk finds readers,
+ * only when there are such clusters at all).
+ */
+async function surveyZeros(parts: SnapshotParts, tables: TableRef[]): Promise<{ withZeros: TableRef[]; keepInPlace: Set<number> }> {
   const { clusterSize } = parts.geometry;
-  const preallocated = new Set<number>();
-  await eachEntry(parts, tables, (entry) => {
-    if (isZero(entry) && entry.hostOffset !== 0) preallocated.add(entry.hostOffset);
+  const withZeros = new Set<number>();
+  const keepInPlace = new Set<number>();
+  await eachEntry(parts, tables, (entry, _index, tableOffset) => {
+    if (!isZero(entry)) return;
+    withZeros.add(tableOffset);
+    if (entry.hostOffset !== 0) keepInPlace.add(entry.hostOffset);
   });
-  if (preallocated.size === 0) return preallocated;
-  await eachEntry(parts, tables, (entry) => {
-    if (isZero(entry) || entry.hostOffset === 0) return;
-    // A compressed cluster's bytes may start and end in different host clusters.
-    const first = Math.floor(entry.hostOffset / clusterSize) * clusterSize;
-    const last = entry.compressed ? Math.floor((entry.hostOffset + entry.compressedBytes - 1) / clusterSize) * clusterSize : first;
-    for (let host = first; host <= last; host += clusterSize) preallocated.delete(host);
-  });
-  return preallocated;
+  if (keepInPlace.size > 0) {
+    await eachEntry(parts, tables, (entry) => {
+      if (isZero(entry) || entry.hostOffset === 0) return;
+      // A compressed cluster's bytes may start and end in different host clusters.
+      const first = Math.floor(entry.hostOffset / clusterSize) * clusterSize;
+      const last = entry.compressed ? Math.floor((entry.hostOffset + entry.compressedBytes - 1) / clusterSize) * clusterSize : first;
+      for (let host = first; host <= last; host += clusterSize) keepInPlace.delete(host);
+    });
+  }
+  return { withZeros: tables.filter(([, tableOffset]) => withZeros.has(tableOffset)), keepInPlace };
 }
 
 interface PlanContext {
@@ -127,7 +135,6 @@ async function planTable(parts: SnapshotParts, l1Index: number, tableOffset: num
   await eachEntry(parts, [[l1Index, tableOffset]], (entry, index) => {
     if (isZero(entry)) zeroEntries.push({ index, hostOffset: entry.hostOffset });
   });
-  if (zeroEntries.length === 0) return [];
   // A cluster's refcount counts the trees that reach it: through a shared table, every tree sharing it.
   const tableRefs = await refcounts.get(tableOffset / clusterSize);
   const plans: PlannedEntry[] = [];

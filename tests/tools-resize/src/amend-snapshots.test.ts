@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow, run, scratch, type Scratch } from '@q/test-support';
 
@@ -45,7 +45,7 @@ describe('qcow amend -o compat=0.10 keeps internal snapshots', () => {
   cases.forEach((t, i) =>
     it(t.name, () => {
       const dir = s.path(`c${i}`);
-      run('mkdir', [dir]);
+      mkdirSync(dir);
       run('qemu-img', ['create', '-q', '-f', 'raw', 'base', '8M'], { cwd: dir });
       run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 8M', 'base'], { cwd: dir });
       run('qemu-img', ['create', '-q', ...t.create], { cwd: dir });
@@ -56,7 +56,7 @@ describe('qcow amend -o compat=0.10 keeps internal snapshots', () => {
           snapshots.push(rest[0]!);
         } else run('qemu-io', ['-f', 'qcow2', ...rest.flatMap((command) => ['-c', command]), 'img'], { cwd: dir });
       }
-      run('cp', ['img', 'before'], { cwd: dir });
+      copyFileSync(`${dir}/img`, `${dir}/before`);
       const amended = qcow(['amend', '-o', 'compat=0.10', 'img'], { cwd: dir });
       expect(amended.status, amended.stderr).toBe(0);
       const check = run('qemu-img', ['check', 'img'], { cwd: dir });

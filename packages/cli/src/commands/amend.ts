@@ -79,18 +79,18 @@ export async function amendCommand(args: string[]): Promise<number> {
 
 /** `-o help`: the options of the image's format, found by opening it unless -f names it (as qemu-img). */
 async function amendHelp(file: string, format: string | undefined): Promise<number> {
-  let qcow2 = format === 'qcow2';
-  if (format === undefined) {
+  let probed = format;
+  if (probed === undefined) {
     let device: BlockDevice;
     try {
       device = await openImage(file, { ignoreBacking: true });
     } catch (error) {
       throw new ExitError(openFailure(error, file), 1);
     }
-    qcow2 = device instanceof Qcow2Image;
+    probed = device.format;
     await device.close();
   }
-  if (!qcow2) throw new ExitError(`Format driver '${format ?? 'raw'}' does not support option amendment`, 1);
+  if (probed !== 'qcow2') throw new ExitError(`Format driver '${probed}' does not support option amendment`, 1);
   writeOut(amendOptionsHelp());
   return 0;
 }

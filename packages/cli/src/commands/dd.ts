@@ -2,7 +2,7 @@ import { createQcow2, defaultCreateOptions } from '@q/qcow2';
 import { alignedBytes, isDiskError, type BlockDevice } from '@q/raw';
 import { imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
-import { describeError, isSystemFailure, openErrorReason, openFailure } from '../describe-error.js';
+import { describeError, fileOpenReason, isSystemFailure, openErrorReason, openFailure } from '../describe-error.js';
 import { ddOutputBytes, parseDdOperands } from '../dd/dd-operands.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
@@ -37,8 +37,7 @@ export async function ddCommand(args: string[]): Promise<number> {
   } catch (error) {
     // qemu-img names the file twice when the system refused it (the image layer, then the file layer).
     const system = isDiskError(error) && isSystemFailure(error);
-    const reason = system ? `Could not open '${operands.input}': ${openErrorReason(error, operands.input)}` : openFailure(error, operands.input);
-    throw new ExitError(system ? `Could not open '${operands.input}': ${reason}` : reason, 1);
+    throw new ExitError(system ? `Could not open '${operands.input}': ${fileOpenReason(error, operands.input)}` : openFailure(error, operands.input), 1);
   }
   let output: BlockDevice | undefined;
   try {

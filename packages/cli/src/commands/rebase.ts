@@ -4,7 +4,7 @@ import { cliStore, cliTargetStore } from '../cli-store.js';
 import { copyDifferences } from '../chain/rebase-copy.js';
 import { checkBackingFormat, checkCacheMode, checkImageFormat } from '../chain/chain-options.js';
 import { ProgressLine } from '../chain/progress-line.js';
-import { isSystemFailure, openErrorReason, openFailure } from '../describe-error.js';
+import { fileOpenReason, openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
@@ -73,8 +73,6 @@ async function openNewBacking(file: string, name: string, format: string | undef
   try {
     return await openImage(path, { format });
   } catch (error) {
-    // qemu-img's words: the file named again when the system refused it, a format's or a lock's refusal as it is.
-    const reason = isSystemFailure(error) ? `Could not open '${path}': ${openErrorReason(error, path)}` : openErrorReason(error, path);
-    throw new ExitError(`Could not open new backing file '${name}': ${reason}`, 1);
+    throw new ExitError(`Could not open new backing file '${name}': ${fileOpenReason(error, path)}`, 1);
   }
 }
