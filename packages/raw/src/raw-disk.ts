@@ -4,6 +4,12 @@ import { DiskError } from './errors.js';
 import { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 import { splitAtHostHoles } from './host-holes.js';
 
+const SECTOR = 512;
+
+function roundUpToSector(length: number): number {
+  return Math.ceil(length / SECTOR) * SECTOR;
+}
+
 /**
  * The raw backend: guest offset = file offset, nothing in between. It stays the default for anything without a
  * qcow2 magic, and stays as fast as the file itself (one read per request, no copies). Where the file can punch
@@ -25,9 +31,14 @@ export class RawDisk implements BlockDevice {
     this.readOnly = !file.capabilities.writable;
   }
 
-  /** Opens a raw device over `file`; its size is the file's size. */
+  /**
+   * Opens a raw device over `file`. Its size is the file's length rounded up to a 512-byte sector, as QEMU's block
+   * layer counts it (qemu-img info, convert and qemu-nbd all see 1442304 bytes in a 1441859-byte file): the tail
+   * past the end of the file reads as zeros and is a hole in block status, and a write there extends the file only
+   * as far as it reaches, as QEMU's does.
+   */
   static async open(file: BlockFile, options: { name?: string } = {}): Promise<RawDisk> {
-    return new RawDisk(file, await file.size(), options.name ?? file.name);
+    return new RawDisk(file, roundUpToSector(await file.size()), options.name ?? file.name);
   }
 
   async read(dst: Uint8Array, offset: number): Promise<void> {
