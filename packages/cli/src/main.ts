@@ -117,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof ExitError) {
       writeErr(`qcow: ${error.message}\n`);
-      return error.exitCode;
+      return error.exitCode ?? command.errorExitCode;
     }
     if (error instanceof UsageError) {
       writeErr(`qcow: ${error.message}\nusage: qcow ${command.usage}\n`);

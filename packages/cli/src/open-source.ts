@@ -1,31 +1,62 @@
 import { openDisk, type OpenDiskOptions } from '@q/vkd';
 import type { BlockDevice } from '@q/raw';
-import { UsageError } from './usage-error.js';
+import { ExitError } from './usage-error.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
 
-/** Opens a file named on the command line (read-only unless asked), checking a `-f` value first. */
+/**
+ * Opens a file named on the command line (read-only unless asked). A `-f` naming no format we have is refused in
+ * qemu-img's words, which name the file: "Could not open 'F': Unknown driver 'X'".
+ */
 export async function openImage(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
   if (options.format !== undefined && !FORMATS.has(options.format)) {
-    throw new UsageError(`Unknown file format '${options.format}'`);
+    throw new ExitError(`Could not open '${spec}': Unknown driver '${options.format}'`);
   }
   return openDisk(spec, options);
 }
 
+/** A `-l` value naming a parameter qemu-img does not know (`snapshot.x=1`). */
+export class SnapshotParamError extends Error {
+  override readonly name = 'SnapshotParamError';
+
+  constructor(
+    readonly parameter: string,
+    readonly text: string,
+  ) {
+    super(`Invalid parameter '${parameter}'`);
+  }
+}
+
 /**
- * Parses qemu-img's `-l` value: `snapshot.name=S`, `snapshot.id=I` (comma separated, both allowed), or a bare
- * id or name (matched as `-s` matches: id first).
+ * Parses qemu-img's (and qemu-nbd's) `-l` value: a value starting with `snapshot.` is a list of `snapshot.name=S`
+ * and `snapshot.id=I` (either or both); anything else is a bare id or name (matched as `-s` matches: id first),
+ * even with a `=` in it, as QEMU takes it.
  */
 export function parseSnapshotParam(text: string): string | { id?: string; name?: string } {
-  if (!text.includes('=')) return text;
+  if (!text.startsWith('snapshot.')) return text;
   const key: { id?: string; name?: string } = {};
   for (const part of text.split(',')) {
     const eq = part.indexOf('=');
-    const field = part.slice(0, eq);
-    const value = part.slice(eq + 1);
+    const field = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
     if (field === 'snapshot.name') key.name = value;
     else if (field === 'snapshot.id') key.id = value;
-    else throw new UsageError(`Invalid snapshot parameter '${part}' (expected snapshot.name= or snapshot.id=)`);
+    else throw new SnapshotParamError(field, text);
   }
   return key;
+}
+
+/** qemu-img's two lines for a `-l` value it cannot parse (qemu-nbd quotes the value `like this'). */
+export function snapshotParamFailure(error: SnapshotParamError, quote: (text: string) => string = (text) => `'${text}'`): ExitError {
+  return new ExitError(`${error.message}\nqcow: Failed in parsing snapshot param ${quote(error.text)}`, 1);
+}
+
+/** parseSnapshotParam for qemu-img's commands: a value it cannot parse ends the command with qemu-img's lines. */
+export function parseSnapshotParamOrExit(text: string): string | { id?: string; name?: string } {
+  try {
+    return parseSnapshotParam(text);
+  } catch (error) {
+    if (error instanceof SnapshotParamError) throw snapshotParamFailure(error);
+    throw error;
+  }
 }

@@ -3,12 +3,15 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** A command that ran and must end with a specific exit code and message (not a bug, not bad input). */
+/**
+ * A command that must end with a message in qemu-img's words and no usage line (not a bug): with `exitCode`, or
+ * without one the command's own exit code for errors (1; compare's is 2).
+ */
 export class ExitError extends Error {
   override readonly name = 'ExitError';
-  readonly exitCode: number;
+  readonly exitCode: number | undefined;
 
-  constructor(message: string, exitCode: number) {
+  constructor(message: string, exitCode?: number) {
     super(message);
     this.exitCode = exitCode;
   }

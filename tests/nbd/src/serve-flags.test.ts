@@ -212,7 +212,8 @@ describe('qcow serve flag errors: qemu-nbd\'s one-line messages, exit 1', () => 
     [['--detect-zeroes=unmap'], 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap'],
     // qemu-nbd checks detect-zeroes against the --discard given before it.
     [['--detect-zeroes=unmap', '--discard=unmap'], 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap'],
-    [['-l', 'snapshot.foo=1'], "Failed in parsing snapshot param `snapshot.foo=1'"],
+    // Two lines, as qemu-nbd prints them: the parameter, then the value.
+    [['-l', 'snapshot.foo=1'], "Invalid parameter 'snapshot.foo'\nqcow: Failed in parsing snapshot param `snapshot.foo=1'"],
     [['--aio=bogus'], "Invalid aio mode 'bogus'"],
   ];
   it.each(cases)('%j', (flags, message) => {

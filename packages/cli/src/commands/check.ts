@@ -30,7 +30,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   const [path, ...extra] = parsed.operands;
   if (path === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const format = lastValue(parsed, 'f', 'format');
-  if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new UsageError(`Unknown file format '${format}'`);
+  if (format !== undefined && format !== 'qcow2' && format !== 'raw') throw new ExitError(`Could not open '${path}': Unknown driver '${format}'`, 1);
   const quiet = hasFlag(parsed, 'q', 'quiet');
 
   const forceShare = hasFlag(parsed, 'U', 'force-share');

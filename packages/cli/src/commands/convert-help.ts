@@ -9,9 +9,9 @@ import { writeOut } from '../process-output.js';
  */
 
 export const convertUsage =
-  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-t cache] [-T src_cache] [-p] [-q] [-m N] [-W] [-U] [--salvage] [--bitmaps [--skip-broken-bitmaps]] SRC DST';
+  'convert [-f fmt] [-O fmt] [-c] [-o options] [-l snapshot.name=S | -s S] [-B backing [-F fmt]] [-n [--target-is-zero]] [-S N] [-t cache] [-T src_cache] [-p] [-q] [-m N] [-W] [-U] [--salvage] [--bitmaps [--skip-broken-bitmaps]] SRC [SRC2 ...] DST';
 
-export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert:
+export const convertHelp = `Copies an image's guest contents into a new image, as qemu-img convert (several sources: end to end):
   -f FMT               source format (default: probed)
   -O FMT               target format (default raw)
   -o OPTIONS           target creation options (-o help lists them for the -O format)

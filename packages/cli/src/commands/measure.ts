@@ -7,8 +7,8 @@ import { openFailure } from '../describe-error.js';
 import { getopt, allValues, hasFlag, lastValue } from '../getopt.js';
 import { parseOptionList } from '../create-options.js';
 import { parseSize } from '../numbers.js';
-import { openImage, parseSnapshotParam } from '../open-source.js';
-import { ExitError, UsageError } from '../usage-error.js';
+import { openImage, parseSnapshotParamOrExit } from '../open-source.js';
+import { ExitError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
 
 /** Extents are asked for a window at a time so memory follows the number of extents, not the disk size. */
@@ -55,16 +55,16 @@ export async function measureCommand(args: string[]): Promise<number> {
     return 0;
   }
   const snapshotText = lastValue(parsed, 'l');
+  const snapshot = snapshotText === undefined ? undefined : parseSnapshotParamOrExit(snapshotText);
   let device: BlockDevice;
   try {
     device = await openImage(file!, {
       format: lastValue(parsed, 'f'),
       blockingIo: true,
       forceShare: hasFlag(parsed, 'U', 'force-share'),
-      ...(snapshotText === undefined ? {} : { snapshot: parseSnapshotParam(snapshotText) }),
+      ...(snapshot === undefined ? {} : { snapshot }),
     });
   } catch (error) {
-    if (error instanceof UsageError) throw new ExitError(`Could not open '${file}': Unknown driver '${lastValue(parsed, 'f')}'`, 1);
     throw new ExitError(openFailure(error, file!), 1);
   }
   try {

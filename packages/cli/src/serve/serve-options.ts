@@ -6,7 +6,7 @@ import type { DetectZeroesMode, DiscardMode } from '../devices/discard-mode-devi
 import { getopt, hasFlag, lastValue, type ParsedArgs } from '../getopt.js';
 import { TLS_LONG_OPTIONS } from '../serve-tls.js';
 import { parseInteger } from '../numbers.js';
-import { parseSnapshotParam } from '../open-source.js';
+import { parseSnapshotParam, snapshotParamFailure, SnapshotParamError } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
 /** Where `qcow serve` runs a disk's blocking calls (see serve.ts). */
@@ -210,7 +210,7 @@ function parseLoadSnapshot(text: string): string | { id?: string; name?: string 
   try {
     return parseSnapshotParam(text);
   } catch (error) {
-    if (error instanceof UsageError) throw new ExitError(`Failed in parsing snapshot param \`${text}'`, 1);
+    if (error instanceof SnapshotParamError) throw snapshotParamFailure(error, (value) => `\`${value}'`);
     throw error;
   }
 }

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qcow, qemuImg, run, scratch, type Scratch } from '@q/test-support';
+
+// A line with a mistake, or several, gets qemu-img's message for the first one qemu-img finds: convert judges -S,
+// -m, -l and -r in command-line order, then -n/--bitmaps/-T, then opens its sources, then judges the output (-O,
+// -o, -B, -c, -t). An unknown -f names the file ("Could not open 'F': Unknown driver 'X'") in every command.
+// Each line runs under both tools; stderr and exit code must match.
+
+let s: Scratch;
+beforeAll(() => {
+  s = scratch('tools-refusal-order-');
+  qemuImg(['create', '-q', '-f', 'qcow2', s.path('a.qcow2'), '1M']);
+});
+afterAll(() => s.cleanup());
+
+function expectSameRefusal(args: string[]): void {
+  const theirs = run('qemu-img', args, { cwd: s.dir });
+  const mine = qcow(args, { cwd: s.dir });
+  expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-img:/gm, 'qcow:'));
+  expect(mine.status).toBe(theirs.status);
+}
+
+describe('convert: the first mistake qemu-img finds is the one reported', () => {
+  const lines: string[][] = [
+    ['-O', 'raw', '-S', '3', '-m', '99', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-m', '99', '-S', '3', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-m', 'abc', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-m', '4x', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-m', '0x11', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-T', 'foo', '-S', '3', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-T', 'foo', 'missing', 'o'],
+    ['-O', 'qcow2', '-m', '0', '-l', 'snapshot.x=1', 'a.qcow2', 'o'],
+    ['-O', 'qcow2', '-l', 'snapshot.x=1', '-m', '0', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-l', 'foo=bar', 'a.qcow2', 'o'],
+    ['-O', 'foo', 'missing', 'o'],
+    ['-O', 'foo', 'a.qcow2', 'o'],
+    ['-O', 'foo', '-l', 'nosuch', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-c', 'missing', 'o'],
+    ['-O', 'raw', '-c', '-l', 'nosuch', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-B', 'a.qcow2', 'missing', 'o'],
+    ['-O', 'raw', '-o', 'cluster_size=4k', 'missing', 'o'],
+    ['-O', 'raw', '-c', '-B', 'x', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-c', '-t', 'foo', 'a.qcow2', 'o'],
+    ['-O', 'raw', '-t', 'foo', 'missing', 'o'],
+    ['-O', 'raw', '-t', 'foo', 'a.qcow2', 'o'],
+    ['-f', 'foo', 'a.qcow2', 'o'],
+  ];
+  for (const line of lines) it(line.join(' '), () => expectSameRefusal(['convert', ...line]));
+
+  it('accepts what strtol accepts for -m (" 4", "017", "+4")', () => {
+    for (const value of [' 4', '017', '+4']) {
+      const result = qcow(['convert', '-O', 'raw', '-m', value, 'a.qcow2', 'ok.raw'], { cwd: s.dir });
+      expect(result.status, `${value}: ${result.stderr}`).toBe(0);
+    }
+  });
+});
+
+describe("an unknown -f: qemu-img's words in every command", () => {
+  const commands: string[][] = [
+    ['info', '-f', 'foo', 'a.qcow2'],
+    ['info', '-f', 'foo', 'missing'],
+    ['map', '-f', 'foo', 'a.qcow2'],
+    ['check', '-f', 'foo', 'a.qcow2'],
+    ['compare', '-f', 'foo', 'a.qcow2', 'a.qcow2'],
+    ['commit', '-f', 'foo', 'a.qcow2'],
+    ['resize', '-f', 'foo', 'a.qcow2', '2M'],
+    ['measure', '-f', 'foo', '-O', 'qcow2', 'a.qcow2'],
+    ['bench', '-f', 'foo', '-c', '1', 'a.qcow2'],
+    ['amend', '-f', 'foo', '-o', 'compat=1.1', 'a.qcow2'],
+    ['dd', '-f', 'foo', 'if=a.qcow2', 'of=x'],
+  ];
+  for (const args of commands) it(args.join(' '), () => expectSameRefusal(args));
+
+  it('measure -l: a parameter it does not know, in two lines', () => {
+    expectSameRefusal(['measure', '-O', 'qcow2', '-l', 'snapshot.x=1', 'a.qcow2']);
+  });
+});
