@@ -45,6 +45,7 @@ export class ConcatenatedSource implements BlockDevice {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return [];
     const asked: { shift: number; status: Promise<ChainExtent[]> }[] = [];
+    // shift: where the part starts in the whole (the range's position `into` is the part's `at`).
     this.eachPart(offset, end - offset, (part, at, partLength, into) =>
       asked.push({ shift: offset + into - at, status: chainStatus(part, at, partLength) }),
     );
