@@ -58,3 +58,20 @@ export function checkRateLimit(text: string): void {
     throw new ExitError(suffixMessage('rate limit'), 1);
   }
 }
+
+/**
+ * A `size` parameter (resize's operand, `-o size=`), with qemu-img's three-line complaint for a malformed one.
+ * qemu-img rounds a fractional size to the nearest byte: "0.3k" is 307, "0.7k" 717, "11.1M" 11639194.
+ */
+export function parseSizeParameter(text: string): number {
+  try {
+    const fraction = /^(\d*\.\d+)([kmgtpe])$/i.exec(text.trim());
+    if (fraction !== null) return Math.round(Number(fraction[1]) * parseSize(`1${fraction[2]}`, 'size'));
+    return parseSize(text, 'size');
+  } catch {
+    throw new ExitError(
+      "Parameter 'size' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.",
+      1,
+    );
+  }
+}

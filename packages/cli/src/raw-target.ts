@@ -5,6 +5,7 @@ import { imageFileLocks, toolUser } from '@q/vkd';
 import { cliBlockingStore, cliStore, cliTargetStore } from './cli-store.js';
 import { dataRuns } from './zero-detect.js';
 import { ExitError } from './usage-error.js';
+import { layOutRawFile, type RawPreallocation } from './raw-file-layout.js';
 
 /** Where convert puts raw bytes: a sparse file (any order) or a stream (in order, zeros written out). */
 export interface RawTarget {
@@ -36,12 +37,15 @@ export interface RawFileTargetOptions {
    * on ext4; zlib in /dev/shm 2.89 -> 2.61 s (medians of 5, 5, 3).
    */
   blocking: boolean;
+  /** A fresh file's preallocation (`-o preallocation=`; default off: a hole but for its first block). */
+  preallocation?: RawPreallocation;
 }
 
 /**
- * A raw file target (a local file, or an NBD export with `-n`). A fresh file starts as a hole of the right size, so
- * zero ranges and all-zero blocks are simply not written (the sparse result qemu-img gives); an existing file (`-n`)
- * gets its zeros written, unless `--target-is-zero` says it reads zeros already.
+ * A raw file target (a local file, or an NBD export with `-n`). A fresh file is laid out as qemu-img creates one
+ * (a hole of the right size but for its first block, unless preallocated), so zero ranges and all-zero blocks are
+ * simply not written (the sparse result qemu-img gives); an existing file (`-n`) gets its zeros written, unless
+ * `--target-is-zero` says it reads zeros already.
  */
 export async function openRawFileTarget(path: string, size: number, options: RawFileTargetOptions): Promise<RawTarget> {
   const { existing, sparse } = options;
@@ -49,7 +53,7 @@ export async function openRawFileTarget(path: string, size: number, options: Raw
   // A target flushed at the end writes behind (cliTargetStore); one that is not (-t unsafe) leaves the kernel be.
   const store = options.sync ? cliTargetStore(options.blocking ? 'always' : false) : options.blocking ? cliBlockingStore() : cliStore();
   const file: BlockFile = await store.open(path, { writable: true, create: !existing, truncate: !existing, lock: imageFileLocks('raw', toolUser(true), true, false) });
-  if (!existing) await file.truncate(size);
+  if (!existing) await layOutRawFile(file, size, options.preallocation ?? 'off');
   // qemu-img refuses a target too small for the source (its size counted in whole 512-byte sectors, as QEMU sees it).
   else if (Math.ceil((await file.size()) / 512) * 512 < size) {
     await file.close();
@@ -75,6 +79,12 @@ export async function openRawFileTarget(path: string, size: number, options: Raw
       await file.close();
     },
   };
+}
+
+/** Creates (or empties) a raw file and leaves it empty: what qemu-img leaves of a refused `preallocation=metadata`. */
+export async function createEmptyRawFile(path: string): Promise<void> {
+  const file = await cliStore().open(path, { writable: true, create: true, truncate: true, lock: imageFileLocks('raw', toolUser(true), true, false) });
+  await file.close();
 }
 
 /** A stream target (stdout): every byte in order, zeros included, respecting back-pressure. */

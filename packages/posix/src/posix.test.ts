@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileRunAt, HUGE_PAGE_BYTES, hugePageBytes, ofdLockConflicts, posixSupport, punchHole, readNowait, setOfdLock, startWriteback, unavailableMessage } from './index.js';
+import { fileRunAt, HUGE_PAGE_BYTES, hugePageBytes, ofdLockConflicts, posixSupport, punchHole, readNowait, reserveSpace, setOfdLock, startWriteback, unavailableMessage } from './index.js';
 import { loadKoffi } from './koffi-loader.js';
 import { requireLibc } from './libc.js';
 
@@ -103,6 +103,23 @@ describe('@q/posix', () => {
       expect(fileRunAt(fd, 4096, 8192)).toEqual({ data: false, length: 8192 });
       // Past the end of the file is a hole.
       expect(fileRunAt(fd, 2 << 20, 4096)).toEqual({ data: false, length: 4096 });
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('reserves space: the file grows to cover the range, the blocks are counted, the bytes read as zeros', () => {
+    const path = join(dir, 'reserved');
+    writeFileSync(path, new Uint8Array(4096).fill(7));
+    const fd = openSync(path, 'r+');
+    try {
+      expect(reserveSpace(fd, 0, 1 << 20)).toBe(true);
+      const after = statSync(path);
+      expect(after.size).toBe(1 << 20);
+      expect(after.blocks * 512).toBeGreaterThanOrEqual(1 << 20);
+      const bytes = readFileSync(path);
+      expect(bytes[0]).toBe(7);
+      expect(bytes.subarray(4096).every((byte) => byte === 0)).toBe(true);
     } finally {
       closeSync(fd);
     }

@@ -27,6 +27,12 @@ export interface BlockFile {
    */
   deallocate?(offset: number, length: number): Promise<boolean>;
   /**
+   * Reserves the storage of `length` bytes at `offset` without writing them (fallocate): the file grows to cover
+   * the range, what it held stays, new bytes read as zeros. Resolves false when the store cannot (nothing changed):
+   * the caller writes zeros instead if it must have the space. qemu-img's `preallocation=falloc`.
+   */
+  reserve?(offset: number, length: number): Promise<boolean>;
+  /**
    * Whether the bytes at `offset` are stored (`data`) or a hole that reads as zeros, and for how many bytes from
    * `offset` (at most `length`). Optional: a store that cannot tell says nothing, and callers treat it as data.
    */

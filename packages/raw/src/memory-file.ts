@@ -41,7 +41,7 @@ export class MemoryBlockFile implements BlockFile {
     this.checkWritable();
     checkOffset(offset, this.name);
     const end = offset + src.length;
-    this.reserve(end);
+    this.growStorage(end);
     this.bytes.set(src, offset);
     if (end > this.length) this.length = end;
   }
@@ -62,7 +62,7 @@ export class MemoryBlockFile implements BlockFile {
     if (size < this.length) {
       this.bytes.fill(0, size, this.length);
     } else {
-      this.reserve(size);
+      this.growStorage(size);
     }
     this.length = size;
   }
@@ -81,7 +81,7 @@ export class MemoryBlockFile implements BlockFile {
     this.closed = true;
   }
 
-  private reserve(end: number): void {
+  private growStorage(end: number): void {
     if (end <= this.bytes.length) return;
     const grown = new Uint8Array(Math.max(end, this.bytes.length * 2, 4096));
     grown.set(this.bytes.subarray(0, this.length));

@@ -16,7 +16,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { fileRunAt, posixSupport, punchHole, readNowait } from '@q/posix';
+import { fileRunAt, posixSupport, punchHole, readNowait, reserveSpace } from '@q/posix';
 import type { BlockFile, BlockFileCapabilities, FileRun } from './block-file.js';
 import { DiskError } from './errors.js';
 import { WriteStallGuard } from './write-stall-guard.js';
@@ -282,6 +282,13 @@ export class NodeBlockFile implements BlockFile {
     this.dataRun = undefined;
     if (!this.capabilities.deallocate) return Promise.resolve(false);
     return this.sync('deallocate', offset, () => punchHole(fd, offset, length));
+  }
+
+  /** fallocate(2) with mode 0: the range's blocks reserved, unwritten (false where the file system cannot). */
+  reserve(offset: number, length: number): Promise<boolean> {
+    const fd = this.descriptor();
+    if (!this.capabilities.writable || !posixSupport().available) return Promise.resolve(false);
+    return this.sync('reserve', offset, () => reserveSpace(fd, offset, length));
   }
 
   /** st_blocks in bytes: what the file occupies, as `du` counts it. */

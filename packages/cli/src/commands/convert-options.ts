@@ -1,5 +1,5 @@
 import { allValues, getopt, hasFlag, lastValue, type ParsedArgs } from '../getopt.js';
-import { checkRateLimit, parseSize, suffixMessage } from '../numbers.js';
+import { checkRateLimit, parseSize, parseSizeParameter, suffixMessage } from '../numbers.js';
 import { parseOptionList } from '../create-options.js';
 import { parseSnapshotParamOrExit } from '../open-source.js';
 import { checkCacheMode } from '../chain/chain-options.js';
@@ -91,7 +91,11 @@ export function checkConvertOutput(line: ConvertLine, several: boolean): Convert
   const compress = hasFlag(parsed, 'c');
   const backing = lastValue(parsed, 'B') ?? createOptions.get('backing_file');
   if (format === 'raw') {
-    if (optionTexts.length > 0) throw new ExitError(`Invalid options for file format 'raw'`, 1);
+    // A raw file takes size (checked, then unused: the sources decide) and preallocation (judged at creation).
+    for (const key of createOptions.keys()) if (key !== 'size' && key !== 'preallocation') throw new ExitError(`Invalid parameter '${key}'`, 1);
+    const size = createOptions.get('size');
+    if (size !== undefined) parseSizeParameter(size);
+    if (line.existing && createOptions.size > 0) throw new ExitError('-o has no effect when skipping image creation', 1);
     if (backing !== undefined) throw new ExitError("Backing file not supported for file format 'raw'", 1);
     if (compress) throw new ExitError('Compression not supported for this file format', 1);
   }

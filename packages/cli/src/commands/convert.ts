@@ -9,7 +9,8 @@ import type { BitmapInfo, Qcow2Image } from '@q/qcow2';
 import { LOCK_USERS, type OpenDiskOptions } from '@q/vkd';
 import { openImage } from '../open-source.js';
 import { copyDevice, surveySource } from '../copy-device.js';
-import { openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
+import { createEmptyRawFile, openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
+import { rawPreallocation, type RawPreallocation } from '../raw-file-layout.js';
 import { ExitError } from '../usage-error.js';
 import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
 import { writeErr } from '../process-output.js';
@@ -81,10 +82,11 @@ export async function convertCommand(args: string[]): Promise<number> {
   }
   let target: RawTarget | undefined;
   try {
+    const preallocation = toStdout || line.existing ? 'off' : await rawTargetPreallocation(destination, output.createOptions.get('preallocation'));
     const survey = await surveySource(device);
     target = toStdout
       ? streamTarget(process.stdout)
-      : await openRawFileTarget(destination, device.size, { existing: line.existing, targetIsZero: line.targetIsZero, sparse: line.sparseBytes !== 0, sync: targetCache !== 'unsafe', blocking: !survey.compressed });
+      : await openRawFileTarget(destination, device.size, { existing: line.existing, targetIsZero: line.targetIsZero, sparse: line.sparseBytes !== 0, sync: targetCache !== 'unsafe', blocking: !survey.compressed, preallocation });
     const reads = survey.compressed ? line.parallel : plainReadsInFlight(line.parallel);
     await copyDevice(device, target, { parallel: reads, chunkBytes: PLAIN_CHUNK_BYTES, compressedChunkBytes: COMPRESSED_CHUNK_BYTES, onProgress }, survey);
     if (progress) progressStream().write(shown === 100 ? '\n' : '    (100.00/100%)\n');
@@ -95,6 +97,14 @@ export async function convertCommand(args: string[]): Promise<number> {
     await Promise.allSettled([device.close(), target?.close()]);
   }
   return 0;
+}
+
+/** `-o preallocation=` of a new raw file, judged as qemu-img judges it when it creates the file. */
+async function rawTargetPreallocation(destination: string, value: string | undefined): Promise<RawPreallocation> {
+  const judged = rawPreallocation(value, `${destination}: error while converting raw: `);
+  if ('mode' in judged) return judged.mode;
+  if (judged.emptyFirst) await createEmptyRawFile(destination);
+  throw judged.refusal;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { checkCreateOptions, createQcow2 } from '@q/qcow2';
 import { isDiskError, type BlockFile } from '@q/raw';
+import { layOutRawFile, rawPreallocation, type RawPreallocation } from '../raw-file-layout.js';
 import type { LockPermissions } from '@q/raw';
 import { dataFileLocks, imageFileLocks, LOCK_USERS, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
@@ -49,10 +50,15 @@ export async function createCommand(args: string[]): Promise<number> {
   const quiet = hasFlag(parsed, 'q');
 
   if (format === 'raw') {
-    const preallocation = options.get('preallocation') ?? 'off';
+    const preallocation = options.get('preallocation');
     for (const key of options.keys()) if (key !== 'preallocation') throw new ExitError(`${file}: Invalid parameter '${key}'`, 1);
-    if (!quiet) writeOut(formattingLine(file, 'raw', undefined, size) + (options.has('preallocation') ? ` preallocation=${preallocation}` : '') + '\n');
-    await createRaw(file, Math.ceil(size / 512) * 512, preallocation === 'full');
+    if (!quiet) writeOut(formattingLine(file, 'raw', undefined, size) + (preallocation !== undefined ? ` preallocation=${preallocation}` : '') + '\n');
+    const judged = rawPreallocation(preallocation, `${file}: `);
+    if ('refusal' in judged) {
+      if (judged.emptyFirst) await createRaw(file, undefined);
+      throw judged.refusal;
+    }
+    await createRaw(file, { size: Math.ceil(size / 512) * 512, preallocation: judged.mode });
     return 0;
   }
   // As qemu-img: the Formatting line comes first, then the values are judged, all before the file is created.
@@ -115,14 +121,11 @@ async function openLocked(path: string, lock: LockPermissions): Promise<BlockFil
   }
 }
 
-async function createRaw(path: string, size: number, full: boolean): Promise<void> {
+/** Creates (or empties) a raw file and lays it out as qemu-img does; without `layout` it is left empty. */
+async function createRaw(path: string, layout: { size: number; preallocation: RawPreallocation } | undefined): Promise<void> {
   const file = await openLocked(path, imageFileLocks('raw', LOCK_USERS.creating, true, false));
   try {
-    await file.truncate(size);
-    if (full) {
-      const zeros = new Uint8Array(Math.min(size, 1 << 20));
-      for (let at = 0; at < size; at += zeros.length) await file.write(zeros.subarray(0, Math.min(zeros.length, size - at)), at);
-    }
+    if (layout !== undefined) await layOutRawFile(file, layout.size, layout.preallocation);
     await file.flush();
   } finally {
     await file.close();

@@ -4,8 +4,9 @@ import { imageFileLocks, toolUser } from '@q/vkd';
 import { cliStore } from '../cli-store.js';
 import { openFailure } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize } from '../numbers.js';
+import { parseSizeParameter } from '../numbers.js';
 import { openImage } from '../open-source.js';
+import { allocateRange, type RawPreallocation } from '../raw-file-layout.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
 
@@ -30,7 +31,7 @@ export async function resizeCommand(argv: string[]): Promise<number> {
   const preallocation = lastValue(parsed, 'preallocation') ?? 'off';
   if (!PREALLOCATIONS.has(preallocation)) throw new ExitError(`Invalid preallocation mode '${preallocation}'`, 1);
   const relative = sizeArg.startsWith('+') ? 1 : sizeArg.startsWith('-') ? -1 : 0;
-  const amount = parseResizeSize(relative === 0 ? sizeArg : sizeArg.slice(1));
+  const amount = parseSizeParameter(relative === 0 ? sizeArg : sizeArg.slice(1));
   if (relative === 0 && amount === 0) throw new ExitError('New image size must be positive', 1);
   const quiet = hasFlag(parsed, 'q');
   const shrink = hasFlag(parsed, 'shrink');
@@ -71,7 +72,7 @@ export async function resizeCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** A raw image is its file: truncate it, and write zeros over the new part for falloc and full. */
+/** A raw image is its file: truncate it; falloc reserves the new part's blocks, full writes zeros over it. */
 async function resizeRaw(path: string, current: number, target: number, preallocation: string): Promise<void> {
   if (preallocation === 'metadata') throw new ExitError('Unsupported preallocation mode: metadata', 1);
   let file;
@@ -83,28 +84,10 @@ async function resizeRaw(path: string, current: number, target: number, prealloc
   }
   try {
     await file.truncate(target);
-    if (target > current && preallocation !== 'off') {
-      // Node cannot fallocate: writing zeros is how both modes reserve the blocks.
-      const zeros = new Uint8Array(Math.min(target - current, 1 << 20));
-      for (let at = current; at < target; at += zeros.length) await file.write(zeros.subarray(0, Math.min(zeros.length, target - at)), at);
-    }
+    if (target > current) await allocateRange(file, current, target - current, preallocation as RawPreallocation);
     await file.flush();
   } finally {
     await file.close();
   }
 }
 
-/** The size operand as qemu-img reads it, with its three-line complaint for a malformed one. */
-function parseResizeSize(text: string): number {
-  try {
-    // qemu-img rounds a fractional size to the nearest byte: "0.3k" is 307, "0.7k" 717, "11.1M" 11639194.
-    const fraction = /^(\d*\.\d+)([kmgtpe])$/i.exec(text.trim());
-    if (fraction !== null) return Math.round(Number(fraction[1]) * parseSize(`1${fraction[2]}`, 'size'));
-    return parseSize(text, 'size');
-  } catch {
-    throw new ExitError(
-      "Parameter 'size' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.",
-      1,
-    );
-  }
-}
