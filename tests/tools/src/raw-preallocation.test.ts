@@ -67,6 +67,7 @@ describe('raw options qemu-img refuses, in its words, leaving what it leaves', (
     ['convert unknown mode', (out) => ['convert', '-O', 'raw', '-o', 'preallocation=bogus', 'src.qcow2', out]],
     ['convert a qcow2 option', (out) => ['convert', '-O', 'raw', '-o', 'cluster_size=4k', 'src.qcow2', out]],
     ['convert a bad size', (out) => ['convert', '-O', 'raw', '-o', 'size=abc', 'src.qcow2', out]],
+    ['convert -O qcow2 a bad size', (out) => ['convert', '-O', 'qcow2', '-o', 'size=abc', 'src.qcow2', out]],
   ];
   for (const [label, args] of lines) {
     it(label, () => {

@@ -88,13 +88,14 @@ export function checkConvertOutput(line: ConvertLine, several: boolean): Convert
   if (format !== 'raw' && format !== 'qcow2') throw new ExitError(`Unknown file format '${format}'`, 1);
   const optionTexts = allValues(parsed, 'o');
   const createOptions = parseOptionList(optionTexts);
+  // -o size= is checked, then unused: the sources decide the output's size (as qemu-img does).
+  const size = createOptions.get('size');
+  if (size !== undefined) parseSizeParameter(size);
   const compress = hasFlag(parsed, 'c');
   const backing = lastValue(parsed, 'B') ?? createOptions.get('backing_file');
   if (format === 'raw') {
-    // A raw file takes size (checked, then unused: the sources decide) and preallocation (judged at creation).
+    // A raw file takes size (checked above) and preallocation (judged when the file is created).
     for (const key of createOptions.keys()) if (key !== 'size' && key !== 'preallocation') throw new ExitError(`Invalid parameter '${key}'`, 1);
-    const size = createOptions.get('size');
-    if (size !== undefined) parseSizeParameter(size);
     if (line.existing && createOptions.size > 0) throw new ExitError('-o has no effect when skipping image creation', 1);
     if (backing !== undefined) throw new ExitError("Backing file not supported for file format 'raw'", 1);
     if (compress) throw new ExitError('Compression not supported for this file format', 1);
