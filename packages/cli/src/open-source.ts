@@ -1,5 +1,6 @@
 import { openDisk, type OpenDiskOptions } from '@q/vkd';
-import type { BlockDevice } from '@q/raw';
+import { RawDisk, type BlockDevice } from '@q/raw';
+import { writeErr } from './process-output.js';
 import { ExitError } from './usage-error.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
@@ -12,7 +13,21 @@ export async function openImage(spec: string, options: OpenDiskOptions = {}): Pr
   if (options.format !== undefined && !FORMATS.has(options.format)) {
     throw new ExitError(`Could not open '${spec}': Unknown driver '${options.format}'`);
   }
-  return openDisk(spec, options);
+  const device = await openDisk(spec, options);
+  if (options.writable === true && device instanceof RawDisk && device.probed) writeErr(probedRawWarning(spec));
+  return device;
+}
+
+/**
+ * qemu-img's (and qemu-io's, qemu-nbd's) warning when it opens a raw image for writing without being told its
+ * format: writes that would give its first sector another format's header are then refused (RawDisk.write).
+ */
+function probedRawWarning(spec: string): string {
+  return (
+    `WARNING: Image format was not specified for '${spec}' and probing guessed raw.\n` +
+    '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
+    "         Specify the 'raw' format explicitly to remove the restrictions.\n"
+  );
 }
 
 /** A `-l` value naming a parameter qemu-img does not know (`snapshot.x=1`). */

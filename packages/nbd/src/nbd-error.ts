@@ -47,13 +47,14 @@ export class NbdRequestError extends Error {
 
 /**
  * The NBD error value for a failure of the device: the protocol only has a handful (proto.md "Error values"), so
- * a read-only device gives EPERM, a bad range EINVAL, and everything else (I/O, corruption) EIO.
+ * a read-only device (or a write it does not permit) gives EPERM, a bad range EINVAL, and everything else (I/O, corruption) EIO.
  */
 export function nbdErrno(error: unknown): number {
   if (error instanceof NbdRequestError) return error.errno;
   if (isDiskError(error)) {
     switch (error.code) {
       case 'E_READ_ONLY':
+      case 'E_NOT_PERMITTED':
         return NBD_EPERM;
       case 'E_INVALID':
         return NBD_EINVAL;

@@ -91,7 +91,8 @@ async function openLayer(
     const snapshot = isTop ? options.snapshot : depth === 1 ? options.backingSnapshot : undefined;
     if (chosen === 'raw') {
       if (snapshot !== undefined) throw new DiskError('E_UNSUPPORTED', 'raw images have no snapshots', { file: name });
-      return await RawDisk.open(file, { name });
+      // A guessed raw format restricts writes to the first sector (RawDisk.write), as QEMU does.
+      return await RawDisk.open(file, { name, probed: format === undefined });
     }
     if (chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: name });
     return await Qcow2Image.open(file, {

@@ -27,7 +27,9 @@ export type DiskErrorCode =
   /** A named snapshot, bitmap or other object that does not exist. */
   | 'E_NO_SUCH'
   /** Another process holds the file (an exclusive lock for writing could not be taken). */
-  | 'E_LOCKED';
+  | 'E_LOCKED'
+  /** A request refused by policy, not by the device's state (a probed raw image's first sector): EPERM. */
+  | 'E_NOT_PERMITTED';
 
 /**
  * A finer classification under a code, for the few decisions a code alone cannot make. Each reason names what is

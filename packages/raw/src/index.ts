@@ -11,4 +11,5 @@ export { BlobStore, BlobBlockFile } from './blob-store.js';
 export { PERMISSION, type LockPermissions } from './lock-permissions.js';
 export { splitAtHostHoles } from './host-holes.js';
 export { RawDisk } from './raw-disk.js';
+export { imageFormatOfFirstSector } from './image-signatures.js';
 export { RecordingBlockFile, type RecordedOp, type RecordedWrite, type RecordedTruncate, type RecordedDeallocate, type RecordedFlush, type CrashPolicy, type CrashState } from './recording-file.js';

@@ -3,6 +3,7 @@ import { readPadded } from './block-file.js';
 import { DiskError } from './errors.js';
 import { checkRange, checkWritable, type BlockDevice, type BlockStatus, type WriteZeroesOptions } from './block-device.js';
 import { splitAtHostHoles } from './host-holes.js';
+import { imageFormatOfFirstSector } from './image-signatures.js';
 
 const SECTOR = 512;
 
@@ -23,11 +24,14 @@ export class RawDisk implements BlockDevice {
   readonly size: number;
   readonly readOnly: boolean;
   readonly file: BlockFile;
+  /** The format was guessed, not given: writes may not make the first sector look like another format's header. */
+  readonly probed: boolean;
 
-  private constructor(file: BlockFile, size: number, name: string) {
+  private constructor(file: BlockFile, size: number, name: string, probed: boolean) {
     this.file = file;
     this.size = size;
     this.name = name;
+    this.probed = probed;
     this.readOnly = !file.capabilities.writable;
   }
 
@@ -35,10 +39,10 @@ export class RawDisk implements BlockDevice {
    * Opens a raw device over `file`. Its size is the file's length rounded up to a 512-byte sector, as QEMU's block
    * layer counts it (qemu-img info, convert and qemu-nbd all see 1442304 bytes in a 1441859-byte file): the tail
    * past the end of the file reads as zeros and is a hole in block status, and a write there extends the file only
-   * as far as it reaches, as QEMU's does.
+   * as far as it reaches, as QEMU's does. `probed`: the format was guessed (see `write`).
    */
-  static async open(file: BlockFile, options: { name?: string } = {}): Promise<RawDisk> {
-    return new RawDisk(file, roundUpToSector(await file.size()), options.name ?? file.name);
+  static async open(file: BlockFile, options: { name?: string; probed?: boolean } = {}): Promise<RawDisk> {
+    return new RawDisk(file, roundUpToSector(await file.size()), options.name ?? file.name, options.probed === true);
   }
 
   async read(dst: Uint8Array, offset: number): Promise<void> {
@@ -55,10 +59,26 @@ export class RawDisk implements BlockDevice {
     return splitAtHostHoles(this.file, [whole], (part) => ({ ...part, kind: 'zero', hole: true }));
   }
 
+  /**
+   * On a disk whose format was probed, a write that would give the first sector another format's header is refused
+   * (E_NOT_PERMITTED, EPERM), as QEMU's raw driver refuses it: the next probe would open the file as that format
+   * (imageFormatOfFirstSector). Zero writes and discards cannot create a header and are not checked.
+   */
   async write(src: Uint8Array, offset: number): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, src.length);
+    if (this.probed && offset < SECTOR && src.length > 0) await this.checkFirstSector(src, offset);
     await this.file.write(src, offset);
+  }
+
+  private async checkFirstSector(src: Uint8Array, offset: number): Promise<void> {
+    const sector = new Uint8Array(SECTOR);
+    await readPadded(this.file, sector, 0);
+    sector.set(src.subarray(0, SECTOR - offset), offset);
+    const format = imageFormatOfFirstSector(sector);
+    if (format !== undefined) {
+      throw new DiskError('E_NOT_PERMITTED', `Operation not permitted: the write would make the first sector a ${format} header (the format was probed; give -f raw to allow it)`, { file: this.name, offset });
+    }
   }
 
   /**

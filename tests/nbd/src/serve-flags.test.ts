@@ -238,3 +238,20 @@ describe('qcow serve flag errors: qemu-nbd\'s one-line messages, exit 1', () => 
     }
   });
 });
+
+describe('qcow serve of a raw image whose format was guessed, as qemu-nbd', () => {
+  it('warns, and refuses a client write that would give the first sector a qcow2 header (EPERM)', async () => {
+    const disk = scope.dir.path('guessed.raw');
+    qemuImg(['create', '-q', '-f', 'raw', disk, '1M']);
+    const header = scope.dir.path('header.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', header, '1M']);
+    const server = await scope.serve(['-t', disk]);
+    const refused = run('qemu-io', ['-f', 'raw', '-c', `write -s ${header} 0 512`, server.uri]);
+    expect(refused.stdout + refused.stderr).toContain('write failed: Operation not permitted');
+    // Elsewhere the client writes what it likes, the header included.
+    expect(run('qemu-io', ['-f', 'raw', '-c', `write -s ${header} 512 512`, server.uri]).status).toBe(0);
+    expect(await server.stop()).toBe(0);
+    expect(server.stderr()).toContain("WARNING: Image format was not specified for '" + disk + "' and probing guessed raw.");
+    expect(JSON.parse(qemuImg(['info', '--output=json', disk])).format).toBe('raw');
+  });
+});

@@ -143,6 +143,8 @@ export async function runIoLine(session: IoSession, line: string): Promise<IoOut
     if (error instanceof HelpRequest) return helpCommand([name]) ? 'ok' : 'failed';
     if (error instanceof IoCommandError) writeErr(`${error.message}\n`);
     else if (isDiskError(error) && error.code === 'E_READ_ONLY') writeErr(`qcow io: ${error.message}\n`);
+    // qemu-io's words for EPERM (a probed raw image's first sector).
+    else if (isDiskError(error) && error.code === 'E_NOT_PERMITTED') writeErr(`${name} failed: Operation not permitted\n`);
     else if (error instanceof UsageError) writeErr(`qcow io: ${name}: ${error.message}\n`);
     // qemu-io prints this on stdout; here failures go to stderr, one line, like every other error.
     else writeErr(`${name} failed: ${describeError(error, session.device.name)}\n`);
