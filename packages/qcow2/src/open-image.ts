@@ -86,6 +86,7 @@ async function openLayer(
   const file = await options.store.open(name, { writable });
   try {
     const chosen = format ?? (await probeFormat(file));
+    if (chosen !== 'raw' && chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: name });
     // As QEMU: probe first, then lock by what the format needs (a qcow2 file refuses writers, a raw one may not).
     if (options.locks !== undefined && file.lock !== undefined) await file.lock(options.locks.image(depth, chosen, writable));
     const snapshot = isTop ? options.snapshot : depth === 1 ? options.backingSnapshot : undefined;
@@ -94,7 +95,6 @@ async function openLayer(
       // A guessed raw format restricts writes to the first sector (RawDisk.write), as QEMU does.
       return await RawDisk.open(file, { name, probed: format === undefined });
     }
-    if (chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: name });
     return await Qcow2Image.open(file, {
       name: isTop ? (options.displayName ?? name) : name,
       writable,

@@ -59,3 +59,32 @@ describe('a raw image whose format was guessed, opened for writing', () => {
     expect(readFileSync(s.path(mine.disk)).equals(readFileSync(s.path(theirs.disk)))).toBe(true);
   });
 });
+
+describe('probing, as QEMU probes', () => {
+  /** A 1 MiB file whose first bytes are `head` (latin1). */
+  function fileStarting(name: string, head: string): string {
+    const bytes = new Uint8Array(1 << 20);
+    for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i);
+    writeFileSync(s.path(name), bytes);
+    return name;
+  }
+
+  it("the qcow magic with version 0 is raw (info's JSON and check's refusal as qemu-img's)", () => {
+    const name = fileStarting('magic-v0.img', 'QFI\xfb\0\0\0\0');
+    for (const args of [['info', '--output=json', name], ['check', name]]) {
+      const theirs = run('qemu-img', args, { cwd: s.dir });
+      const mine = qcow(args, { cwd: s.dir });
+      expect(mine.stdout).toBe(theirs.stdout);
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-img:/gm, 'qcow:'));
+      expect(mine.status).toBe(theirs.status);
+    }
+  });
+
+  it("another format's header is refused, not read as raw", () => {
+    const name = fileStarting('vmdk-like.img', 'KDMV');
+    const mine = qcow(['info', name], { cwd: s.dir });
+    expect(mine.status).toBe(1);
+    expect(mine.stderr).toContain("Unknown or unsupported format 'vmdk'");
+    expect(qcow(['info', '-f', 'raw', name], { cwd: s.dir }).status).toBe(0);
+  });
+});

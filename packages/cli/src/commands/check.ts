@@ -1,3 +1,4 @@
+import { probeFormat } from '@q/backing';
 import { checkExitCode, checkLayout, formatCheckHuman, formatCheckJson, readImageLayout, type ImageLayout, type RepairMode } from '@q/check';
 import { isDiskError, type BlockFile } from '@q/raw';
 import { imageFileLocks, toolUser } from '@q/vkd';
@@ -36,17 +37,18 @@ export async function checkCommand(args: string[]): Promise<number> {
   const forceShare = hasFlag(parsed, 'U', 'force-share');
   if (forceShare && repair !== undefined) throw new ExitError(`Could not open '${path}': force-share=on can only be used with read-only images`, 1);
   const file = await openImageFile(path, repair !== undefined);
+  let kind: string;
   try {
+    kind = format ?? (await probeFormat(file));
     // Locked as QEMU locks it, by format: a qcow2 file refuses writers, a raw one (no checks) only reads.
-    const kind = format ?? ((await hasQcowMagic(file)) ? 'qcow2' : 'raw');
-    await file.lock?.(imageFileLocks(kind, toolUser(repair !== undefined), repair !== undefined, forceShare));
+    await file.lock?.(imageFileLocks(kind === 'qcow2' ? 'qcow2' : 'raw', toolUser(repair !== undefined), repair !== undefined, forceShare));
   } catch (error) {
     await file.close();
     if (isDiskError(error) && error.code === 'E_LOCKED') throw new ExitError(`Could not open '${path}': ${error.message}`, 1);
     throw error;
   }
   try {
-    const layout = await openLayout(file, path, format);
+    const layout = await openLayout(file, path, kind);
     for (const warning of layout.warnings) writeErr(`qcow: warning: ${warning}\n`);
     await requireDataFile(layout, path);
     let report;
@@ -73,22 +75,18 @@ async function openImageFile(path: string, writable: boolean): Promise<BlockFile
   }
 }
 
-/** Reads the image's layout, refusing what qemu-img refuses: raw files (no checks) and images QEMU cannot open. */
-async function openLayout(file: BlockFile, path: string, format: string | undefined): Promise<ImageLayout> {
-  if (format === 'raw' || (format === undefined && !(await hasQcowMagic(file)))) {
-    throw new ExitError('This image format does not support checks', NO_CHECK_EXIT);
-  }
+/**
+ * Reads the image's layout, refusing what qemu-img refuses: raw files (no checks) and images QEMU cannot open; and
+ * what only QEMU opens (another format's header).
+ */
+async function openLayout(file: BlockFile, path: string, format: string): Promise<ImageLayout> {
+  if (format === 'raw') throw new ExitError('This image format does not support checks', NO_CHECK_EXIT);
+  if (format !== 'qcow2') throw new ExitError(`Could not open '${path}': Unknown or unsupported format '${format}'`, 1);
   try {
     return await readImageLayout(file);
   } catch (error) {
     throw new ExitError(`Could not open '${path}': ${isDiskError(error) ? error.message : describeError(error)}`, 1);
   }
-}
-
-async function hasQcowMagic(file: BlockFile): Promise<boolean> {
-  const head = new Uint8Array(4);
-  const got = await file.read(head, 0);
-  return got === 4 && head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb;
 }
 
 /**
