@@ -86,6 +86,7 @@ async function openLayer(
   const file = await options.store.open(name, { writable });
   try {
     const chosen = format ?? (await probeFormat(file));
+    if (chosen === 'qcow') throw new DiskError('E_UNSUPPORTED', 'Unsupported qcow version 1 (the format before qcow2)', { file: name });
     if (chosen !== 'raw' && chosen !== 'qcow2') throw new DiskError('E_UNSUPPORTED', `Unknown or unsupported format '${chosen}'`, { file: name });
     // As QEMU: probe first, then lock by what the format needs (a qcow2 file refuses writers, a raw one may not).
     if (options.locks !== undefined && file.lock !== undefined) await file.lock(options.locks.image(depth, chosen, writable));

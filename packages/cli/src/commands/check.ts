@@ -81,7 +81,8 @@ async function openImageFile(path: string, writable: boolean): Promise<BlockFile
  */
 async function openLayout(file: BlockFile, path: string, format: string): Promise<ImageLayout> {
   if (format === 'raw') throw new ExitError('This image format does not support checks', NO_CHECK_EXIT);
-  if (format !== 'qcow2') throw new ExitError(`Could not open '${path}': Unknown or unsupported format '${format}'`, 1);
+  // qcow version 1 goes on to the header's reader, which names the version it cannot check.
+  if (format !== 'qcow2' && format !== 'qcow') throw new ExitError(`Could not open '${path}': Unknown or unsupported format '${format}'`, 1);
   try {
     return await readImageLayout(file);
   } catch (error) {
