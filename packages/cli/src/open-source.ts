@@ -1,5 +1,6 @@
 import { openDisk, type OpenDiskOptions } from '@q/vkd';
-import { RawDisk, type BlockDevice } from '@q/raw';
+import { isDiskError, RawDisk, type BlockDevice } from '@q/raw';
+import { openFailure } from './describe-error.js';
 import { writeErr } from './process-output.js';
 import { ExitError } from './usage-error.js';
 
@@ -16,6 +17,19 @@ export async function openImage(spec: string, options: OpenDiskOptions = {}): Pr
   const device = await openDisk(spec, options);
   if (options.writable === true && device instanceof RawDisk && device.probed) writeErr(probedRawWarning(spec));
   return device;
+}
+
+/**
+ * openImage for a command that ends when the image does not open: a refusal of the image itself (its format, its
+ * header, the system's) in qemu-img's words, "Could not open 'F': REASON", with the command's exit code; failures
+ * of other files (a backing file) as they are.
+ */
+export async function openImageOrExit(spec: string, options: OpenDiskOptions = {}): Promise<BlockDevice> {
+  try {
+    return await openImage(spec, options);
+  } catch (error) {
+    throw isDiskError(error) && (error.file === undefined || error.file === spec) ? new ExitError(openFailure(error, spec)) : error;
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow, qemuImg, run, scratch, type Scratch } from '@q/test-support';
 
@@ -10,6 +11,10 @@ let s: Scratch;
 beforeAll(() => {
   s = scratch('tools-refusal-order-');
   qemuImg(['create', '-q', '-f', 'qcow2', s.path('a.qcow2'), '1M']);
+  // A qcow2 header of a version nobody writes: every command refuses it at open.
+  const v7 = readFileSync(s.path('a.qcow2'));
+  v7.writeUInt32BE(7, 4);
+  writeFileSync(s.path('v7.qcow2'), v7);
 });
 afterAll(() => s.cleanup());
 
@@ -73,5 +78,28 @@ describe("an unknown -f: qemu-img's words in every command", () => {
 
   it('measure -l: a parameter it does not know, in two lines', () => {
     expectSameRefusal(['measure', '-O', 'qcow2', '-l', 'snapshot.x=1', 'a.qcow2']);
+  });
+});
+
+describe('an image whose header its format refuses: "Could not open \'F\': REASON" in every command', () => {
+  const commands: string[][] = [
+    ['info', 'v7.qcow2'],
+    ['map', 'v7.qcow2'],
+    ['compare', 'v7.qcow2', 'a.qcow2'],
+    ['compare', 'a.qcow2', 'v7.qcow2'],
+    ['convert', '-O', 'raw', 'v7.qcow2', 'out.raw'],
+    ['convert', '-O', 'raw', 'a.qcow2', 'v7.qcow2', 'out.raw'],
+    ['check', 'v7.qcow2'],
+    ['snapshot', '-l', 'v7.qcow2'],
+  ];
+  for (const args of commands) it(args.join(' '), () => expectSameRefusal(args));
+
+  it("io: qemu-io's \"can't open device F: REASON\"", () => {
+    for (const name of ['v7.qcow2', 'missing.qcow2']) {
+      const theirs = run('qemu-io', ['-c', 'read 0 512', name], { cwd: s.dir });
+      const mine = qcow(['io', '-c', 'read 0 512', name], { cwd: s.dir });
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-io:/gm, 'qcow io:'));
+      expect(mine.status).toBe(theirs.status);
+    }
   });
 });

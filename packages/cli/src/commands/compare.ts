@@ -1,7 +1,7 @@
 import { chainStatus, type ChainExtent } from '@q/backing';
 import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { openImage } from '../open-source.js';
+import { openImageOrExit } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
 
@@ -23,9 +23,9 @@ export async function compareCommand(args: string[]): Promise<number> {
   const formatA = lastValue(parsed, 'f');
   const forceShare = hasFlag(parsed, 'U', 'force-share');
   const untrusted = hasFlag(parsed, 'untrusted');
-  const a = await openImage(first, { format: formatA, forceShare, untrusted });
+  const a = await openImageOrExit(first, { format: formatA, forceShare, untrusted });
   try {
-    const b = await openImage(second, { format: lastValue(parsed, 'F') ?? formatA, forceShare, untrusted });
+    const b = await openImageOrExit(second, { format: lastValue(parsed, 'F') ?? formatA, forceShare, untrusted });
     try {
       const strict = hasFlag(parsed, 's');
       if (strict && a.size !== b.size) {

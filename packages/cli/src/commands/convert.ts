@@ -12,6 +12,7 @@ import { copyDevice, surveySource } from '../copy-device.js';
 import { createEmptyRawFile, openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { rawPreallocation, type RawPreallocation } from '../raw-file-layout.js';
 import { ExitError } from '../usage-error.js';
+import { openFailure } from '../describe-error.js';
 import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
 import { writeErr } from '../process-output.js';
 import { checkConvertOutput, parseConvertLine, type ConvertOutput } from './convert-options.js';
@@ -119,7 +120,7 @@ async function openSources(sources: string[], options: OpenDiskOptions, snapshot
         await openImage(source, { ...options, snapshot }).catch((error: unknown) => {
           // qemu-img's words for a snapshot the source does not have (the top image is the only one opened at one).
           if (snapshot !== undefined && isDiskError(error) && error.code === 'E_NO_SUCH') throw new ExitError("Failed to load snapshot: Can't find snapshot", 1);
-          throw error;
+          throw isDiskError(error) && (error.file === undefined || error.file === source) ? new ExitError(openFailure(error, source)) : error;
         }),
       );
     }

@@ -4,7 +4,7 @@ import { LOCK_USERS } from '@q/vkd';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
 import { formatInfoHuman } from '../image-info-human.js';
-import { openImage } from '../open-source.js';
+import { openImageOrExit } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
 
@@ -16,7 +16,7 @@ export async function infoCommand(args: string[]): Promise<number> {
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, blockingIo: true, untrusted: hasFlag(parsed, 'untrusted') });
+  const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, blockingIo: true, untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;

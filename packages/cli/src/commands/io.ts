@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline';
-import { isDiskError, type BlockDevice } from '@q/raw';
+import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
-import { describeError } from '../describe-error.js';
+import { openFailure } from '../describe-error.js';
 import { ioCommandLines, runIoLine } from '../io/io-commands.js';
 import { IoSession } from '../io/io-session.js';
 import { writeErr } from '../process-output.js';
@@ -27,8 +27,10 @@ export async function ioCommand(args: string[]): Promise<number> {
   try {
     device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   } catch (error) {
-    // qemu-io names the device once: "can't open device X: Failed to get "write" lock".
-    const reason = isDiskError(error) && (error.code === 'E_LOCKED' || error.file === undefined) ? error.message : describeError(error, file);
+    // qemu-io's "can't open device X: " stands where qemu-img says "Could not open 'X': ".
+    const failure = openFailure(error, file);
+    const layer = `Could not open '${file}': `;
+    const reason = failure.startsWith(layer) ? failure.slice(layer.length) : failure;
     writeErr(`qcow io: can't open device ${file}: ${reason}\n`);
     return 1;
   }

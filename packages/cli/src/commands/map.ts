@@ -1,7 +1,7 @@
 import { chainStatus, continuesRun, type ChainExtent } from '@q/backing';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { parseSize } from '../numbers.js';
-import { openImage } from '../open-source.js';
+import { openImageOrExit } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
 
@@ -20,7 +20,7 @@ export async function mapCommand(args: string[]): Promise<number> {
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const startText = lastValue(parsed, 'start-offset');
   const lengthText = lastValue(parsed, 'max-length');
-  const device = await openImage(file, { format: lastValue(parsed, 'f'), blockingIo: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
+  const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), blockingIo: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const start = startText === undefined ? 0 : parseSize(startText, 'start offset');
     const end = Math.min(device.size, lengthText === undefined ? device.size : start + parseSize(lengthText, 'length'));
