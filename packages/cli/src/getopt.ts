@@ -7,6 +7,25 @@ export interface OptionSpec {
   long?: Record<string, boolean>;
 }
 
+/**
+ * A command line getopt cannot parse. The message is glibc's (what qemu-io and qemu-nbd print); `kind` and `token`
+ * (the argument as written: "-Z", "--foo=bar", "-O" without its value) give qemu-img's words (qemuImgWords).
+ */
+export class OptionError extends UsageError {
+  constructor(
+    message: string,
+    readonly kind: 'unknown' | 'missing-value',
+    readonly token: string,
+  ) {
+    super(message);
+  }
+}
+
+/** qemu-img's line for an OptionError: it names the argument as written, whatever was wrong with it. */
+export function qemuImgWords(error: OptionError): string {
+  return error.kind === 'unknown' ? `unrecognized option '${error.token}'` : `missing argument for option '${error.token}'`;
+}
+
 export interface ParsedArgs {
   /** Options in command-line order (a repeated option appears as often as given). */
   options: Array<{ name: string; value: string | undefined }>;
@@ -38,13 +57,13 @@ export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const needs = spec.long?.[name];
       if (needs === undefined && name === 'help') throw new HelpRequest();
-      if (needs === undefined) throw new UsageError(`unrecognized option '${arg}'`);
+      if (needs === undefined) throw new OptionError(`unrecognized option '${arg}'`, 'unknown', arg);
       let value: string | undefined;
       if (needs) {
         value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-        if (value === undefined) throw new UsageError(`option '--${name}' requires an argument`);
+        if (value === undefined) throw new OptionError(`option '--${name}' requires an argument`, 'missing-value', arg);
       } else if (eq >= 0) {
-        throw new UsageError(`option '--${name}' doesn't allow an argument`);
+        throw new OptionError(`option '--${name}' doesn't allow an argument`, 'unknown', arg);
       }
       result.options.push({ name, value });
       continue;
@@ -54,13 +73,13 @@ export function getopt(args: readonly string[], spec: OptionSpec): ParsedArgs {
         const letter = arg[j]!;
         const needs = takesValue.get(letter);
         if (letter === 'h' && needs !== true) throw new HelpRequest();
-        if (needs === undefined) throw new UsageError(`invalid option -- '${letter}'`);
+        if (needs === undefined) throw new OptionError(`invalid option -- '${letter}'`, 'unknown', arg);
         if (!needs) {
           result.options.push({ name: letter, value: undefined });
           continue;
         }
         const value = j + 1 < arg.length ? arg.slice(j + 1) : args[++i];
-        if (value === undefined) throw new UsageError(`option requires an argument -- '${letter}'`);
+        if (value === undefined) throw new OptionError(`option requires an argument -- '${letter}'`, 'missing-value', arg);
         result.options.push({ name: letter, value });
         break;
       }

@@ -18,6 +18,7 @@ import { snapshotHelp, snapshotUsage } from './commands/snapshot-help.js';
 import { describeError } from './describe-error.js';
 import { copying } from './tier-up-budget.js';
 import { ExitError, HelpRequest, UsageError } from './usage-error.js';
+import { OptionError, qemuImgWords } from './getopt.js';
 import { writeErr, writeOut } from './process-output.js';
 
 interface Command {
@@ -118,6 +119,12 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof ExitError) {
       writeErr(`qcow: ${error.message}\n`);
       return error.exitCode ?? command.errorExitCode;
+    }
+    // qemu-img's two lines for an option it cannot parse (exit 1 even for compare); io and serve keep glibc's
+    // words, as qemu-io and qemu-nbd print them.
+    if (error instanceof OptionError && name !== 'io' && name !== 'serve') {
+      writeErr(`qcow: ${qemuImgWords(error)}\nTry 'qcow --help' for more information\n`);
+      return 1;
     }
     if (error instanceof UsageError) {
       writeErr(`qcow: ${error.message}\nusage: qcow ${command.usage}\n`);

@@ -103,3 +103,33 @@ describe('an image whose header its format refuses: "Could not open \'F\': REASO
     }
   });
 });
+
+describe("an option qemu-img's getopt cannot parse: its two lines, exit 1 (compare too)", () => {
+  const lines: string[][] = [
+    ['info', '-Z', 'a.qcow2'],
+    ['info', '--foo=bar', 'a.qcow2'],
+    ['info', '--force-share=on', 'a.qcow2'],
+    ['info', 'a.qcow2', '--output'],
+    ['convert', '-O'],
+    ['compare', '-Z', 'a.qcow2', 'a.qcow2'],
+    ['check', '-Z', 'a.qcow2'],
+    ['map', '--nope', 'a.qcow2'],
+  ];
+  for (const args of lines) {
+    it(args.join(' '), () => {
+      const theirs = run('qemu-img', args, { cwd: s.dir });
+      const mine = qcow(args, { cwd: s.dir });
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-img:/gm, 'qcow:').replace("'qemu-img --help'", "'qcow --help'"));
+      expect(mine.status).toBe(theirs.status);
+    });
+  }
+});
+
+describe('create: the size given twice, or malformed in -o', () => {
+  for (const args of [
+    ['create', '-f', 'raw', '-o', 'size=1M', 'twice.raw', '2M'],
+    ['create', '-f', 'qcow2', '-o', 'size=abc', 'bad.qcow2'],
+  ]) {
+    it(args.join(' '), () => expectSameRefusal(args));
+  }
+});

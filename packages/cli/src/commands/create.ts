@@ -8,7 +8,7 @@ import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions }
 import { createOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
 import { openErrorReason } from '../describe-error.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize } from '../numbers.js';
+import { parseSize, parseSizeParameter } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
@@ -31,7 +31,16 @@ export async function createCommand(args: string[]): Promise<number> {
   const backingFormat = lastValue(parsed, 'F') ?? options.get('backing_fmt');
   if (backing !== undefined) options.set('backing_file', backing);
   if (backingFormat !== undefined) options.set('backing_fmt', backingFormat);
-  let size = sizeText !== undefined ? parseSize(sizeText, 'image size') : options.has('size') ? parseSize(options.get('size')!, 'image size') : undefined;
+  let size = sizeText !== undefined ? parseSize(sizeText, 'image size') : undefined;
+  const sizeOption = options.get('size');
+  if (sizeOption !== undefined) {
+    if (size !== undefined) throw new ExitError(`${file}: The image size must be specified only once`, 1);
+    try {
+      size = parseSizeParameter(sizeOption);
+    } catch (error) {
+      throw error instanceof ExitError ? new ExitError(`${file}: ${error.message}`, 1) : error;
+    }
+  }
   options.delete('size');
   if (format !== 'raw' && format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
   if (format === 'qcow2') inFile(file, () => checkOptionNames(options));
