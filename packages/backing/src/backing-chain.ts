@@ -67,10 +67,14 @@ export async function openChain(path: string, format: string | undefined, option
           // qemu-img's wording: "Could not open 'top': Could not open backing file: Failed to get ... lock".
           throw new DiskError('E_LOCKED', `Could not open backing file: ${error.message}`, { file: layerPath, cause: error });
         }
-        if (isDiskError(error) && error.code === 'E_NOT_FOUND' && error.file === backingPath) {
-          throw new DiskError('E_NOT_FOUND', `Could not open backing file '${backingPath}': ${error.message}`, {
+        // Any other failure of the backing file itself (missing, a header its format refuses, a failure further
+        // down, already wrapped by that layer) is this layer's failure to open, naming both, as QEMU words it. A
+        // loop or a chain too deep is the chain's failure, named where it was found, and stays as it is.
+        if (isDiskError(error) && error.file === backingPath && error.code !== 'E_BACKING_CHAIN') {
+          throw new DiskError(error.code, `Could not open backing file '${backingPath}': ${error.message}`, {
             file: layerPath,
             cause: error,
+            reason: 'backing-open',
           });
         }
         throw error;

@@ -1,11 +1,24 @@
-import { isDiskError } from '@q/raw';
+import { isDiskError, type DiskError } from '@q/raw';
 import { UsageError, ExitError } from './usage-error.js';
 
 /** qemu-img's "Could not open 'FILE': REASON" for a failed open, naming FILE once (twice when the system refused it). */
 export function openFailure(error: unknown, file: string): string {
+  if (isDiskError(error) && error.reason === 'backing-open' && error.file === file) return `Could not open '${file}': ${backingOpenReason(error)}`;
   if (isDiskError(error) && (error.file === undefined || error.file === file)) return refusedFile(error, file) ?? `Could not open '${file}': ${error.message}`;
   const reason = describeError(error, file);
   return reason.startsWith('Could not open ') ? reason : `Could not open '${file}': ${reason}`;
+}
+
+/**
+ * qemu-img's words for a backing file that did not open: "Could not open backing file: " and the backing file's own
+ * failure as it would be worded after "Could not open 'TOP': " (the system's refusal naming the file; a format's
+ * refusal as it is; deeper in the chain, the same again).
+ */
+function backingOpenReason(error: DiskError): string {
+  const cause = error.cause;
+  if (isDiskError(cause) && cause.reason === 'backing-open') return `Could not open backing file: ${backingOpenReason(cause)}`;
+  if (isDiskError(cause) && cause.file !== undefined && isSystemFailure(cause)) return `Could not open backing file: ${fileOpenReason(cause, cause.file)}`;
+  return `Could not open backing file: ${isDiskError(cause) ? cause.message : error.message}`;
 }
 
 /** One line for any failure: the file when known, then what is wrong. Never a stack trace. */

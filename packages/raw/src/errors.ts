@@ -46,7 +46,12 @@ export type DiskErrorReason =
    * metadata, beyond 2^53). QEMU reads there, fails to decompress (EIO) and leaves the image unmarked; so does the
    * engine.
    */
-  | 'compressed-offset';
+  | 'compressed-offset'
+  /**
+   * (any code) The image's backing file did not open; `cause` is that failure (itself a 'backing-open' one when the
+   * failure lies further down the chain). The code is the cause's, so callers decide as they would for the file.
+   */
+  | 'backing-open';
 
 export interface DiskErrorOptions {
   /** The file the problem is in, as the user named it. */

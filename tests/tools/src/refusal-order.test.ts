@@ -133,3 +133,22 @@ describe('create: the size given twice, or malformed in -o', () => {
     it(args.join(' '), () => expectSameRefusal(args));
   }
 });
+
+describe("a backing file that does not open: \"Could not open 'TOP': Could not open backing file: REASON\"", () => {
+  beforeAll(() => {
+    qemuImg(['create', '-q', '-f', 'qcow2', '-u', '-b', 'nothere.qcow2', '-F', 'qcow2', s.path('orphan.qcow2'), '1M']);
+    qemuImg(['create', '-q', '-f', 'qcow2', '-u', '-b', 'v7.qcow2', '-F', 'qcow2', s.path('over-v7.qcow2'), '1M']);
+    qemuImg(['create', '-q', '-f', 'qcow2', '-u', '-b', 'orphan.qcow2', '-F', 'qcow2', s.path('over-orphan.qcow2'), '1M']);
+  });
+  for (const top of ['orphan.qcow2', 'over-v7.qcow2', 'over-orphan.qcow2']) {
+    for (const args of [['map', top], ['convert', '-O', 'raw', top, 'out.raw'], ['compare', top, 'a.qcow2'], ['commit', top]]) {
+      it(args.join(' '), () => expectSameRefusal(args));
+    }
+    it(`io ${top}`, () => {
+      const theirs = run('qemu-io', ['-c', 'read 0 512', top], { cwd: s.dir });
+      const mine = qcow(['io', '-c', 'read 0 512', top], { cwd: s.dir });
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-io:/gm, 'qcow io:'));
+      expect(mine.status).toBe(theirs.status);
+    });
+  }
+});
