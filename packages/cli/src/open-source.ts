@@ -36,7 +36,7 @@ export async function openImageOrExit(spec: string, options: OpenDiskOptions = {
  * qemu-img's (and qemu-io's, qemu-nbd's) warning when it opens a raw image for writing without being told its
  * format: writes that would give its first sector another format's header are then refused (RawDisk.write).
  */
-function probedRawWarning(spec: string): string {
+export function probedRawWarning(spec: string): string {
   return (
     `WARNING: Image format was not specified for '${spec}' and probing guessed raw.\n` +
     '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +

@@ -7,6 +7,7 @@ import { describeError } from '../describe-error.js';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeErr, writeOut } from '../process-output.js';
+import { probedRawWarning } from '../open-source.js';
 
 /** qemu-img's exit code for a format without a check (raw). */
 const NO_CHECK_EXIT = 63;
@@ -40,6 +41,8 @@ export async function checkCommand(args: string[]): Promise<number> {
   let kind: string;
   try {
     kind = format ?? (await probeFormat(file));
+    // Opened for repair, a raw file whose format was guessed gets qemu-img's warning (nothing is written to it).
+    if (repair !== undefined && format === undefined && kind === 'raw') writeErr(probedRawWarning(path));
     // Locked as QEMU locks it, by format: a qcow2 file refuses writers, a raw one (no checks) only reads.
     await file.lock?.(imageFileLocks(kind === 'qcow2' ? 'qcow2' : 'raw', toolUser(repair !== undefined), repair !== undefined, forceShare));
   } catch (error) {

@@ -35,10 +35,10 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     throw new ExitError(openFailure(error, file), 1);
   }
   try {
-    // qemu-img lists nothing for a raw image (no snapshots there) and refuses the rest.
+    // qemu-img lists nothing for a raw image (no snapshots there) and refuses the rest, each in its own words.
     if (!(device instanceof Qcow2Image)) {
       if (action.kind === 'list') return 0;
-      throw new ExitError(`Could not ${verb(action)}: Operation not supported`, 1);
+      throw new ExitError(`Could not ${verb(action)}: ${RAW_REFUSALS[action.kind]}`, 1);
     }
     await run(device, action, file, hasFlag(parsed, 'q'));
   } finally {
@@ -46,6 +46,13 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   }
   return 0;
 }
+
+/** What qemu-img 7.2 says when a raw image is asked to create, apply or delete a snapshot. */
+const RAW_REFUSALS = {
+  create: '-95 (Operation not supported)',
+  apply: 'Block driver does not support snapshots',
+  delete: 'snapshot not found',
+} as const;
 
 function verb(action: Action): string {
   switch (action.kind) {
