@@ -28,7 +28,8 @@ export async function openImageOrExit(spec: string, options: OpenDiskOptions = {
   try {
     return await openImage(spec, options);
   } catch (error) {
-    throw isDiskError(error) && (error.file === undefined || error.file === spec) ? new ExitError(openFailure(error, spec)) : error;
+    if (!isDiskError(error) || (error.file !== undefined && error.file !== spec)) throw error;
+    throw new ExitError(openFailure(error, spec), undefined, { cause: error });
   }
 }
 

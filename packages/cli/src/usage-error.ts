@@ -11,8 +11,8 @@ export class ExitError extends Error {
   override readonly name = 'ExitError';
   readonly exitCode: number | undefined;
 
-  constructor(message: string, exitCode?: number) {
-    super(message);
+  constructor(message: string, exitCode?: number, options?: { cause?: unknown }) {
+    super(message, options);
     this.exitCode = exitCode;
   }
 }
