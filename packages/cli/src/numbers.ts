@@ -75,3 +75,15 @@ export function parseSizeParameter(text: string): number {
     );
   }
 }
+
+/**
+ * A whole string as C's strtol with base 0 reads it: leading blanks, a sign, then 0x hex, 0 octal or decimal
+ * (" 4", "+4", "0x10", "017"); undefined for anything else ("4x", "1k", "").
+ */
+export function parseStrtol(text: string): number | undefined {
+  const match = /^\s*([+-]?)(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$/i.exec(text);
+  if (match === null) return undefined;
+  const digits = match[2]!;
+  const magnitude = /^0x/i.test(digits) ? parseInt(digits, 16) : digits.startsWith('0') ? parseInt(digits, 8) : Number(digits);
+  return match[1] === '-' ? -magnitude : magnitude;
+}

@@ -153,3 +153,19 @@ describe("a backing file that does not open: \"Could not open 'TOP': Could not o
     });
   }
 });
+
+describe("io's pattern byte, as qemu-io reads it (strtol, 0 to 255)", () => {
+  for (const pattern of ['255', '256', '-1', '0x1ff', 'abc', '0x10', '010', '+5', '1k']) {
+    it(`write -P ${pattern}, then read -P ${pattern}`, () => {
+      for (const command of ['write', 'read']) {
+        const line = `${command} -P ${pattern} 0 512`;
+        const theirs = run('qemu-io', ['-f', 'qcow2', '-c', line, 'a.qcow2'], { cwd: s.dir });
+        const mine = qcow(['io', '-f', 'qcow2', '-c', line, 'a.qcow2'], { cwd: s.dir });
+        // qemu-io prints its complaint on stdout, qcow io on stderr; the timing line differs.
+        const firstLine = (result: { stdout: string; stderr: string }) => (result.stdout + result.stderr).split('\n')[0];
+        expect(firstLine(mine)).toBe(firstLine(theirs));
+        expect(mine.status).toBe(theirs.status);
+      }
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import { allValues, getopt, hasFlag, lastValue, type ParsedArgs } from '../getopt.js';
-import { checkRateLimit, parseSize, parseSizeParameter, suffixMessage } from '../numbers.js';
+import { checkRateLimit, parseSize, parseSizeParameter, parseStrtol, suffixMessage } from '../numbers.js';
 import { parseOptionList } from '../create-options.js';
 import { parseSnapshotParamOrExit } from '../open-source.js';
 import { checkCacheMode } from '../chain/chain-options.js';
@@ -124,11 +124,9 @@ function parseSparseSize(text: string): number {
   return bytes;
 }
 
-/** `-m`: strtol's base 0 over the whole value (leading blanks and a sign allowed: " 4", "0x4", "017"), 1 to 16. */
+/** `-m`: strtol's base 0 over the whole value (" 4", "0x4", "017"), 1 to 16. */
 function parseCoroutines(text: string): number {
-  const match = /^\s*([+-]?)(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$/i.exec(text);
-  const magnitude = match === null ? NaN : /^0x/i.test(match[2]!) ? parseInt(match[2]!, 16) : match[2]!.startsWith('0') ? parseInt(match[2]!, 8) : Number(match[2]);
-  const value = match?.[1] === '-' ? -magnitude : magnitude;
-  if (!(value >= 1 && value <= 16)) throw new ExitError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16', 1);
+  const value = parseStrtol(text);
+  if (value === undefined || value < 1 || value > 16) throw new ExitError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16', 1);
   return value;
 }

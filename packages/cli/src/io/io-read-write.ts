@@ -2,7 +2,7 @@ import { checkWritable } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { readFileSync } from 'node:fs';
 import { hexDump, ioMachineReport, ioReport } from '../io-report.js';
-import { parseInteger } from '../numbers.js';
+import { parseStrtol } from '../numbers.js';
 import { IoCommandError, ioNumber, offsetAndLengths } from './io-args.js';
 import type { IoSession } from './io-session.js';
 import { writeOut } from '../process-output.js';
@@ -13,9 +13,12 @@ interface Transfer {
   ok: boolean;
 }
 
-/** qemu-io's pattern byte: decimal or 0x hex, its low byte used. */
+/** qemu-io's pattern byte: a number as strtol reads it (decimal, 0x hex, 0 octal), 0 to 255. */
 function patternByte(text: string | undefined, fallback: number): number {
-  return text === undefined ? fallback : parseInteger(text, 'pattern') & 0xff;
+  if (text === undefined) return fallback;
+  const value = parseStrtol(text);
+  if (value === undefined || value < 0 || value > 255) throw new IoCommandError(`${text} is not a valid pattern byte`);
+  return value;
 }
 
 /** How a command reports its statistics: qemu-io's two lines, `-C`'s one machine-parsable line, or `-q`'s none. */
