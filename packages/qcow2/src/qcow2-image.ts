@@ -100,13 +100,14 @@ export class Qcow2Image implements BlockDevice {
   }
 
   /**
-   * Stores the guest cluster at `offset` (cluster aligned, wholly inside the disk) as `compressed`: one stream of
-   * the image's compression type that decompresses to the whole cluster (`nodeCompressor` in `@q/qcow2/node`
-   * makes them). Consecutive calls pack their data into shared host clusters, as QEMU does (compressed-write.ts).
+   * Stores the guest cluster at `offset` (cluster aligned; the disk's last cluster may be cut short by its end) as
+   * `compressed`: one stream of the image's compression type that decompresses to the whole cluster, a short last
+   * one padded with zeros as QEMU pads it (`nodeCompressor` in `@q/qcow2/node` makes them). Consecutive calls pack
+   * their data into shared host clusters, as QEMU does (compressed-write.ts).
    */
   async writeCompressed(offset: number, compressed: Uint8Array): Promise<void> {
     const { clusterSize } = this.metadata.geometry;
-    const writer = this.writable(offset, clusterSize);
+    const writer = this.writable(offset, Math.min(clusterSize, this.size - offset));
     if (offset % clusterSize !== 0) throw new DiskError('E_INVALID', `compressed writes take whole clusters; ${offset} is not cluster aligned`, { file: this.name, offset });
     this.compressedWriter ??= new CompressedWriter(writer.writePath);
     const compressedWriter = this.compressedWriter;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hexDump, ioMachineReport, ioReport } from '../io-report.js';
 import { parseStrtol } from '../numbers.js';
 import { IoCommandError, ioNumber, offsetAndLengths } from './io-args.js';
+import { writeCompressedRange } from './io-compressed-write.js';
 import type { IoSession } from './io-session.js';
 import { writeOut } from '../process-output.js';
 
@@ -106,13 +107,17 @@ interface WriteOptions {
   unmap: boolean;
   fua: boolean;
   stats: Stats;
+  /** `-c`: stored compressed (io-compressed-write.ts). */
+  compressed?: boolean;
 }
 
 /** Writes `length` bytes of `pattern` (or of `source` repeated), or zeroes with `zero` (which may unmap). */
 async function writeRange(session: IoSession, offset: number, length: number, options: WriteOptions): Promise<string> {
   const started = performance.now();
+  const bytes = (): Uint8Array => (options.source === undefined ? new Uint8Array(length).fill(options.pattern) : repeated(options.source, length));
   if (options.zero) await session.device.writeZeroes(offset, length, { unmap: options.unmap });
-  else await session.device.write(options.source === undefined ? new Uint8Array(length).fill(options.pattern) : repeated(options.source, length), offset);
+  else if (options.compressed === true) await writeCompressedRange(session.device, bytes(), offset);
+  else await session.device.write(bytes(), offset);
   // Force Unit Access: the write is durable before it is reported; a flush gives that here.
   if (options.fua) await session.device.flush();
   return report('wrote', offset, length, started, options.stats);
@@ -124,20 +129,28 @@ function repeated(source: Uint8Array, length: number): Uint8Array {
   return bytes;
 }
 
-/** `write [-bCfnquz] [-P pattern | -s source_file] off len`: pattern 0xcd unless -P or -s; -z writes zeroes (-u may unmap). */
+/**
+ * `write [-bcCfnquz] [-P pattern | -s source_file] off len`: pattern 0xcd unless -P or -s; -z writes zeroes (-u may
+ * unmap); -c stores the clusters compressed.
+ */
 export async function writeCommand(session: IoSession, words: string[]): Promise<boolean> {
   const parsed = getopt(words, { short: 'P:zuqbcCfns:' });
   const [offsetText, lengthText, ...extra] = parsed.operands;
   if (offsetText === undefined || lengthText === undefined || extra.length > 0) throw new IoCommandError('usage: write [-P pattern | -s source_file | -z [-u]] [-q] off len');
-  if (hasFlag(parsed, 'c')) throw new IoCommandError('compressed writes (-c) are not supported');
+  if (hasFlag(parsed, 'c') && hasFlag(parsed, 'f')) throw new IoCommandError('-f and -b or -c cannot be specified at the same time');
   if ([hasFlag(parsed, 'z'), lastValue(parsed, 'P') !== undefined, lastValue(parsed, 's') !== undefined].filter(Boolean).length > 1) {
     throw new IoCommandError('Only one of -z, -P, and -s can be specified at the same time');
   }
   if (hasFlag(parsed, 'u') && !hasFlag(parsed, 'z')) throw new IoCommandError('-u requires -z to be specified');
   const offset = ioNumber(offsetText);
   const length = ioNumber(lengthText);
+  // qemu-io: a compressed write takes whole sectors (-z wins over -c: it writes zeroes).
+  if (hasFlag(parsed, 'c')) {
+    if (offset % 512 !== 0) throw new IoCommandError(`${offset} is not a sector-aligned value for 'offset'`);
+    if (length % 512 !== 0) throw new IoCommandError(`${length} is not a sector-aligned value for 'count'`);
+  }
   const sourceName = lastValue(parsed, 's');
-  const options = writeOptions(parsed);
+  const options = { ...writeOptions(parsed), compressed: hasFlag(parsed, 'c') };
   if (sourceName !== undefined) options.source = patternFile(sourceName);
   writeOut(await writeRange(session, offset, length, options));
   return true;
