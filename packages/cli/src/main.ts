@@ -120,10 +120,10 @@ export async function main(argv: string[]): Promise<number> {
       writeErr(`qcow: ${error.message}\n`);
       return error.exitCode ?? command.errorExitCode;
     }
-    // qemu-img's two lines for an option it cannot parse (exit 1 even for compare); io and serve keep glibc's
-    // words, as qemu-io and qemu-nbd print them.
-    if (error instanceof OptionError && name !== 'io' && name !== 'serve') {
-      writeErr(`qcow: ${qemuImgWords(error)}\nTry 'qcow --help' for more information\n`);
+    // qemu-img's two lines for a command line it cannot use, an option it cannot parse in its own words (exit 1,
+    // compare too); io and serve keep glibc's words and a usage line, as qemu-io and qemu-nbd print them.
+    if (error instanceof UsageError && name !== 'io' && name !== 'serve') {
+      writeErr(`qcow: ${error instanceof OptionError ? qemuImgWords(error) : error.message}\nTry 'qcow --help' for more information\n`);
       return 1;
     }
     if (error instanceof UsageError) {

@@ -169,3 +169,45 @@ describe("io's pattern byte, as qemu-io reads it (strtol, 0 to 255)", () => {
     });
   }
 });
+
+describe("usage mistakes: qemu-img's \"Try '... --help'\" line where it prints one, none where it does not", () => {
+  const lines: string[][] = [
+    ['compare', 'a.qcow2'],
+    ['rebase', 'a.qcow2'],
+    ['amend', 'a.qcow2'],
+    ['info'],
+    ['resize', 'a.qcow2'],
+    ['snapshot', '-l', '-c', 'x', 'a.qcow2'],
+    ['check', '-r', 'x', 'a.qcow2'],
+    ['check', '--output=x', 'a.qcow2'],
+    ['info', '--output=x', 'a.qcow2'],
+    ['map', '--start-offset=abc', 'a.qcow2'],
+    ['create', '-f', 'foo', 'x.img', '1M'],
+    ['create', '-f', 'qcow2', 'x.img', '1Q'],
+    ['bench', '-c', '-1', 'a.qcow2'],
+    ['bench', '-c', 'abc', 'a.qcow2'],
+    ['bench', '-d', '1k', '-c', '1', 'a.qcow2'],
+    ['bench', '-s', 'abc', 'a.qcow2'],
+    ['bench', '-S', 'abc', '-c', '1', 'a.qcow2'],
+    ['bench', '--pattern=300', '-w', '-c', '1', 'a.qcow2'],
+    ['bench', '-i', 'bogus', 'a.qcow2'],
+    ['bench', '--flush-interval=2', '-c', '1', 'a.qcow2'],
+  ];
+  for (const args of lines) {
+    it(args.join(' '), () => {
+      const theirs = run('qemu-img', args, { cwd: s.dir });
+      const mine = qcow(args, { cwd: s.dir });
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-img:/gm, 'qcow:').replace("'qemu-img --help'", "'qcow --help'"));
+      expect(mine.status).toBe(theirs.status);
+    });
+  }
+
+  it('bench takes what qemu-img takes: -c 0, -c 0x10, --no-drain alone', () => {
+    for (const args of [['-c', '0'], ['-c', '0x10'], ['--no-drain', '-c', '10']]) {
+      const theirs = run('qemu-img', ['bench', ...args, 'a.qcow2'], { cwd: s.dir });
+      const mine = qcow(['bench', ...args, 'a.qcow2'], { cwd: s.dir });
+      expect(mine.status, mine.stderr).toBe(theirs.status);
+      expect(mine.stdout.split('\n')[0]).toBe(theirs.stdout.split('\n')[0]);
+    }
+  });
+});

@@ -23,7 +23,7 @@ export async function checkCommand(args: string[]): Promise<number> {
     long: { output: true, repair: true, format: true, object: true, 'image-opts': false, 'force-share': false, quiet: false },
   });
   const output = lastValue(parsed, 'output') ?? 'human';
-  if (output !== 'human' && output !== 'json') throw new UsageError('--output must be used with human or json as argument.');
+  if (output !== 'human' && output !== 'json') throw new ExitError('--output must be used with human or json as argument.', 1);
   const repairText = lastValue(parsed, 'r', 'repair');
   if (repairText !== undefined && repairText !== 'leaks' && repairText !== 'all') {
     throw new UsageError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${repairText}`);

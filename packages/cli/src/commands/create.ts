@@ -8,7 +8,7 @@ import { checkOptionNames, formattingLine, parseOptionList, qcow2CreateOptions }
 import { createOptionsHelp, wantsOptionsHelp } from '../create-options-help.js';
 import { openErrorReason } from '../describe-error.js';
 import { allValues, getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize, parseSizeParameter } from '../numbers.js';
+import { parseSize, parseSizeParameter, suffixMessage } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
@@ -31,7 +31,7 @@ export async function createCommand(args: string[]): Promise<number> {
   const backingFormat = lastValue(parsed, 'F') ?? options.get('backing_fmt');
   if (backing !== undefined) options.set('backing_file', backing);
   if (backingFormat !== undefined) options.set('backing_fmt', backingFormat);
-  let size = sizeText !== undefined ? parseSize(sizeText, 'image size') : undefined;
+  let size = sizeText !== undefined ? parseImageSize(sizeText) : undefined;
   const sizeOption = options.get('size');
   if (sizeOption !== undefined) {
     if (size !== undefined) throw new ExitError(`${file}: The image size must be specified only once`, 1);
@@ -42,7 +42,7 @@ export async function createCommand(args: string[]): Promise<number> {
     }
   }
   options.delete('size');
-  if (format !== 'raw' && format !== 'qcow2') throw new UsageError(`Unknown file format '${format}'`);
+  if (format !== 'raw' && format !== 'qcow2') throw new ExitError(`${file}: Unknown file format '${format}'`, 1);
   if (format === 'qcow2') inFile(file, () => checkOptionNames(options));
   if (format === 'raw' && backing !== undefined) throw new ExitError(`${file}: Backing file not supported for file format 'raw'`, 1);
   if (backing !== undefined) {
@@ -138,5 +138,16 @@ async function createRaw(path: string, layout: { size: number; preallocation: Ra
     await file.flush();
   } finally {
     await file.close();
+  }
+}
+
+/** The SIZE operand, with qemu-img's two lines for one its suffix parser cannot read. */
+function parseImageSize(text: string): number {
+  try {
+    return parseSize(text, 'image size');
+  } catch (error) {
+    // A well-formed size too large for us keeps its own message; only a malformed one gets qemu-img's lines.
+    if (/^\s*[\d.]+\s*[kmgtpe]?\s*$/i.test(text)) throw error;
+    throw new ExitError(suffixMessage('image size'), 1);
   }
 }

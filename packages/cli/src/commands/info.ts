@@ -25,7 +25,7 @@ function failedLayer(error: unknown): unknown {
 export async function infoCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, { short: 'f:hU', long: { output: true, 'backing-chain': false, 'force-share': false, 'image-opts': false, untrusted: false } });
   const output = lastValue(parsed, 'output') ?? 'human';
-  if (output !== 'human' && output !== 'json') throw new UsageError(`--output must be used with human or json as argument.`);
+  if (output !== 'human' && output !== 'json') throw new ExitError('--output must be used with human or json as argument.', 1);
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');

@@ -1,6 +1,6 @@
 import { chainStatus, continuesRun, type ChainExtent } from '@q/backing';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize } from '../numbers.js';
+import { parseSize, suffixMessage } from '../numbers.js';
 import { openImageOrExit } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
@@ -15,15 +15,15 @@ export async function mapCommand(args: string[]): Promise<number> {
     long: { output: true, 'start-offset': true, 'max-length': true, 'force-share': false, 'image-opts': false, untrusted: false },
   });
   const output = lastValue(parsed, 'output') ?? 'human';
-  if (output !== 'human' && output !== 'json') throw new UsageError('--output must be used with human or json as argument.');
+  if (output !== 'human' && output !== 'json') throw new ExitError('--output must be used with human or json as argument.', 1);
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const startText = lastValue(parsed, 'start-offset');
   const lengthText = lastValue(parsed, 'max-length');
   const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), blockingIo: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   try {
-    const start = startText === undefined ? 0 : parseSize(startText, 'start offset');
-    const end = Math.min(device.size, lengthText === undefined ? device.size : start + parseSize(lengthText, 'length'));
+    const start = startText === undefined ? 0 : mapSize(startText, 'start offset');
+    const end = Math.min(device.size, lengthText === undefined ? device.size : start + mapSize(lengthText, 'length'));
     const out = output === 'json' ? jsonPrinter() : humanPrinter();
     let pending: ChainExtent | undefined;
     for (let offset = start; offset < end; offset += WINDOW) {
@@ -76,4 +76,13 @@ function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
     },
     end() {},
   };
+}
+
+/** --start-offset and --max-length, with qemu-img's two lines for a value its suffix parser cannot read. */
+function mapSize(text: string, what: string): number {
+  try {
+    return parseSize(text, what);
+  } catch {
+    throw new ExitError(suffixMessage(what), 1);
+  }
 }
