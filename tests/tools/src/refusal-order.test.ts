@@ -192,6 +192,9 @@ describe("usage mistakes: qemu-img's \"Try '... --help'\" line where it prints o
     ['bench', '--pattern=300', '-w', '-c', '1', 'a.qcow2'],
     ['bench', '-i', 'bogus', 'a.qcow2'],
     ['bench', '--flush-interval=2', '-c', '1', 'a.qcow2'],
+    ['create', '-q', '-f', 'qcow2', 'x.img', '1M', 'extra'],
+    // Both bitmaps missing: qemu-img names the one merged into.
+    ['bitmap', '--merge', 'nosuch', 'a.qcow2', 'alsonot'],
   ];
   for (const args of lines) {
     it(args.join(' '), () => {

@@ -79,6 +79,8 @@ async function runAction(device: BlockDevice, action: Action, target: Target): P
         await device.setBitmapEnabled(name, action.kind === 'enable');
         return;
       case 'merge':
+        // qemu-img looks for the bitmap merged into before the one merged from.
+        if (!device.bitmaps().some((bitmap) => bitmap.name === name)) throw failed(`Dirty bitmap '${name}' not found`);
         await device.mergeBitmap(name, await mergeSource(device, action.source, target));
         return;
     }

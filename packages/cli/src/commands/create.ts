@@ -24,7 +24,8 @@ export async function createCommand(args: string[]): Promise<number> {
     writeOut(createOptionsHelp(lastValue(parsed, 'f') ?? 'raw', file !== undefined));
     return 0;
   }
-  if (file === undefined || extra.length > 0) throw new UsageError('Expecting image file name');
+  if (file === undefined) throw new UsageError('Expecting image file name');
+  if (extra.length > 0) throw new UsageError(`Unexpected argument: ${extra[0]}`);
   const format = lastValue(parsed, 'f') ?? 'raw';
   const options = parseOptionList(allValues(parsed, 'o'));
   const backing = lastValue(parsed, 'b') ?? options.get('backing_file');
