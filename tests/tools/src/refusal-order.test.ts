@@ -214,3 +214,14 @@ describe("usage mistakes: qemu-img's \"Try '... --help'\" line where it prints o
     }
   });
 });
+
+describe("io's -t, -d and -i values, judged as qemu-io judges them", () => {
+  for (const option of [['-t', 'bogus'], ['--cache=bogus'], ['-d', 'bogus'], ['--discard=bogus'], ['-i', 'bogus'], ['-t', 'none'], ['-d', 'unmap'], ['-i', 'threads']]) {
+    it(option.join(' '), () => {
+      const theirs = run('qemu-io', [...option, '-c', 'read 0 1', 'a.qcow2'], { cwd: s.dir });
+      const mine = qcow(['io', ...option, '-c', 'read 0 1', 'a.qcow2'], { cwd: s.dir });
+      expect(mine.stderr).toBe(theirs.stderr.replace(/^qemu-io:/gm, 'qcow io:'));
+      expect(mine.status).toBe(theirs.status);
+    });
+  }
+});

@@ -4,6 +4,7 @@ import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { openImage } from '../open-source.js';
 import { UsageError } from '../usage-error.js';
 import { openFailure } from '../describe-error.js';
+import { isCacheMode } from '../devices/cache-mode-device.js';
 import { ioCommandLines, runIoLine } from '../io/io-commands.js';
 import { IoSession } from '../io/io-session.js';
 import { writeErr } from '../process-output.js';
@@ -15,14 +16,28 @@ const PROMPT = 'qemu-io> ';
  * on a terminal, and also when piped, as qemu-io prints it). Every command runs even after one fails; `quit`
  * stops. aio requests are drained, and their lines printed, before the image is closed.
  */
+/** qemu-io's complaint about a -t (cache), -d (discard) or -i (aio) value it does not know, if any. */
+function ioOptionRefusal(cache: string | undefined, discard: string | undefined, aio: string | undefined): string | undefined {
+  if (cache !== undefined && !isCacheMode(cache)) return `Invalid cache option: ${cache}`;
+  if (discard !== undefined && !['ignore', 'off', 'unmap', 'on'].includes(discard)) return `Invalid discard option: ${discard}`;
+  if (aio !== undefined && !['threads', 'native', 'io_uring'].includes(aio)) return `Invalid aio option: ${aio}`;
+  return undefined;
+}
+
 export async function ioCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'rf:c:Unt:kd:i:',
-    long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true, cmd: true, untrusted: false },
+    long: { 'read-only': false, 'force-share': false, 'image-opts': false, cache: true, cmd: true, untrusted: false, discard: true, aio: true },
   });
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError('Expecting one image file name');
   const readOnly = hasFlag(parsed, 'r', 'read-only');
+  // qemu-io judges its -t, -d and -i values before it opens anything (they change nothing here).
+  const refusal = ioOptionRefusal(lastValue(parsed, 't', 'cache'), lastValue(parsed, 'd', 'discard'), lastValue(parsed, 'i', 'aio'));
+  if (refusal !== undefined) {
+    writeErr(`qcow io: ${refusal}\n`);
+    return 1;
+  }
   let device: BlockDevice;
   try {
     device = await openImage(file, { format: lastValue(parsed, 'f'), writable: !readOnly, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
