@@ -1,25 +1,12 @@
 import { qemuJson } from '../qemu-json.js';
-import { isDiskError, type BlockDevice } from '@q/raw';
+import type { BlockDevice } from '@q/raw';
 import { LOCK_USERS } from '@q/vkd';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
 import { imageInfo, layerPath, type ImageInfoJson } from '../image-info.js';
 import { formatInfoHuman } from '../image-info-human.js';
 import { openImageOrExit } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
-import { openFailure } from '../describe-error.js';
 import { writeOut } from '../process-output.js';
-
-/** The failure of the layer that did not open, as if it had been opened by itself. */
-function failedLayer(error: unknown): unknown {
-  let failure = error instanceof ExitError ? error.cause : error;
-  while (isDiskError(failure) && failure.reason === 'backing-open') {
-    const cause: unknown = failure.cause;
-    if (!isDiskError(cause) || cause.file === undefined) break;
-    if (cause.reason !== 'backing-open') return new ExitError(openFailure(cause, cause.file));
-    failure = cause;
-  }
-  return error;
-}
 
 /** `qcow info`: qemu-img info, same keys, same human layout. Backing files are only opened for --backing-chain. */
 export async function infoCommand(args: string[]): Promise<number> {
@@ -29,12 +16,7 @@ export async function infoCommand(args: string[]): Promise<number> {
   const [file, ...extra] = parsed.operands;
   if (file === undefined || extra.length > 0) throw new UsageError(`Expecting one image file name`);
   const chain = hasFlag(parsed, 'backing-chain');
-  const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, blockingIo: true, untrusted: hasFlag(parsed, 'untrusted') }).catch(
-    (error: unknown) => {
-      // qemu-img info --backing-chain opens each layer by itself: a layer that fails is named alone.
-      throw chain ? failedLayer(error) : error;
-    },
-  );
+  const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), ignoreBacking: !chain, forceShare: hasFlag(parsed, 'U', 'force-share'), lockUser: LOCK_USERS.metadataOnly, blockingIo: true, untrusted: hasFlag(parsed, 'untrusted') });
   try {
     const infos: ImageInfoJson[] = [];
     let layer: BlockDevice | undefined = device;
