@@ -50,13 +50,18 @@ export function suffixMessage(what: string): string {
   return `Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\nqcow: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.`;
 }
 
+/** A size with qemu-img's suffixes, `what` it is for named in qemu-img's two lines when it cannot be read. */
+export function parseSuffixedSize(text: string, what: string): number {
+  try {
+    return parseSize(text, what);
+  } catch {
+    throw new ExitError(suffixMessage(what), 1);
+  }
+}
+
 /** `-r` of commit and convert: a size with qemu-img's suffixes (checked as qemu-img does; nothing is rate limited). */
 export function checkRateLimit(text: string): void {
-  try {
-    parseSize(text, 'rate limit');
-  } catch {
-    throw new ExitError(suffixMessage('rate limit'), 1);
-  }
+  parseSuffixedSize(text, 'rate limit');
 }
 
 /**

@@ -28,9 +28,14 @@ export async function openImageOrExit(spec: string, options: OpenDiskOptions = {
   try {
     return await openImage(spec, options);
   } catch (error) {
-    if (!isDiskError(error) || (error.file !== undefined && error.file !== spec)) throw error;
-    throw new ExitError(openFailure(error, spec), undefined, { cause: error });
+    throw openRefusal(error, spec);
   }
+}
+
+/** What openImageOrExit throws for `error`: the image's own refusal as an ExitError, anything else unchanged. */
+export function openRefusal(error: unknown, spec: string): unknown {
+  if (!isDiskError(error) || (error.file !== undefined && error.file !== spec)) return error;
+  return new ExitError(openFailure(error, spec), undefined, { cause: error });
 }
 
 /**
@@ -76,17 +81,15 @@ export function parseSnapshotParam(text: string): string | { id?: string; name?:
   return key;
 }
 
-/** qemu-img's two lines for a `-l` value it cannot parse (qemu-nbd quotes the value `like this'). */
-export function snapshotParamFailure(error: SnapshotParamError, quote: (text: string) => string = (text) => `'${text}'`): ExitError {
-  return new ExitError(`${error.message}\nqcow: Failed in parsing snapshot param ${quote(error.text)}`, 1);
-}
-
-/** parseSnapshotParam for qemu-img's commands: a value it cannot parse ends the command with qemu-img's lines. */
-export function parseSnapshotParamOrExit(text: string): string | { id?: string; name?: string } {
+/**
+ * parseSnapshotParam for a command: a value it cannot parse ends the command with qemu-img's two lines (`quote`:
+ * how the value is quoted in the second; qemu-nbd quotes it `like this').
+ */
+export function parseSnapshotParamOrExit(text: string, quote: (value: string) => string = (value) => `'${value}'`): string | { id?: string; name?: string } {
   try {
     return parseSnapshotParam(text);
   } catch (error) {
-    if (error instanceof SnapshotParamError) throw snapshotParamFailure(error);
-    throw error;
+    if (!(error instanceof SnapshotParamError)) throw error;
+    throw new ExitError(`${error.message}\nqcow: Failed in parsing snapshot param ${quote(error.text)}`, 1);
   }
 }

@@ -2,8 +2,7 @@ import { loadLibc } from './libc.js';
 
 export { errnoName, PosixError, PosixUnavailableError, unavailableMessage } from './libc.js';
 export { setOfdLock, ofdLockConflicts, type LockKind } from './ofd-lock.js';
-export { punchHole } from './hole-punch.js';
-export { reserveSpace } from './reserve-space.js';
+export { punchHole, reserveSpace } from './fallocate.js';
 export { fileRunAt, type FileRun } from './seek-data.js';
 export { readNowait } from './read-nowait.js';
 export { hugePageBytes, HUGE_PAGE_BYTES } from './huge-pages.js';

@@ -1,6 +1,6 @@
 import type { BlockDevice } from '@q/raw';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize, parseStrtol, suffixMessage } from '../numbers.js';
+import { parseStrtol, parseSuffixedSize } from '../numbers.js';
 import { openImage } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { describeError, openFailure } from '../describe-error.js';
@@ -84,12 +84,7 @@ export async function benchCommand(args: string[]): Promise<number> {
 }
 
 function sizeOption(text: string | undefined, what: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  try {
-    return parseSize(text, what);
-  } catch {
-    throw new ExitError(suffixMessage(what), 1);
-  }
+  return text === undefined ? fallback : parseSuffixedSize(text, what);
 }
 
 /**

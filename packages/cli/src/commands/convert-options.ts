@@ -1,5 +1,5 @@
 import { allValues, getopt, hasFlag, lastValue, type ParsedArgs } from '../getopt.js';
-import { checkRateLimit, parseSize, parseSizeParameter, parseStrtol, suffixMessage } from '../numbers.js';
+import { checkRateLimit, parseSizeParameter, parseStrtol, parseSuffixedSize } from '../numbers.js';
 import { parseOptionList } from '../create-options.js';
 import { parseSnapshotParamOrExit } from '../open-source.js';
 import { checkCacheMode } from '../chain/chain-options.js';
@@ -109,12 +109,7 @@ export function checkConvertOutput(line: ConvertLine, several: boolean): Convert
 
 /** `-S`: qemu-img takes multiples of 512 up to 16 MiB (0 turns zero detection off). */
 function parseSparseSize(text: string): number {
-  let bytes: number;
-  try {
-    bytes = parseSize(text, 'sparse size');
-  } catch {
-    throw new ExitError(suffixMessage('buffer size for sparse output'), 1);
-  }
+  const bytes = parseSuffixedSize(text, 'buffer size for sparse output');
   if (bytes % 512 !== 0 || bytes > 16 * 1024 * 1024) {
     throw new ExitError(
       'Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).',

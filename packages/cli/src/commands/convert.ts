@@ -7,12 +7,11 @@ import { SalvagingSource } from '../devices/salvaging-source.js';
 import { isDiskError, type BlockDevice } from '@q/raw';
 import type { BitmapInfo, Qcow2Image } from '@q/qcow2';
 import { LOCK_USERS, type OpenDiskOptions } from '@q/vkd';
-import { openImage } from '../open-source.js';
+import { openImage, openRefusal } from '../open-source.js';
 import { copyDevice, surveySource } from '../copy-device.js';
 import { createEmptyRawFile, openRawFileTarget, streamTarget, type RawTarget } from '../raw-target.js';
 import { rawPreallocation, type RawPreallocation } from '../raw-file-layout.js';
 import { ExitError } from '../usage-error.js';
-import { openFailure } from '../describe-error.js';
 import { PLAIN_CHUNK_BYTES, plainReadsInFlight } from '../copy-chunks.js';
 import { writeErr } from '../process-output.js';
 import { checkConvertOutput, parseConvertLine, type ConvertOutput } from './convert-options.js';
@@ -120,7 +119,7 @@ async function openSources(sources: string[], options: OpenDiskOptions, snapshot
         await openImage(source, { ...options, snapshot }).catch((error: unknown) => {
           // qemu-img's words for a snapshot the source does not have (the top image is the only one opened at one).
           if (snapshot !== undefined && isDiskError(error) && error.code === 'E_NO_SUCH') throw new ExitError("Failed to load snapshot: Can't find snapshot", 1);
-          throw isDiskError(error) && (error.file === undefined || error.file === source) ? new ExitError(openFailure(error, source)) : error;
+          throw openRefusal(error, source);
         }),
       );
     }

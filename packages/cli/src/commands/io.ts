@@ -16,14 +16,6 @@ const PROMPT = 'qemu-io> ';
  * on a terminal, and also when piped, as qemu-io prints it). Every command runs even after one fails; `quit`
  * stops. aio requests are drained, and their lines printed, before the image is closed.
  */
-/** qemu-io's complaint about a -t (cache), -d (discard) or -i (aio) value it does not know, if any. */
-function ioOptionRefusal(cache: string | undefined, discard: string | undefined, aio: string | undefined): string | undefined {
-  if (cache !== undefined && !isCacheMode(cache)) return `Invalid cache option: ${cache}`;
-  if (discard !== undefined && !['ignore', 'off', 'unmap', 'on'].includes(discard)) return `Invalid discard option: ${discard}`;
-  if (aio !== undefined && !['threads', 'native', 'io_uring'].includes(aio)) return `Invalid aio option: ${aio}`;
-  return undefined;
-}
-
 export async function ioCommand(args: string[]): Promise<number> {
   const parsed = getopt(args, {
     short: 'rf:c:Unt:kd:i:',
@@ -90,4 +82,12 @@ async function* promptedLines(): AsyncGenerator<string> {
   } finally {
     reader.close();
   }
+}
+
+/** qemu-io's complaint about a -t (cache), -d (discard) or -i (aio) value it does not know, if any. */
+function ioOptionRefusal(cache: string | undefined, discard: string | undefined, aio: string | undefined): string | undefined {
+  if (cache !== undefined && !isCacheMode(cache)) return `Invalid cache option: ${cache}`;
+  if (discard !== undefined && !['ignore', 'off', 'unmap', 'on'].includes(discard)) return `Invalid discard option: ${discard}`;
+  if (aio !== undefined && !['threads', 'native', 'io_uring'].includes(aio)) return `Invalid aio option: ${aio}`;
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { chainStatus, continuesRun, type ChainExtent } from '@q/backing';
 import { getopt, hasFlag, lastValue } from '../getopt.js';
-import { parseSize, suffixMessage } from '../numbers.js';
+import { parseSuffixedSize } from '../numbers.js';
 import { openImageOrExit } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 import { writeOut } from '../process-output.js';
@@ -22,8 +22,8 @@ export async function mapCommand(args: string[]): Promise<number> {
   const lengthText = lastValue(parsed, 'max-length');
   const device = await openImageOrExit(file, { format: lastValue(parsed, 'f'), blockingIo: true, forceShare: hasFlag(parsed, 'U', 'force-share'), untrusted: hasFlag(parsed, 'untrusted') });
   try {
-    const start = startText === undefined ? 0 : mapSize(startText, 'start offset');
-    const end = Math.min(device.size, lengthText === undefined ? device.size : start + mapSize(lengthText, 'length'));
+    const start = startText === undefined ? 0 : parseSuffixedSize(startText, 'start offset');
+    const end = Math.min(device.size, lengthText === undefined ? device.size : start + parseSuffixedSize(lengthText, 'length'));
     const out = output === 'json' ? jsonPrinter() : humanPrinter();
     let pending: ChainExtent | undefined;
     for (let offset = start; offset < end; offset += WINDOW) {
@@ -76,13 +76,4 @@ function humanPrinter(): { entry(e: ChainExtent): void; end(): void } {
     },
     end() {},
   };
-}
-
-/** --start-offset and --max-length, with qemu-img's two lines for a value its suffix parser cannot read. */
-function mapSize(text: string, what: string): number {
-  try {
-    return parseSize(text, what);
-  } catch {
-    throw new ExitError(suffixMessage(what), 1);
-  }
 }

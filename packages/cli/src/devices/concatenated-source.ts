@@ -45,10 +45,7 @@ export class ConcatenatedSource implements BlockDevice {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return [];
     const asked: { shift: number; status: Promise<ChainExtent[]> }[] = [];
-    // shift: where the part starts in the whole (the range's position `into` is the part's `at`).
-    this.eachPart(offset, end - offset, (part, at, partLength, into) =>
-      asked.push({ shift: offset + into - at, status: chainStatus(part, at, partLength) }),
-    );
+    this.eachPart(offset, end - offset, (part, at, partLength, _into, start) => asked.push({ shift: start, status: chainStatus(part, at, partLength) }));
     const out: BlockStatus[] = [];
     for (const { shift, status } of asked) {
       for (const extent of await status) out.push(flattened(extent, shift));
@@ -76,15 +73,18 @@ export class ConcatenatedSource implements BlockDevice {
     if (failed !== undefined) throw failed.reason;
   }
 
-  /** Calls `visit` for each part under `[offset, offset + length)`: the part, where in it, how much, where in the range. */
-  private eachPart(offset: number, length: number, visit: (part: BlockDevice, at: number, length: number, into: number) => void): void {
+  /**
+   * Calls `visit` for each part under `[offset, offset + length)`: the part, where in it, how much, where in the
+   * range, and where the part starts in the whole.
+   */
+  private eachPart(offset: number, length: number, visit: (part: BlockDevice, at: number, length: number, into: number, start: number) => void): void {
     const end = offset + length;
     for (let i = 0; i < this.parts.length; i++) {
       const start = this.starts[i]!;
       const part = this.parts[i]!;
       const from = Math.max(offset, start);
       const to = Math.min(end, start + part.size);
-      if (to > from) visit(part, from - start, to - from, from - offset);
+      if (to > from) visit(part, from - start, to - from, from - offset, start);
     }
   }
 }

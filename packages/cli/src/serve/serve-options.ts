@@ -6,7 +6,7 @@ import type { DetectZeroesMode, DiscardMode } from '../devices/discard-mode-devi
 import { getopt, hasFlag, lastValue, type ParsedArgs } from '../getopt.js';
 import { TLS_LONG_OPTIONS } from '../serve-tls.js';
 import { parseInteger } from '../numbers.js';
-import { parseSnapshotParam, snapshotParamFailure, SnapshotParamError } from '../open-source.js';
+import { parseSnapshotParamOrExit } from '../open-source.js';
 import { ExitError, UsageError } from '../usage-error.js';
 
 /** Where `qcow serve` runs a disk's blocking calls (see serve.ts). */
@@ -207,10 +207,5 @@ function parseDetectZeroes(text: string): DetectZeroesMode {
 
 /** `-l`'s SNAPSHOT_PARAM (`snapshot.id=I,snapshot.name=N` or a bare id or name), with qemu-nbd's message. */
 function parseLoadSnapshot(text: string): string | { id?: string; name?: string } {
-  try {
-    return parseSnapshotParam(text);
-  } catch (error) {
-    if (error instanceof SnapshotParamError) throw snapshotParamFailure(error, (value) => `\`${value}'`);
-    throw error;
-  }
+  return parseSnapshotParamOrExit(text, (value) => `\`${value}'`);
 }
